@@ -2,6 +2,7 @@
 
 #include "ttt/schema/plan_generated.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cinttypes>
 #include <cstdio>
@@ -9,6 +10,7 @@
 #include <fcntl.h>
 #include <fstream>
 #include <iterator>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace ttt::plan {
@@ -76,30 +78,61 @@ std::string writePlanFile(const std::string &path, const uint8_t *payload, size_
     }
     done += size_t(n);
   }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+  // Close even when fsync fails, so the descriptor never leaks.
+  bool synced = ::fsync(fd) == 0;
+  int syncErrno = errno;
+  bool closed = ::close(fd) == 0;
+  if (!synced || !closed) {
+    std::string err = "cannot write '" + path + "': " + std::strerror(synced ? errno : syncErrno);
     ::unlink(tmp.c_str());
-    return "cannot write '" + path + "': " + std::strerror(errno);
+    return err;
   }
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     std::string err = "cannot write '" + path + "': " + std::strerror(errno);
     ::unlink(tmp.c_str());
     return err;
   }
+  // Make the rename itself durable: fsync the directory that holds the new entry.
+  size_t slash = path.find_last_of('/');
+  std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
   return "";
 }
 
 bool PlanFile::load(const std::string &path, std::string &error) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    error = path + ": cannot open plan: " + std::strerror(errno) + "; compile one with `tttc MODEL.mlir -o " +
+            path + "`";
+    return false;
+  }
+  if (S_ISDIR(st.st_mode)) {
+    error = path + ": is a directory, not a plan file; pass the train.bin that tttc wrote";
+    return false;
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    error = path + ": cannot open plan: " + std::strerror(errno) + "; compile one with tttc";
+    error = path + ": cannot open plan: " + std::strerror(errno) + "; check its permissions";
     return false;
   }
   std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) {
+    error = path + ": cannot read plan: " + std::strerror(errno) + "; copy or compile it again";
+    return false;
+  }
   return loadBytes(std::move(bytes), path, error);
 }
 
 bool PlanFile::loadBytes(std::vector<uint8_t> bytes, const std::string &name, std::string &error) {
   bytes_.clear();
+  if (bytes.empty()) {
+    error = name + ": not a ttt plan (the file is empty); compile one with `tttc MODEL.mlir -o " + name + "`";
+    return false;
+  }
   if (bytes.size() < 4 || std::memcmp(bytes.data(), kMagic, 4) != 0) {
     error = name + ": not a ttt plan (starts with '" +
             printable(bytes.data(), std::min<size_t>(4, bytes.size())) +
@@ -127,7 +160,13 @@ bool PlanFile::loadBytes(std::vector<uint8_t> bytes, const std::string &name, st
             "); rebuild the plan with tttc " + std::to_string(kFormatMajor) + ".x";
     return false;
   }
-  if (bytes.size() - kHeaderSize != size) {
+  if (bytes.size() - kHeaderSize > size) {
+    error = name + ": not a valid plan: " + std::to_string(bytes.size() - kHeaderSize - size) +
+            " bytes follow the " + std::to_string(size) + "-byte payload the header announces; copy or "
+            "compile it again";
+    return false;
+  }
+  if (bytes.size() - kHeaderSize < size) {
     error = name + ": truncated plan: header says " + std::to_string(size) + " payload bytes, file has " +
             std::to_string(bytes.size() - kHeaderSize) + "; copy or compile it again";
     return false;
