@@ -2,7 +2,7 @@
 # only there: LLVM's compile flags (-fno-rtti, its definitions) are directory-scoped, so they never
 # reach the runtime or nvcc.
 if(NOT MLIR_FOUND)
-  find_package(MLIR 19 REQUIRED CONFIG HINTS /usr/lib/llvm-19/lib/cmake/mlir)
+  find_package(MLIR REQUIRED CONFIG HINTS /usr/lib/llvm-19/lib/cmake/mlir)
 endif()
 list(APPEND CMAKE_MODULE_PATH ${MLIR_CMAKE_DIR} ${LLVM_CMAKE_DIR})
 # Debian's MLIR 19: without this, TableGen reruns on every build.
@@ -21,3 +21,6 @@ separate_arguments(_llvm_defs NATIVE_COMMAND ${LLVM_DEFINITIONS})
 add_definitions(${_llvm_defs})
 # Debian links MLIR and LLVM as the shared libMLIR.so / libLLVM.so; never mix in static archives.
 set(TTT_MLIR_LIBS MLIR LLVM)
+if(NOT LLVM_VERSION_MAJOR EQUAL 19)
+  message(FATAL_ERROR "tttc needs MLIR/LLVM 19 (found ${LLVM_PACKAGE_VERSION}); install libmlir-19-dev")
+endif()

@@ -1,0 +1,96 @@
+#include "PlanWriter.h"
+
+#include "runtime/plan/PlanFile.h"
+#include "ttt/Dialect/TTT/TTTModel.h"
+#include "ttt/Version.h"
+#include "ttt/schema/plan_generated.h"
+
+#include "llvm/Config/llvm-config.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <cinttypes>
+#include <cstdio>
+
+using namespace mlir;
+
+namespace ttt::driver {
+namespace {
+plan::InitKind toPlan(InitKind k) {
+  switch (k) {
+  case InitKind::zeros: return plan::InitKind::zeros;
+  case InitKind::ones: return plan::InitKind::ones;
+  case InitKind::normal: return plan::InitKind::normal;
+  case InitKind::truncated_normal: return plan::InitKind::truncated_normal;
+  }
+  llvm_unreachable("init kind");
+}
+plan::HfLayout toPlan(HfLayout l) {
+  switch (l) {
+  case HfLayout::same: return plan::HfLayout::same;
+  case HfLayout::transpose: return plan::HfLayout::transpose;
+  case HfLayout::conv: return plan::HfLayout::conv;
+  case HfLayout::unsqueeze1: return plan::HfLayout::unsqueeze1;
+  }
+  llvm_unreachable("hf layout");
+}
+
+// FNV-1a of the model's printed IR (no locations): identifies the source, not its path.
+std::string sourceHash(ModelOp model) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  model->print(os);
+  os.flush();
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016" PRIx64,
+                plan::fnv1a64(reinterpret_cast<const uint8_t *>(text.data()), text.size()));
+  return buf;
+}
+} // namespace
+
+std::vector<uint8_t> buildPlanPayload(ModelOp model, const CompiledShape &shape) {
+  flatbuffers::FlatBufferBuilder fbb(1 << 16);
+  ConfigAttr c = model.getConfig();
+  RecipeAttr r = model.getRecipe();
+
+  std::vector<std::string> flags = {
+      "--per-device-batch=" + std::to_string(shape.perDeviceBatch),
+      "--seq-len=" + std::to_string(shape.seqLen), "--precision=" + shape.precision,
+      "--target=" + shape.target};
+  auto flagsVec = fbb.CreateVectorOfStrings(flags);
+  auto prov = plan::CreateProvenance(
+      fbb, fbb.CreateString(TTT_VERSION_STRING), fbb.CreateString(TTT_GIT_SHA),
+      fbb.CreateString(LLVM_VERSION_STRING), fbb.CreateString(model.getSymName().str()),
+      fbb.CreateString(sourceHash(model)), flagsVec);
+
+  auto config = plan::CreateModelConfig(
+      fbb, c.getVocab(), c.getHidden(), c.getIntermediate(), c.getLayers(), c.getHeads(),
+      c.getHeadDim(), c.getConvWidth(), c.getRopeTheta(), c.getRmsEps(), c.getInitRange(),
+      c.getTieEmbeddings(), c.getShareQk(), c.getUseGate(), c.getPreConv(), 1, 2);
+  auto recipe = plan::CreateRecipe(
+      fbb, fbb.CreateString(r.getOptimizer().str()), r.getBeta1(), r.getBeta2(), r.getEps(),
+      r.getWeightDecay(), r.getGradClip(), r.getLr(), r.getLrEnd(), r.getWarmupSteps(),
+      r.getTotalSteps(), r.getGlobalBatch(), shape.seqLen, r.getMiniBatch(), r.getInnerBaseLr(),
+      r.getRematGroup(), r.getStatePassing(), r.getSeed(), r.getCheckpointEvery(),
+      r.getMilestoneEvery());
+  auto compiled = plan::CreateCompiled(
+      fbb, shape.perDeviceBatch, shape.seqLen,
+      shape.precision == "fp64"   ? plan::Precision::fp64
+      : shape.precision == "fp32" ? plan::Precision::fp32
+                                  : plan::Precision::bf16,
+      shape.target == "cpu" ? plan::Target::cpu : plan::Target::sm_90);
+
+  plan::DType dtype = shape.precision == "fp64" ? plan::DType::f64 : plan::DType::f32;
+  std::vector<flatbuffers::Offset<plan::Parameter>> params;
+  for (ParamInstance &p : enumerateParams(model)) {
+    std::vector<int64_t> dims(p.op.getType().getShape().begin(), p.op.getType().getShape().end());
+    double std = p.op.getStd() ? p.op.getStd()->convertToDouble() : 0.0;
+    params.push_back(plan::CreateParameterDirect(
+        fbb, p.name.c_str(), &dims, dtype, toPlan(p.op.getInit()), std, !p.op.getNoDecay(),
+        p.hfName.c_str(), toPlan(p.op.getLayout()), p.kind.c_str(), int32_t(p.layer)));
+  }
+  auto paramsVec = fbb.CreateVector(params);
+  auto root = plan::CreatePlan(fbb, prov, config, recipe, compiled, paramsVec);
+  plan::FinishPlanBuffer(fbb, root);
+  return std::vector<uint8_t>(fbb.GetBufferPointer(), fbb.GetBufferPointer() + fbb.GetSize());
+}
+} // namespace ttt::driver
