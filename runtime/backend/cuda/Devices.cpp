@@ -40,9 +40,11 @@ bool queryCudaDevices(std::vector<GpuInfo> &gpus, std::string &driverVersion, st
   cudaError_t rc = cudaGetDeviceCount(&count);
   if (rc != cudaSuccess || count == 0) {
     std::string why = rc != cudaSuccess ? cudaGetErrorString(rc) : "the driver lists none";
-    error = "no CUDA GPU visible (" + why + "; driver supports CUDA " + driverVersion +
-            ", this build needs " + versionString(CUDART_VERSION) +
-            "); check nvidia-smi and CUDA_VISIBLE_DEVICES";
+    if (driver < CUDART_VERSION)
+      error = "no usable CUDA GPU (" + why + "): the driver supports CUDA " + driverVersion +
+              " but this build needs " + versionString(CUDART_VERSION) + "; update the NVIDIA driver";
+    else
+      error = "no CUDA GPU visible (" + why + "); check nvidia-smi and CUDA_VISIBLE_DEVICES";
     return false;
   }
   for (int i = 0; i < count; ++i) {
