@@ -34,4 +34,5 @@ void reportNote(const std::string &message);
 
 // Subcommands, one file each.
 void registerDevicesCommand(CLI::App &app, CommandSelection &selection);  // DevicesCommand.cpp
+void registerDataCommand(CLI::App &app, CommandSelection &selection);     // DataCommand.cpp
 } // namespace ttt::run

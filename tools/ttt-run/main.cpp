@@ -18,6 +18,7 @@ using RegisterCommand = void (*)(CLI::App &, CommandSelection &);
 // One entry per subcommand file (see Command.h).
 const RegisterCommand kSubcommands[] = {
     registerDevicesCommand,
+    registerDataCommand,
 };
 
 std::string versionText() {
@@ -53,6 +54,7 @@ int main(int argc, char **argv) {
                "  ttt-run PLAN [training flags]   train (not available yet: issues 6, 7)\n"
                "  ttt-run PLAN --dump [--json]    print the whole plan\n"
                "  ttt-run devices [--json]        list the visible CUDA GPUs\n"
+               "  ttt-run data [--data sample]    inspect a data source (tokens, batches, tokens/s)\n"
                "  ttt-run --version               version, git sha, backends\n"
                "Details: docs/cli.md",
                "ttt-run"};
