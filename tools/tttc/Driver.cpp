@@ -168,6 +168,7 @@ int compile(const CompileOptions &o) {
     if (!out)
       return 1;
     module->print(out->os());
+    out->os() << "\n";
     out->keep();
     return 0;
   }
@@ -209,6 +210,7 @@ int importHf(const ImportOptions &o) {
   if (!out)
     return 1;
   module->print(out->os());
+  out->os() << "\n";
   out->keep();
   return 0;
 }

@@ -98,19 +98,19 @@ LogicalResult RecipeAttr::verify(function_ref<InFlightDiagnostic()> emitError,
     return emitError() << "recipe: optimizer \"" << optimizer
                        << "\" is not supported; use \"adamw\"";
   if (!(beta1 >= 0 && beta1 < 1) || !(beta2 >= 0 && beta2 < 1))
-    return emitError() << "recipe: beta1 and beta2 must be in [0, 1), got " << double(beta1) << " and "
-                       << double(beta2);
+    return emitError() << "recipe: beta1 and beta2 must be in [0, 1), got " << detail::formatF64(beta1) << " and "
+                       << detail::formatF64(beta2);
   if (!(eps > 0))
-    return emitError() << "recipe: eps must be positive, got " << double(eps);
+    return emitError() << "recipe: eps must be positive, got " << detail::formatF64(eps);
   if (!(weightDecay >= 0))
-    return emitError() << "recipe: weight_decay must be >= 0, got " << double(weightDecay);
+    return emitError() << "recipe: weight_decay must be >= 0, got " << detail::formatF64(weightDecay);
   if (!(gradClip > 0))
-    return emitError() << "recipe: grad_clip must be positive, got " << double(gradClip);
+    return emitError() << "recipe: grad_clip must be positive, got " << detail::formatF64(gradClip);
   if (!(lr > 0))
-    return emitError() << "recipe: lr must be positive, got " << double(lr);
+    return emitError() << "recipe: lr must be positive, got " << detail::formatF64(lr);
   if (!(lrEnd >= 0 && lrEnd <= lr))
-    return emitError() << "recipe: lr_end must be in [0, lr], got " << double(lrEnd) << " with lr "
-                       << double(lr);
+    return emitError() << "recipe: lr_end must be in [0, lr], got " << detail::formatF64(lrEnd) << " with lr "
+                       << detail::formatF64(lr);
   if (totalSteps <= 0)
     return emitError() << "recipe: total_steps must be positive, got " << totalSteps;
   if (warmupSteps < 0 || warmupSteps > totalSteps)
@@ -128,7 +128,7 @@ LogicalResult RecipeAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                        << miniBatches << " mini-batches of a sequence (seq_len " << seqLen
                        << " / mini_batch " << miniBatch << "); pick a divisor of " << miniBatches;
   if (!(innerBaseLr > 0))
-    return emitError() << "recipe: inner_base_lr must be positive, got " << double(innerBaseLr);
+    return emitError() << "recipe: inner_base_lr must be positive, got " << detail::formatF64(innerBaseLr);
   if (seed < 0)
     return emitError() << "recipe: seed must be >= 0, got " << seed;
   if (checkpointEvery <= 0 || milestoneEvery <= 0)

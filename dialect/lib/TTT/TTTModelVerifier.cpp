@@ -39,6 +39,8 @@ std::vector<ParamInstance> ttt::enumerateParams(ModelOp model) {
 
 namespace {
 bool sameDouble(APFloat a, double b) { return a.convertToDouble() == b; }
+std::string str(APFloat a) { return ttt::detail::formatF64(a.convertToDouble()); }
+std::string str(double d) { return ttt::detail::formatF64(d); }
 
 int64_t hiddenOf(Value v) { return cast<RankedTensorType>(v.getType()).getDimSize(2); }
 } // namespace
@@ -74,9 +76,6 @@ LogicalResult ModelOp::verifyRegions() {
       if (repeat.getCount() != config.getLayers())
         return repeat.emitOpError() << "repeats " << repeat.getCount()
                                     << " times but the config has layers = " << config.getLayers();
-    } else if (auto param = dyn_cast<ParamOp>(op)) {
-      if (param->use_empty())
-        return param.emitOpError() << "'" << param.getName() << "' is never used; remove it";
     } else if (auto emb = dyn_cast<EmbeddingOp>(op)) {
       auto table = emb.getTable().getType();
       if (table.getDimSize(0) != config.getVocab() || table.getDimSize(1) != d)
@@ -93,8 +92,8 @@ LogicalResult ModelOp::verifyRegions() {
       if (hiddenOf(norm.getInput()) != d)
         return wrongHidden(op, hiddenOf(norm.getInput()));
       if (!sameDouble(norm.getEps(), config.getRmsEps()))
-        return norm.emitOpError() << "eps " << norm.getEps().convertToDouble()
-                                  << " differs from the config's rms_eps " << config.getRmsEps();
+        return norm.emitOpError() << "eps " << str(norm.getEps())
+                                  << " differs from the config's rms_eps " << str(config.getRmsEps());
     } else if (auto conv = dyn_cast<CausalConvOp>(op)) {
       if (hiddenOf(conv.getInput()) != d)
         return wrongHidden(op, hiddenOf(conv.getInput()));
@@ -118,13 +117,13 @@ LogicalResult ModelOp::verifyRegions() {
                                  << " differs from the config's conv_width = "
                                  << config.getConvWidth();
       if (!sameDouble(ttt.getBaseLr(), recipe.getInnerBaseLr()))
-        return ttt.emitOpError() << "base_lr = " << ttt.getBaseLr().convertToDouble()
+        return ttt.emitOpError() << "base_lr = " << str(ttt.getBaseLr())
                                  << " differs from the recipe's inner_base_lr = "
-                                 << recipe.getInnerBaseLr();
+                                 << str(recipe.getInnerBaseLr());
       if (!sameDouble(ttt.getRopeTheta(), config.getRopeTheta()))
-        return ttt.emitOpError() << "rope_theta = " << ttt.getRopeTheta().convertToDouble()
+        return ttt.emitOpError() << "rope_theta = " << str(ttt.getRopeTheta())
                                  << " differs from the config's rope_theta = "
-                                 << config.getRopeTheta();
+                                 << str(config.getRopeTheta());
     } else if (auto mlp = dyn_cast<SwiGLUMlpOp>(op)) {
       if (hiddenOf(mlp.getInput()) != d)
         return wrongHidden(op, hiddenOf(mlp.getInput()));
@@ -141,6 +140,14 @@ LogicalResult ModelOp::verifyRegions() {
   if (tttLayers != config.getLayers())
     return emitOpError() << "has " << tttLayers << " ttt_linear layers but the config has layers = "
                          << config.getLayers();
+
+  for (ParamOp param : getBody().getOps<ParamOp>())
+    if (param->use_empty())
+      return param.emitOpError() << "'" << param.getName() << "' is never used; remove it";
+  for (RepeatOp repeat : getBody().getOps<RepeatOp>())
+    for (ParamOp param : repeat.getBody().getOps<ParamOp>())
+      if (param->use_empty())
+        return param.emitOpError() << "'" << param.getName() << "' is never used; remove it";
 
   llvm::StringMap<ParamOp> names, hfNames;
   for (ParamInstance &p : enumerateParams(*this)) {

@@ -166,7 +166,7 @@ LogicalResult ParamOp::verify() {
                          << " takes no standard deviation; remove it";
   if (random && !(getStd()->convertToDouble() > 0))
     return emitOpError() << "standard deviation must be positive, got "
-                         << getStd()->convertToDouble();
+                         << detail::formatF64(getStd()->convertToDouble());
   if (getHfName().empty())
     return emitOpError() << "needs a Hugging Face name: hf(\"model....\")";
   bool inRepeat = isa<RepeatOp>((*this)->getParentOp());
