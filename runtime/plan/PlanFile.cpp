@@ -106,7 +106,7 @@ std::string writePlanFile(const std::string &path, const uint8_t *payload, size_
 bool PlanFile::load(const std::string &path, std::string &error) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) {
-    error = path + ": cannot open plan: " + std::strerror(errno) + "; compile one with `tttc MODEL.mlir -o " +
+    error = path + ": cannot open plan: " + std::strerror(errno) + "; compile one with `tttc MODEL -o " +
             path + "`";
     return false;
   }
@@ -130,13 +130,13 @@ bool PlanFile::load(const std::string &path, std::string &error) {
 bool PlanFile::loadBytes(std::vector<uint8_t> bytes, const std::string &name, std::string &error) {
   bytes_.clear();
   if (bytes.empty()) {
-    error = name + ": not a ttt plan (the file is empty); compile one with `tttc MODEL.mlir -o " + name + "`";
+    error = name + ": not a ttt plan (the file is empty); compile one with `tttc MODEL -o " + name + "`";
     return false;
   }
   if (bytes.size() < 4 || std::memcmp(bytes.data(), kMagic, 4) != 0) {
     error = name + ": not a ttt plan (starts with '" +
             printable(bytes.data(), std::min<size_t>(4, bytes.size())) +
-            "', expected 'TTTP'); compile one with `tttc MODEL.mlir -o " + name + "`";
+            "', expected 'TTTP'); compile one with `tttc MODEL -o " + name + "`";
     return false;
   }
   if (bytes.size() < kHeaderSize) {
