@@ -83,13 +83,18 @@ void printSummary(ModelOp model, llvm::raw_ostream &os) {
 
 // Applies defaults and checks the shape/target flags against the model. "" when fine.
 std::string resolveShape(const CompileOptions &o, RecipeAttr r, CompiledShape &shape) {
-  if (o.precision != "bf16" && o.precision != "fp32" && o.precision != "fp64")
-    return "--precision must be bf16, fp32 or fp64, got '" + o.precision + "'";
   if (o.target != "cpu" && o.target != "sm_90")
     return "--target must be cpu or sm_90, got '" + o.target + "'";
-  if (o.precision == "fp64" && o.target != "cpu")
+  // The CPU backend is the fp32/fp64 reference; bf16 mixed precision is the GPU's.
+  std::string precision = o.precision.empty() ? (o.target == "cpu" ? "fp32" : "bf16") : o.precision;
+  if (precision != "bf16" && precision != "fp32" && precision != "fp64")
+    return "--precision must be bf16, fp32 or fp64, got '" + precision + "'";
+  if (precision == "fp64" && o.target != "cpu")
     return "--precision fp64 runs only on the CPU backend; add --target cpu or use fp32";
-  shape.precision = o.precision;
+  if (precision == "bf16" && o.target == "cpu")
+    return "the CPU backend computes in fp32 or fp64; use --precision fp32 (the default for "
+           "--target cpu) or --target sm_90";
+  shape.precision = precision;
   shape.target = o.target;
   int64_t global = r.getGlobalBatch();
   shape.perDeviceBatch = o.perDeviceBatch ? o.perDeviceBatch : std::min<int64_t>(16, global);

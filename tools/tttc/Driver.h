@@ -17,7 +17,7 @@ struct CompileOptions {
   std::string compileTo = "plan";
   int64_t perDeviceBatch = 0;      // 0: the default (16, or the global batch if smaller)
   int64_t seqLen = 0;              // 0: the recipe's
-  std::string precision = "bf16";  // bf16 | fp32 | fp64
+  std::string precision;          // bf16 | fp32 | fp64; "" = fp32 on cpu, bf16 on sm_90
   std::string target = "sm_90";    // cpu | sm_90
   bool summary = false;            // print the parameter summary
 };

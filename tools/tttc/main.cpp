@@ -31,8 +31,8 @@ int main(int argc, char **argv) {
                  "sequences per device per micro-step (default: 16, or the global batch if "
                  "smaller); must divide the recipe's global batch");
   app.add_option("--seq-len", c.seqLen, "sequence length (default: the recipe's)");
-  app.add_option("--precision", c.precision, "bf16 | fp32 | fp64 (fp64: CPU only)")
-      ->default_str("bf16");
+  app.add_option("--precision", c.precision,
+                 "bf16 | fp32 | fp64 (default: bf16 for sm_90, fp32 for cpu; fp64: cpu only)");
   app.add_option("--target", c.target, "cpu | sm_90")->default_str("sm_90");
   app.add_flag("--summary", c.summary, "print the model, recipe and parameter counts by kind");
 
