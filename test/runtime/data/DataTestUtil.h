@@ -76,6 +76,6 @@ inline const Tokenizer *tokenizer() {
 
 #define TTT_REQUIRE_TOKENIZER()                                                                    \
   if (!::ttt::data::testing::tokenizer())                                                          \
-  GTEST_SKIP() << "tokenizer.model not found: run scripts/fetch_tokenizer.sh"
+  GTEST_FAIL() << "tokenizer.model not found: run scripts/setup.sh (or scripts/fetch_tokenizer.sh)"
 
 } // namespace ttt::data::testing

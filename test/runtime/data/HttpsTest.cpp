@@ -49,7 +49,7 @@ protected:
   }
   void SetUp() override {
     if (!up)
-      GTEST_SKIP() << "nginx/openssl not available (scripts/apt-packages.txt)";
+      GTEST_FAIL() << "nginx/openssl not available: run scripts/setup.sh (scripts/apt-packages.txt)";
   }
   HttpOptions http() const {
     HttpOptions o;
