@@ -1,4 +1,4 @@
-// RUN: sed -e 's/"embed" normal(0.02) hf/"embed" normal(0.02) no_decay hf/' -e 's/ttt.cross_entropy %logits, %targets :/ttt.cross_entropy %logits, %targets {ignore_token = 0} :/' %inputs/mini.mlir | ttt-opt | FileCheck %s
+// RUN: sed -e 's/"embed" normal(0.02) hf/"embed" normal(0.02) no_decay hf/' -e 's/ttt.cross_entropy %%logits, %%targets :/ttt.cross_entropy %%logits, %%targets {ignore_token = 0} :/' %inputs/mini.mlir | ttt-opt | FileCheck %s
 // `no_decay` and a non-default ignore_token survive a round trip; without them nothing is printed
 // (the reference decays every parameter and masks BOS targets).
 
