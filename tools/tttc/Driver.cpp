@@ -43,7 +43,6 @@ std::string withCommas(int64_t n) {
 // Which issue brings each phase that is not implemented yet.
 const std::map<std::string, std::string> &pendingPhases() {
   static const std::map<std::string, std::string> pending = {
-      {"primitive", "the forward expansion (issue 4)"},
       {"programs", "autodiff and the training programs (issues 5-6)"},
       {"fused", "the fusion passes (issue 5)"},
       {"runtime", "the runtime-call lowering (issue 6)"},
@@ -137,13 +136,13 @@ std::string versionString() {
 int compile(const CompileOptions &o) {
   if (auto it = pendingPhases().find(o.compileTo); it != pendingPhases().end())
     return fail("--compile-to=" + o.compileTo + " is not available yet: it comes with " +
-                it->second + "; available now: model, plan");
+                it->second + "; available now: model, primitive, plan");
   if (std::find(phaseNames().begin(), phaseNames().end(), o.compileTo) == phaseNames().end())
     return fail("unknown phase '" + o.compileTo + "'; phases: " +
                 llvm::join(phaseNames(), ", "));
 
   MLIRContext ctx;
-  ctx.getOrLoadDialect<TTTDialect>();
+  ctx.loadDialect<TTTDialect, prim::PrimDialect>();
   std::string error;
   auto buffer = mlir::openInputFile(o.input, &error);
   if (!buffer)
@@ -177,11 +176,34 @@ int compile(const CompileOptions &o) {
     out->keep();
     return 0;
   }
-  if (o.output.empty())
+  if (o.compileTo != "primitive" && o.output.empty())
     return o.summary ? 0 : fail("no output file: pass -o train.bin (or --summary)");
-  if (o.output == "-")
+  if (o.compileTo != "primitive" && o.output == "-")
     return fail("a plan is binary; write it to a file with -o FILE");
-  std::vector<uint8_t> payload = buildPlanPayload(model, shape);
+
+  // model -> primitive, on a copy (the model keeps its repeat for the parameter table): unroll
+  // the layers, expand into the eval_step program.
+  OwningOpRef<ModuleOp> lowered = module->clone();
+  PassManager pm(&ctx);
+  pm.addNestedPass<ModelOp>(createTTTUnrollRepeat());
+  TTTExpandOptions expand;
+  expand.batch = shape.perDeviceBatch;
+  expand.seqLen = shape.seqLen;
+  expand.dtype = shape.precision == "fp64" ? "f64" : "f32";
+  pm.addPass(createTTTExpand(expand));
+  if (failed(pm.run(*lowered)))
+    return 1;
+  if (o.compileTo == "primitive") {
+    auto out = openOutput(o.output.empty() ? "-" : o.output);
+    if (!out)
+      return 1;
+    lowered->print(out->os());
+    out->os() << "\n";
+    out->keep();
+    return 0;
+  }
+  SmallVector<prim::ProgramOp> programs(lowered->getOps<prim::ProgramOp>());
+  std::vector<uint8_t> payload = buildPlanPayload(model, shape, programs);
   if (std::string err = plan::writePlanFile(o.output, payload.data(), payload.size());
       !err.empty())
     return fail(err);

@@ -5,6 +5,8 @@
 #include "ttt/Version.h"
 #include "ttt/schema/plan_generated.h"
 
+#include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/TypeSwitch.h"
 #include "llvm/Config/llvm-config.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -45,9 +47,99 @@ std::string sourceHash(ModelOp model) {
                 plan::fnv1a64(reinterpret_cast<const uint8_t *>(text.data()), text.size()));
   return buf;
 }
+plan::DType dtypeOf(Type t) {
+  if (t.isF64())
+    return plan::DType::f64;
+  if (t.isInteger(32))
+    return plan::DType::i32;
+  if (t.isBF16())
+    return plan::DType::bf16;
+  return plan::DType::f32;
+}
+
+// Writes one tttp.program: every value gets a tensor index in definition order; each op becomes
+// one Instr whose attributes go into `name`, `ints` and `floats` (layout in plan.fbs).
+class ProgramWriter {
+public:
+  explicit ProgramWriter(flatbuffers::FlatBufferBuilder &fbb) : fbb(fbb) {}
+
+  flatbuffers::Offset<plan::Program> write(prim::ProgramOp program) {
+    auto instrs = writeBlock(program.getBody().front());
+    std::vector<flatbuffers::Offset<plan::Tensor>> tensorTable;
+    for (Type t : types) {
+      auto shaped = cast<ShapedType>(t);
+      std::vector<int64_t> shape(shaped.getShape().begin(), shaped.getShape().end());
+      tensorTable.push_back(plan::CreateTensorDirect(fbb, &shape, dtypeOf(shaped.getElementType())));
+    }
+    return plan::CreateProgramDirect(fbb, program.getSymName().str().c_str(), &tensorTable,
+                                     &instrs);
+  }
+
+private:
+  flatbuffers::FlatBufferBuilder &fbb;
+  llvm::DenseMap<Value, int32_t> ids;
+  std::vector<Type> types;
+
+  int32_t id(Value v) {
+    auto [it, inserted] = ids.try_emplace(v, int32_t(types.size()));
+    if (inserted)
+      types.push_back(v.getType());
+    return it->second;
+  }
+
+  std::vector<flatbuffers::Offset<plan::Instr>> writeBlock(Block &block) {
+    std::vector<flatbuffers::Offset<plan::Instr>> out;
+    for (Operation &op : block)
+      out.push_back(writeOp(op));
+    return out;
+  }
+
+  flatbuffers::Offset<plan::Instr> writeOp(Operation &op) {
+    std::vector<int32_t> operands, results, bodyArgs;
+    std::vector<int64_t> ints;
+    std::vector<double> floats;
+    std::string name;
+    std::vector<flatbuffers::Offset<plan::Instr>> body;
+    for (Value v : op.getOperands())
+      operands.push_back(id(v));
+    for (Value v : op.getResults())
+      results.push_back(id(v));
+    auto f64 = [](FloatAttr a) { return a.getValueAsDouble(); };
+    llvm::TypeSwitch<Operation *>(&op)
+        .Case([&](prim::ParamOp o) { name = o.getName().str(); })
+        .Case([&](prim::InputOp o) { name = o.getName().str(); })
+        .Case([&](prim::OutputOp o) { name = o.getName().str(); })
+        .Case([&](prim::MatmulOp o) { ints = {o.getTransposeA(), o.getTransposeB()}; })
+        .Case([&](prim::RmsNormOp o) { floats = {f64(o.getEpsAttr())}; })
+        .Case([&](prim::LayerNormOp o) { floats = {f64(o.getEpsAttr())}; })
+        .Case([&](prim::RopeOp o) {
+          ints = {o.getPeriod()};
+          floats = {f64(o.getThetaAttr())};
+        })
+        .Case([&](prim::BinaryOp o) { name = o.getKind().str(); })
+        .Case([&](prim::UnaryOp o) {
+          name = o.getKind().str();
+          floats = {f64(o.getAlphaAttr())};
+        })
+        .Case([&](prim::ReduceOp o) { name = o.getKind().str(); })
+        .Case([&](prim::TransposeOp o) { ints.assign(o.getPerm().begin(), o.getPerm().end()); })
+        .Case([&](prim::ConstantOp o) { floats = {f64(o.getValueAttr())}; })
+        .Case([&](prim::IotaOp o) { floats = {f64(o.getStartAttr())}; })
+        .Case([&](prim::SoftmaxXentOp o) { ints = {o.getIgnoreToken()}; })
+        .Case([&](prim::ScanOp o) {
+          ints = {int64_t(o.getInits().size())};
+          for (BlockArgument arg : o.getBody().front().getArguments())
+            bodyArgs.push_back(id(arg));
+          body = writeBlock(o.getBody().front());
+        });
+    return plan::CreateInstrDirect(fbb, op.getName().stripDialect().str().c_str(), &operands,
+                                   &results, name.c_str(), &ints, &floats, &body, &bodyArgs);
+  }
+};
 } // namespace
 
-std::vector<uint8_t> buildPlanPayload(ModelOp model, const CompiledShape &shape) {
+std::vector<uint8_t> buildPlanPayload(ModelOp model, const CompiledShape &shape,
+                                      llvm::ArrayRef<prim::ProgramOp> programOps) {
   flatbuffers::FlatBufferBuilder fbb(1 << 16);
   ConfigAttr c = model.getConfig();
   RecipeAttr r = model.getRecipe();
@@ -89,7 +181,11 @@ std::vector<uint8_t> buildPlanPayload(ModelOp model, const CompiledShape &shape)
         p.hfName.c_str(), toPlan(p.op.getLayout()), p.kind.c_str(), int32_t(p.layer)));
   }
   auto paramsVec = fbb.CreateVector(params);
-  auto root = plan::CreatePlan(fbb, prov, config, recipe, compiled, paramsVec);
+  std::vector<flatbuffers::Offset<plan::Program>> programs;
+  for (prim::ProgramOp program : programOps)
+    programs.push_back(ProgramWriter(fbb).write(program));
+  auto programsVec = fbb.CreateVector(programs);
+  auto root = plan::CreatePlan(fbb, prov, config, recipe, compiled, paramsVec, programsVec);
   plan::FinishPlanBuffer(fbb, root);
   return std::vector<uint8_t>(fbb.GetBufferPointer(), fbb.GetBufferPointer() + fbb.GetSize());
 }

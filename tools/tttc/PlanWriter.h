@@ -2,6 +2,7 @@
 #pragma once
 
 #include "Driver.h"
+#include "ttt/Dialect/Prim/PrimOps.h"
 #include "ttt/Dialect/TTT/TTTOps.h"
 
 #include <cstdint>
@@ -14,5 +15,7 @@ struct CompiledShape {
   std::string precision, target;
 };
 
-std::vector<uint8_t> buildPlanPayload(ModelOp model, const CompiledShape &shape);
+/// `programs` are the tttp.program ops to serialize (eval_step, ...), may be empty.
+std::vector<uint8_t> buildPlanPayload(ModelOp model, const CompiledShape &shape,
+                                      llvm::ArrayRef<prim::ProgramOp> programs);
 } // namespace ttt::driver

@@ -2,7 +2,9 @@
 #pragma once
 
 #include "mlir/Pass/Pass.h"
+#include "ttt/Dialect/Prim/PrimOps.h"
 #include "ttt/Dialect/TTT/TTTOps.h"
+#include "mlir/IR/BuiltinOps.h"
 
 namespace ttt {
 #define GEN_PASS_DECL

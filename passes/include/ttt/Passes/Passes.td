@@ -28,4 +28,25 @@ def TTTUnrollRepeat : Pass<"ttt-unroll-repeat", "::ttt::ModelOp"> {
   }];
 }
 
+def TTTExpand : Pass<"ttt-expand", "::mlir::ModuleOp"> {
+  let summary = "Expands the (unrolled) model into the eval_step program of tensor primitives";
+  let description = [{
+    Writes `tttp.program "eval_step"` next to the `ttt.model`: every layer op becomes tensor
+    primitives with static shapes (`batch` x `seq-len`, element type from `dtype`), and the TTT
+    inner loop becomes a `tttp.scan` over mini-batches whose body is the dual form of spec 2.6:
+    RoPE at position t mod mini_batch with interleaved pairs, the LR gate reading the full hidden
+    vector, eta = tau_i * eta_lr_j with tau_i = max(0, 1/i + delta_i), the LayerNorm + L2 gradient
+    in closed form (spec 2.4), W/b carried across mini-batches and started from W1/b1 for every
+    sequence. Run `ttt-unroll-repeat` first.
+
+    Example: `ttt-opt model.mlir --ttt-unroll-repeat --ttt-expand="batch=2 seq-len=64 dtype=f64"`
+  }];
+  let dependentDialects = ["::ttt::prim::PrimDialect"];
+  let options = [
+    Option<"batch", "batch", "int64_t", "1", "sequences per batch">,
+    Option<"seqLen", "seq-len", "int64_t", "0", "tokens per sequence (0: the recipe's)">,
+    Option<"dtype", "dtype", "std::string", "\"f32\"", "element type: f32 or f64">,
+  ];
+}
+
 #endif // TTT_PASSES_TD

@@ -1,0 +1,236 @@
+//===- PrimOps.td - the tttp primitive dialect -----------------*- tablegen -*-===//
+//
+// The primitive level: layer ops expanded into the tensor primitives of docs/primitives.md, with
+// static shapes, inside programs (eval_step, ...). Every op here is one backend kernel, except
+// tttp.scan, which runs its body once per mini-batch.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef TTT_PRIM_OPS_TD
+#define TTT_PRIM_OPS_TD
+
+include "mlir/IR/OpBase.td"
+include "mlir/IR/AttrTypeBase.td"
+include "mlir/IR/CommonAttrConstraints.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+
+def Prim_Dialect : Dialect {
+  let name = "tttp";
+  let cppNamespace = "::ttt::prim";
+  let summary = "Tensor primitives of the compiled TTT training step";
+  let description = [{
+    Programs of static-shaped tensor primitives, produced from the `ttt` model by
+    `ttt-expand`. Every op maps to one kernel of the backends (docs/primitives.md); `tttp.scan`
+    is the TTT inner loop over mini-batches with the dual-form update as its body.
+  }];
+}
+
+class Prim_Op<string mnemonic, list<Trait> traits = []> : Op<Prim_Dialect, mnemonic, traits>;
+
+def Prim_Tensor : StaticShapeTensorOf<[F32, F64]>;
+def Prim_AnyTensor : StaticShapeTensorOf<[F32, F64, I32]>;
+
+def Prim_ProgramOp : Prim_Op<"program", [IsolatedFromAbove, SingleBlock, NoTerminator]> {
+  let summary = "One entry point of the plan (eval_step, micro_step, apply_step, init)";
+  let description = [{
+    A straight-line list of primitives. Parameters are read with `tttp.param`, batch inputs
+    with `tttp.input`, results are named by `tttp.output`.
+
+    Example:
+    ```mlir
+    tttp.program "eval_step" {
+      %t = tttp.input "tokens" : tensor<2x64xi32>
+      ...
+      tttp.output "loss" %loss : tensor<f64>
+    }
+    ```
+  }];
+  let arguments = (ins StrAttr:$sym_name);
+  let regions = (region SizedRegion<1>:$body);
+  let assemblyFormat = "$sym_name attr-dict-with-keyword $body";
+}
+
+def Prim_ParamOp : Prim_Op<"param", [Pure]> {
+  let summary = "Reads a parameter of the model by its full name";
+  let description = [{
+    Example: `%w = tttp.param "layers.0.ttt.W1" : tensor<4x16x16xf64>`
+  }];
+  let arguments = (ins StrAttr:$name);
+  let results = (outs Prim_Tensor:$result);
+  let assemblyFormat = "$name attr-dict `:` type($result)";
+}
+
+def Prim_InputOp : Prim_Op<"input", [Pure]> {
+  let summary = "A batch input of the program (tokens, targets)";
+  let description = [{
+    Example: `%t = tttp.input "tokens" : tensor<2x64xi32>`
+  }];
+  let arguments = (ins StrAttr:$name);
+  let results = (outs Prim_AnyTensor:$result);
+  let assemblyFormat = "$name attr-dict `:` type($result)";
+}
+
+def Prim_OutputOp : Prim_Op<"output", []> {
+  let summary = "Names a result of the program";
+  let description = [{
+    Example: `tttp.output "loss" %l : tensor<f64>`
+  }];
+  let arguments = (ins StrAttr:$name, AnyTensor:$value);
+  let assemblyFormat = "$name $value attr-dict `:` type($value)";
+}
+
+class Prim_SimpleOp<string mnemonic, string summaryText, string example>
+    : Prim_Op<mnemonic, [Pure]> {
+  let summary = summaryText;
+  let description = "Semantics: docs/primitives.md. Example: `" # example # "`";
+  let results = (outs Prim_Tensor:$result);
+  let assemblyFormat = "operands attr-dict `:` functional-type(operands, results)";
+}
+
+def Prim_EmbeddingOp : Prim_SimpleOp<"embedding", "Row gather from a table",
+    "%h = tttp.embedding %tokens, %table : (tensor<2x64xi32>, tensor<32000x64xf64>) -> tensor<2x64x64xf64>"> {
+  let arguments = (ins TensorOf<[I32]>:$tokens, Prim_Tensor:$table);
+}
+
+def Prim_MatmulOp : Prim_SimpleOp<"matmul",
+    "Batched matrix product over the last two dimensions (a 2-d operand broadcasts)",
+    "%c = tttp.matmul %a, %b {transpose_b} : (tensor<8x16x64xf64>, tensor<8x16x64xf64>) -> tensor<8x16x16xf64>"> {
+  let arguments = (ins Prim_Tensor:$a, Prim_Tensor:$b, UnitAttr:$transpose_a,
+                       UnitAttr:$transpose_b);
+  let hasVerifier = 1;
+}
+
+def Prim_RmsNormOp : Prim_SimpleOp<"rms_norm", "RMSNorm over the last dimension",
+    "%y = tttp.rms_norm %x, %w {eps = 1.0e-06 : f64} : (tensor<128x64xf64>, tensor<64xf64>) -> tensor<128x64xf64>"> {
+  let arguments = (ins Prim_Tensor:$input, Prim_Tensor:$weight, F64Attr:$eps);
+}
+
+def Prim_LayerNormOp : Prim_SimpleOp<"layer_norm", "LayerNorm over the last dimension",
+    "%y = tttp.layer_norm %x, %w, %b {eps = 1.0e-06 : f64} : (tensor<128x64xf64>, tensor<64xf64>, tensor<64xf64>) -> tensor<128x64xf64>"> {
+  let arguments = (ins Prim_Tensor:$input, Prim_Tensor:$weight, Prim_Tensor:$bias, F64Attr:$eps);
+}
+
+def Prim_CausalConvOp : Prim_SimpleOp<"causal_conv", "Depthwise causal conv over the sequence",
+    "%y = tttp.causal_conv %x, %k, %b : (tensor<2x64x64xf64>, tensor<4x64xf64>, tensor<64xf64>) -> tensor<2x64x64xf64>"> {
+  let arguments = (ins Prim_Tensor:$input, Prim_Tensor:$kernel, Prim_Tensor:$bias);
+}
+
+def Prim_RopeOp : Prim_SimpleOp<"rope",
+    "Rotary embedding on [B, T, H, f], interleaved pairs, position t mod period",
+    "%y = tttp.rope %x {period = 16 : i64, theta = 1.0e+04 : f64} : (tensor<2x64x4x16xf64>) -> tensor<2x64x4x16xf64>"> {
+  let arguments = (ins Prim_Tensor:$input, I64Attr:$period, F64Attr:$theta);
+}
+
+def Prim_BinaryOp : Prim_SimpleOp<"binary", "Elementwise add/sub/mul/div/max with broadcasting",
+    "%y = tttp.binary %a, %b {kind = \"mul\"} : (tensor<8x16x16xf64>, tensor<16x1xf64>) -> tensor<8x16x16xf64>"> {
+  let arguments = (ins Prim_Tensor:$lhs, Prim_Tensor:$rhs, StrAttr:$kind);
+  let hasVerifier = 1;
+}
+
+def Prim_UnaryOp : Prim_SimpleOp<"unary", "Elementwise unary function",
+    "%y = tttp.unary %x {kind = \"scale\", alpha = 0.5 : f64} : (tensor<8xf64>) -> tensor<8xf64>"> {
+  let arguments = (ins Prim_Tensor:$input, StrAttr:$kind, DefaultValuedAttr<F64Attr, "0.0">:$alpha);
+  let hasVerifier = 1;
+}
+
+def Prim_ReduceOp : Prim_SimpleOp<"reduce", "Sum, mean or max over the last dimension",
+    "%y = tttp.reduce %x {kind = \"sum\"} : (tensor<8x16xf64>) -> tensor<8xf64>"> {
+  let arguments = (ins Prim_Tensor:$input, StrAttr:$kind);
+  let hasVerifier = 1;
+}
+
+def Prim_TransposeOp : Prim_SimpleOp<"transpose", "Permutes dimensions",
+    "%y = tttp.transpose %x {perm = array<i64: 1, 0>} : (tensor<8x16xf64>) -> tensor<16x8xf64>"> {
+  let arguments = (ins Prim_Tensor:$input, DenseI64ArrayAttr:$perm);
+  let hasVerifier = 1;
+}
+
+def Prim_ReshapeOp : Prim_SimpleOp<"reshape", "Same elements, new shape (row-major)",
+    "%y = tttp.reshape %x : (tensor<8x16xf64>) -> tensor<128xf64>"> {
+  let arguments = (ins Prim_Tensor:$input);
+  let hasVerifier = 1;
+}
+
+def Prim_TrilOp : Prim_SimpleOp<"tril", "Zeroes entries above the diagonal of the last two dims",
+    "%y = tttp.tril %x : (tensor<8x16x16xf64>) -> tensor<8x16x16xf64>"> {
+  let arguments = (ins Prim_Tensor:$input);
+}
+
+def Prim_ConstantOp : Prim_Op<"constant", [Pure]> {
+  let summary = "A tensor filled with one value";
+  let description = [{
+    Example: `%c = tttp.constant 1.0 : tensor<16xf64>`
+  }];
+  let arguments = (ins F64Attr:$value);
+  let results = (outs Prim_Tensor:$result);
+  let assemblyFormat = "$value attr-dict `:` type($result)";
+}
+
+def Prim_IotaOp : Prim_Op<"iota", [Pure]> {
+  let summary = "start, start + 1, ... along a 1-d tensor";
+  let description = [{
+    Example: `%i = tttp.iota 1.0 : tensor<16xf64>` gives 1, 2, ..., 16.
+  }];
+  let arguments = (ins F64Attr:$start);
+  let results = (outs Prim_Tensor:$result);
+  let assemblyFormat = "$start attr-dict `:` type($result)";
+}
+
+def Prim_SoftmaxXentOp : Prim_Op<"softmax_xent", [Pure]> {
+  let summary = "Per-token cross-entropy and mask of [N, V] logits";
+  let description = [{
+    Example: `%l, %m = tttp.softmax_xent %logits, %targets {ignore_token = 1 : i64} : (tensor<128x32000xf64>, tensor<128xi32>) -> (tensor<128xf64>, tensor<128xf64>)`
+  }];
+  let arguments = (ins Prim_Tensor:$logits, TensorOf<[I32]>:$targets, I64Attr:$ignore_token);
+  let results = (outs Prim_Tensor:$loss, Prim_Tensor:$mask);
+  let assemblyFormat = "operands attr-dict `:` functional-type(operands, results)";
+}
+
+def Prim_MaskedMeanOp : Prim_SimpleOp<"masked_mean",
+    "Per-sequence masked mean of [B, T] losses, then the batch mean",
+    "%l = tttp.masked_mean %loss, %mask : (tensor<2x64xf64>, tensor<2x64xf64>) -> tensor<f64>"> {
+  let arguments = (ins Prim_Tensor:$loss, Prim_Tensor:$mask);
+}
+
+def Prim_ScanOp : Prim_Op<"scan", [SingleBlock, AttrSizedOperandSegments]> {
+  let summary = "Loop over the leading dimension of the scanned inputs, carrying state";
+  let description = [{
+    `%finals..., %stacked... = tttp.scan (%inits...) over (%xs...)`: the body runs once per
+    index s of the leading dimension of every scanned input; its block takes the carried values
+    then slice s of each scanned input (leading dimension dropped) and yields the new carried
+    values then one value per stacked output, which lands at index s of that output. This is the
+    TTT inner loop: the carry is (W, b), the slices are one mini-batch.
+
+    Example:
+    ```mlir
+    %W, %b, %o = tttp.scan (%W1, %b1) over (%q, %k) : (tensor<2x4x16x16xf64>, ...) -> (...) {
+    ^bb0(%w: ..., %bb: ..., %qs: ..., %ks: ...):
+      ...
+      tttp.yield %w2, %b2, %out : ...
+    }
+    ```
+  }];
+  let arguments = (ins Variadic<Prim_Tensor>:$inits, Variadic<Prim_Tensor>:$xs);
+  let results = (outs Variadic<Prim_Tensor>:$results);
+  let regions = (region SizedRegion<1>:$body);
+  let assemblyFormat = [{
+    `(` $inits `)` `over` `(` $xs `)` attr-dict `:` functional-type(operands, results) $body
+  }];
+  let hasRegionVerifier = 1;
+  let extraClassDeclaration = [{
+    int64_t getCount() {
+      return llvm::cast<mlir::RankedTensorType>(getXs().front().getType()).getDimSize(0);
+    }
+  }];
+}
+
+def Prim_YieldOp : Prim_Op<"yield", [Pure, Terminator, HasParent<"ScanOp">]> {
+  let summary = "Ends a scan body: new carried values, then this step's outputs";
+  let description = [{
+    Example: `tttp.yield %w2, %b2, %out : tensor<...>, tensor<...>, tensor<...>`
+  }];
+  let arguments = (ins Variadic<Prim_Tensor>:$values);
+  let assemblyFormat = "$values attr-dict `:` type($values)";
+}
+
+#endif // TTT_PRIM_OPS_TD

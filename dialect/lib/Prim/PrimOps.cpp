@@ -1,0 +1,135 @@
+#include "ttt/Dialect/Prim/PrimOps.h"
+
+#include "mlir/IR/Builders.h"
+#include "llvm/ADT/STLExtras.h"
+
+using namespace mlir;
+using namespace ttt::prim;
+
+#include "ttt/Dialect/Prim/PrimDialect.cpp.inc"
+
+void PrimDialect::initialize() {
+  addOperations<
+#define GET_OP_LIST
+#include "ttt/Dialect/Prim/PrimOps.cpp.inc"
+      >();
+}
+
+namespace {
+ArrayRef<int64_t> shapeOf(Value v) { return cast<ShapedType>(v.getType()).getShape(); }
+} // namespace
+
+LogicalResult MatmulOp::verify() {
+  ArrayRef<int64_t> a = shapeOf(getA()), b = shapeOf(getB()), c = shapeOf(getResult());
+  if (a.size() < 2 || b.size() < 2 || c.size() != a.size())
+    return emitOpError() << "needs [..., M, K] x [..., K, N] (or [K, N]) -> [..., M, N]";
+  int64_t m = getTransposeA() ? a[a.size() - 1] : a[a.size() - 2];
+  int64_t k = getTransposeA() ? a[a.size() - 2] : a[a.size() - 1];
+  int64_t kb = getTransposeB() ? b[b.size() - 1] : b[b.size() - 2];
+  int64_t n = getTransposeB() ? b[b.size() - 2] : b[b.size() - 1];
+  if (k != kb)
+    return emitOpError() << "contracting sizes differ: " << k << " vs " << kb;
+  if (c[c.size() - 2] != m || c[c.size() - 1] != n)
+    return emitOpError() << "result must end in " << m << "x" << n;
+  if (b.size() != 2 && b.size() != a.size())
+    return emitOpError() << "b must be 2-d or have a's rank";
+  for (size_t i = 0; i + 2 < a.size(); ++i)
+    if (a[i] != c[i] || (b.size() == a.size() && b[i] != a[i]))
+      return emitOpError() << "batch dimensions differ";
+  return success();
+}
+
+LogicalResult BinaryOp::verify() {
+  static const char *kinds[] = {"add", "sub", "mul", "div", "max"};
+  if (!llvm::is_contained(kinds, getKind()))
+    return emitOpError() << "unknown kind '" << getKind() << "'";
+  ArrayRef<int64_t> a = shapeOf(getLhs()), b = shapeOf(getRhs()), c = shapeOf(getResult());
+  size_t rank = std::max(a.size(), b.size());
+  if (c.size() != rank)
+    return emitOpError() << "result rank must be the broadcast rank " << rank;
+  for (size_t i = 0; i < rank; ++i) {
+    int64_t da = i < rank - a.size() ? 1 : a[i - (rank - a.size())];
+    int64_t db = i < rank - b.size() ? 1 : b[i - (rank - b.size())];
+    if (da != db && da != 1 && db != 1)
+      return emitOpError() << "shapes do not broadcast at dimension " << i;
+    if (c[i] != std::max(da, db))
+      return emitOpError() << "result dimension " << i << " must be " << std::max(da, db);
+  }
+  return success();
+}
+
+LogicalResult UnaryOp::verify() {
+  static const char *kinds[] = {"neg",     "exp",  "log",       "sqrt", "rsqrt", "reciprocal",
+                                "sigmoid", "silu", "gelu_tanh", "relu", "scale", "add_scalar"};
+  if (!llvm::is_contained(kinds, getKind()))
+    return emitOpError() << "unknown kind '" << getKind() << "'";
+  if (getInput().getType() != getResult().getType())
+    return emitOpError() << "result type must equal the input type";
+  return success();
+}
+
+LogicalResult ReduceOp::verify() {
+  static const char *kinds[] = {"sum", "mean", "max"};
+  if (!llvm::is_contained(kinds, getKind()))
+    return emitOpError() << "unknown kind '" << getKind() << "'";
+  ArrayRef<int64_t> x = shapeOf(getInput()), y = shapeOf(getResult());
+  if (x.empty() || x.drop_back() != y)
+    return emitOpError() << "result must be the input without its last dimension";
+  return success();
+}
+
+LogicalResult TransposeOp::verify() {
+  ArrayRef<int64_t> x = shapeOf(getInput()), y = shapeOf(getResult());
+  ArrayRef<int64_t> perm = getPerm();
+  if (perm.size() != x.size() || y.size() != x.size())
+    return emitOpError() << "perm must have the input's rank";
+  SmallVector<bool> seen(x.size(), false);
+  for (auto [i, p] : llvm::enumerate(perm)) {
+    if (p < 0 || p >= int64_t(x.size()) || seen[p])
+      return emitOpError() << "perm is not a permutation";
+    seen[p] = true;
+    if (y[i] != x[p])
+      return emitOpError() << "result dimension " << i << " must be input dimension " << p;
+  }
+  return success();
+}
+
+LogicalResult ReshapeOp::verify() {
+  if (cast<ShapedType>(getInput().getType()).getNumElements() !=
+      cast<ShapedType>(getResult().getType()).getNumElements())
+    return emitOpError() << "must keep the number of elements";
+  return success();
+}
+
+LogicalResult ScanOp::verifyRegions() {
+  if (getXs().empty())
+    return emitOpError() << "needs at least one scanned input";
+  int64_t count = getCount();
+  Block &body = getBody().front();
+  size_t carried = getInits().size();
+  if (body.getNumArguments() != carried + getXs().size())
+    return emitOpError() << "body takes the carried values then one slice per scanned input";
+  for (auto [i, init] : llvm::enumerate(getInits()))
+    if (body.getArgument(i).getType() != init.getType() || getResult(i).getType() != init.getType())
+      return emitOpError() << "carried value " << i << " changes type";
+  for (auto [i, x] : llvm::enumerate(getXs())) {
+    ArrayRef<int64_t> shape = shapeOf(x);
+    if (shape.empty() || shape[0] != count)
+      return emitOpError() << "scanned input " << i << " must have leading dimension " << count;
+    if (shapeOf(body.getArgument(carried + i)) != shape.drop_front())
+      return emitOpError() << "slice " << i << " must be the input without its leading dimension";
+  }
+  auto yield = cast<YieldOp>(body.getTerminator());
+  if (yield.getValues().size() != getResults().size())
+    return emitOpError() << "yield must give one value per result";
+  for (size_t i = carried; i < getResults().size(); ++i) {
+    ArrayRef<int64_t> out = shapeOf(getResult(i));
+    if (out.empty() || out[0] != count || out.drop_front() != shapeOf(yield.getValues()[i]))
+      return emitOpError() << "stacked output " << i - carried << " must be [" << count
+                           << ", yielded shape]";
+  }
+  return success();
+}
+
+#define GET_OP_CLASSES
+#include "ttt/Dialect/Prim/PrimOps.cpp.inc"

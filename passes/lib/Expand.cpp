@@ -1,0 +1,289 @@
+// ttt-expand: the unrolled ttt.model -> tttp.program "eval_step" of tensor primitives (Passes.td).
+#include "ttt/Passes/Passes.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/IRMapping.h"
+#include "llvm/ADT/StringMap.h"
+
+namespace ttt {
+#define GEN_PASS_DEF_TTTEXPAND
+#include "ttt/Passes/Passes.h.inc"
+} // namespace ttt
+
+using namespace mlir;
+using namespace ttt;
+namespace p = ttt::prim;
+
+namespace {
+using Shape = SmallVector<int64_t>;
+
+Shape shapeOf(Value v) {
+  ArrayRef<int64_t> s = cast<ShapedType>(v.getType()).getShape();
+  return Shape(s.begin(), s.end());
+}
+
+// Emits primitives with static shapes; every helper computes its result type.
+struct Emitter {
+  OpBuilder &b;
+  Location loc;
+  Type elem;
+  llvm::StringMap<Value> params;
+
+  RankedTensorType type(ArrayRef<int64_t> shape) { return RankedTensorType::get(shape, elem); }
+
+  Value param(ParamOp op, StringRef name) {
+    Value &v = params[name];
+    if (!v)
+      v = b.create<p::ParamOp>(loc, type(op.getType().getShape()), name);
+    return v;
+  }
+  Value matmul(Value a, Value w, bool ta = false, bool tb = false) {
+    Shape sa = shapeOf(a), sb = shapeOf(w);
+    Shape out(sa.begin(), sa.end());
+    out[out.size() - 2] = ta ? sa.back() : sa[sa.size() - 2];
+    out.back() = tb ? sb[sb.size() - 2] : sb.back();
+    return b.create<p::MatmulOp>(loc, type(out), a, w, ta, tb);
+  }
+  Value binary(StringRef kind, Value x, Value y) {
+    Shape sx = shapeOf(x), sy = shapeOf(y);
+    size_t rank = std::max(sx.size(), sy.size());
+    Shape out(rank, 1);
+    for (size_t i = 0; i < rank; ++i) {
+      int64_t dx = i < rank - sx.size() ? 1 : sx[i - (rank - sx.size())];
+      int64_t dy = i < rank - sy.size() ? 1 : sy[i - (rank - sy.size())];
+      out[i] = std::max(dx, dy);
+    }
+    return b.create<p::BinaryOp>(loc, type(out), x, y, kind);
+  }
+  Value add(Value x, Value y) { return binary("add", x, y); }
+  Value sub(Value x, Value y) { return binary("sub", x, y); }
+  Value mul(Value x, Value y) { return binary("mul", x, y); }
+  Value unary(StringRef kind, Value x, double alpha = 0.0) {
+    return b.create<p::UnaryOp>(loc, x.getType(), x, b.getStringAttr(kind), b.getF64FloatAttr(alpha));
+  }
+  Value reduce(StringRef kind, Value x) {
+    Shape s = shapeOf(x);
+    s.pop_back();
+    return b.create<p::ReduceOp>(loc, type(s), x, kind);
+  }
+  // Reduction over the last dimension keeping it as size 1 (for broadcasting back).
+  Value reduceKeep(StringRef kind, Value x) {
+    Shape s = shapeOf(x);
+    s.back() = 1;
+    return reshape(reduce(kind, x), s);
+  }
+  Value reshape(Value x, ArrayRef<int64_t> shape) {
+    if (shapeOf(x) == Shape(shape.begin(), shape.end()))
+      return x;
+    return b.create<p::ReshapeOp>(loc, type(shape), x);
+  }
+  Value transpose(Value x, ArrayRef<int64_t> perm) {
+    Shape s = shapeOf(x), out;
+    for (int64_t d : perm)
+      out.push_back(s[d]);
+    return b.create<p::TransposeOp>(loc, type(out), x, b.getDenseI64ArrayAttr(perm));
+  }
+  Value constant(double value, ArrayRef<int64_t> shape) {
+    return b.create<p::ConstantOp>(loc, type(shape), b.getF64FloatAttr(value));
+  }
+  Value layerNorm(Value x, Value w, Value bias, double eps) {
+    return b.create<p::LayerNormOp>(loc, x.getType(), x, w, bias, b.getF64FloatAttr(eps));
+  }
+};
+
+// The TTT-Linear layer (spec 2.1-2.7) as primitives, the inner loop as a tttp.scan.
+Value expandTTTLinear(Emitter &e, TTTLinearOp op, IRMapping &map, int64_t B, int64_t T) {
+  auto in = [&](Value v) { return map.lookup(v); };
+  const int64_t D = shapeOf(op.getInput()).back(), H = op.getHeads(), f = D / H;
+  const int64_t mb = op.getMiniBatch(), n = T / mb;
+  const double eps = op.getEps().convertToDouble();
+  Value u = in(op.getInput());
+
+  // 2.1 projections and convs.
+  Value s = e.matmul(u, in(op.getWQ()));
+  Value xq = e.b.create<p::CausalConvOp>(e.loc, s.getType(), s, in(op.getConvQKernel()),
+                                         in(op.getConvQBias()));
+  Value xk = e.b.create<p::CausalConvOp>(e.loc, s.getType(), s, in(op.getConvKKernel()),
+                                         in(op.getConvKBias()));
+  Value xv = e.matmul(u, in(op.getWV()));
+  Value gatePre = e.matmul(u, in(op.getWG()));
+
+  // 2.2 heads and RoPE at t mod mini_batch; then mini-batch major: [n, B, H, b, f].
+  auto rope = [&](Value x) {
+    Value heads = e.reshape(x, {B, T, H, f});
+    return e.b.create<p::RopeOp>(e.loc, heads.getType(), heads, e.b.getI64IntegerAttr(mb),
+                                 op.getRopeThetaAttr());
+  };
+  auto toScan = [&](Value heads) {
+    return e.transpose(e.reshape(heads, {B, n, mb, H, f}), {1, 0, 3, 2, 4});
+  };
+  Value q = toScan(rope(xq)), k = toScan(rope(xk));
+  Value v = toScan(e.reshape(xv, {B, T, H, f}));
+
+  // 2.3 eta_lr[t, h] = base_lr * sigmoid(u_t . w_h + c_h) / f, as [n, B, H, b].
+  Value gate = e.add(e.matmul(u, in(op.getLrWeight()), false, true), in(op.getLrBias()));
+  Value etaLr = e.unary("scale", e.unary("sigmoid", gate), op.getBaseLr().convertToDouble() / f);
+  Value eta = e.transpose(e.reshape(etaLr, {B, n, mb, H}), {1, 0, 3, 2});
+  // tau_i = max(0, 1/i + delta_i), i = 1..b; tau_b (the carried state's scale) as a scalar.
+  Value tau = e.unary("relu", e.add(e.unary("reciprocal", e.b.create<p::IotaOp>(
+                                                             e.loc, e.type({mb}),
+                                                             e.b.getF64FloatAttr(1.0))),
+                                    in(op.getTokenIdx())));
+  // One-hot of the last position: relu(iota from 2 - b) = [0, ..., 0, 1].
+  Value lastOneHot = e.unary(
+      "relu", e.b.create<p::IotaOp>(e.loc, e.type({mb}), e.b.getF64FloatAttr(2.0 - mb)));
+  Value tauLast = e.reduce("sum", e.mul(tau, lastOneHot));
+  Value tauCol = e.reshape(tau, {mb, 1});
+
+  // Per-head LN parameters broadcast over [B, H, b, f].
+  Value gamma = e.reshape(in(op.getTttNormWeight()), {H, 1, f});
+  Value lambda = e.reshape(in(op.getTttNormBias()), {H, 1, f});
+  Value onesF = e.constant(1.0, {f}), zerosF = e.constant(0.0, {f});
+
+  // 2.8 every sequence starts from W1, b1.
+  Value w0 = e.mul(in(op.getW1()), e.constant(1.0, {B, 1, 1, 1}));
+  Value b0 = e.mul(in(op.getB1()), e.constant(1.0, {B, 1, 1}));
+
+  Shape outShape = {n, B, H, mb, f};
+  auto scan = e.b.create<p::ScanOp>(
+      e.loc, TypeRange{w0.getType(), b0.getType(), e.type(outShape)}, ValueRange{w0, b0},
+      ValueRange{q, k, v, eta});
+  Block *body = e.b.createBlock(&scan.getBody());
+  for (Value x : {w0, b0})
+    body->addArgument(x.getType(), e.loc);
+  for (Value x : {q, k, v, eta}) {
+    Shape sl = shapeOf(x);
+    sl.erase(sl.begin());
+    body->addArgument(e.type(sl), e.loc);
+  }
+  {
+    OpBuilder::InsertionGuard guard(e.b);
+    e.b.setInsertionPointToEnd(body);
+    Value W = body->getArgument(0), bb = body->getArgument(1);
+    Value Q = body->getArgument(2), K = body->getArgument(3), V = body->getArgument(4);
+    Value etaS = body->getArgument(5); // [B, H, b]
+    Value bRow = e.reshape(bb, {B, H, 1, f});
+
+    // 2.4 G = grad_z 1/2 |LN(z) - (v - k)|^2 at z = K W0 + b0, in closed form.
+    Value z = e.add(e.matmul(K, W), bRow);
+    Value target = e.sub(V, K);
+    Value zc = e.sub(z, e.reduceKeep("mean", z));
+    Value rstd = e.unary("rsqrt", e.unary("add_scalar", e.reduceKeep("mean", e.mul(zc, zc)), eps));
+    Value zhat = e.mul(zc, rstd);
+    Value g = e.mul(e.sub(e.add(e.mul(gamma, zhat), lambda), target), gamma);
+    Value s1 = e.reduceKeep("sum", g);
+    Value s2 = e.reduceKeep("sum", e.mul(g, zhat));
+    Value inner = e.sub(e.sub(e.unary("scale", g, double(f)), s1), e.mul(zhat, s2));
+    Value G = e.mul(e.unary("scale", inner, 1.0 / f), rstd);
+
+    // 2.6 dual form: E[i, j] = tau_i eta_j; Zbar = Q W0 + b0 - (tril(E) * (1 + tril(Q K^T))) G.
+    Value E = e.mul(tauCol, e.reshape(etaS, {B, H, 1, mb}));
+    Value A = e.b.create<p::TrilOp>(e.loc, e.type({B, H, mb, mb}), e.matmul(Q, K, false, true));
+    Value Etril = e.b.create<p::TrilOp>(e.loc, E.getType(), E);
+    Value coeff = e.add(e.mul(E, A), Etril);
+    Value zbar = e.sub(e.add(e.matmul(Q, W), bRow), e.matmul(coeff, G));
+    Value ln = e.layerNorm(zbar, onesF, zerosF, eps);
+    Value out = e.add(Q, e.add(e.mul(gamma, ln), lambda));
+
+    // Carried state: W0 - (e * K)^T G and b0 - e G with e = E[b, :] = tau_b eta.
+    Value eLast = e.mul(etaS, tauLast); // [B, H, b]
+    Value Wn = e.sub(W, e.matmul(e.mul(K, e.reshape(eLast, {B, H, mb, 1})), G, true, false));
+    Value bn = e.sub(bb, e.reshape(e.matmul(e.reshape(eLast, {B, H, 1, mb}), G), {B, H, f}));
+    e.b.create<p::YieldOp>(e.loc, ValueRange{Wn, bn, out});
+  }
+  e.b.setInsertionPointAfter(scan);
+
+  // 2.7 tail: back to [B, T, D], post LayerNorm, gelu gate, output projection.
+  Value o = e.reshape(e.transpose(scan.getResult(2), {1, 0, 3, 2, 4}), {B, T, D});
+  Value y = e.layerNorm(o, in(op.getPostNormWeight()), in(op.getPostNormBias()), eps);
+  y = e.mul(e.unary("gelu_tanh", gatePre), y);
+  return e.matmul(y, in(op.getWO()));
+}
+
+struct Expand : ttt::impl::TTTExpandBase<Expand> {
+  using TTTExpandBase::TTTExpandBase;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    SmallVector<ModelOp> models(module.getOps<ModelOp>());
+    if (models.size() != 1) {
+      module.emitError() << "ttt-expand needs exactly one ttt.model";
+      return signalPassFailure();
+    }
+    ModelOp model = models.front();
+    if (!model.getBody().getOps<RepeatOp>().empty()) {
+      model.emitError() << "run ttt-unroll-repeat before ttt-expand";
+      return signalPassFailure();
+    }
+    if (dtype != "f32" && dtype != "f64") {
+      model.emitError() << "dtype must be f32 or f64, got '" << dtype << "'";
+      return signalPassFailure();
+    }
+    const int64_t B = batch, T = seqLen ? int64_t(seqLen) : model.getRecipe().getSeqLen();
+    const int64_t miniBatch = model.getRecipe().getMiniBatch();
+    if (B <= 0 || T <= 0 || T % miniBatch != 0) {
+      model.emitError() << "batch must be positive and seq-len a multiple of " << miniBatch;
+      return signalPassFailure();
+    }
+
+    OpBuilder b = OpBuilder::atBlockEnd(module.getBody());
+    Location loc = model.getLoc();
+    Type elem = dtype == "f64" ? Type(b.getF64Type()) : Type(b.getF32Type());
+    auto program = b.create<p::ProgramOp>(loc, "eval_step");
+    b.createBlock(&program.getBody());
+    Emitter e{b, loc, elem, {}};
+    Block &bodyIn = model.getBody().front();
+    auto tokType = RankedTensorType::get({B, T}, b.getI32Type());
+    IRMapping map;
+    map.map(bodyIn.getArgument(0), b.create<p::InputOp>(loc, tokType, "tokens"));
+    map.map(bodyIn.getArgument(1), b.create<p::InputOp>(loc, tokType, "targets"));
+    auto act = [&](Value v) { // [B, T, features] of a model activation
+      return e.type({B, T, shapeOf(v).back()});
+    };
+
+    for (Operation &op : bodyIn) {
+      auto in = [&](Value v) { return map.lookup(v); };
+      Value result;
+      if (auto param = dyn_cast<ParamOp>(op)) {
+        result = e.param(param, param.getName());
+      } else if (auto emb = dyn_cast<EmbeddingOp>(op)) {
+        result = b.create<p::EmbeddingOp>(loc, act(emb.getResult()), in(emb.getTokens()),
+                                          in(emb.getTable()));
+      } else if (auto norm = dyn_cast<RmsNormOp>(op)) {
+        result = b.create<p::RmsNormOp>(loc, act(norm.getResult()), in(norm.getInput()),
+                                        in(norm.getWeight()), norm.getEpsAttr());
+      } else if (auto conv = dyn_cast<CausalConvOp>(op)) {
+        result = b.create<p::CausalConvOp>(loc, act(conv.getResult()), in(conv.getInput()),
+                                           in(conv.getKernel()), in(conv.getBias()));
+      } else if (auto add = dyn_cast<AddOp>(op)) {
+        result = e.add(in(add.getLhs()), in(add.getRhs()));
+      } else if (auto ttt = dyn_cast<TTTLinearOp>(op)) {
+        result = expandTTTLinear(e, ttt, map, B, T);
+      } else if (auto mlp = dyn_cast<SwiGLUMlpOp>(op)) {
+        Value x = in(mlp.getInput());
+        Value hidden = e.mul(e.unary("silu", e.matmul(x, in(mlp.getWGate()))),
+                             e.matmul(x, in(mlp.getWUp())));
+        result = e.matmul(hidden, in(mlp.getWDown()));
+      } else if (auto head = dyn_cast<LmHeadOp>(op)) {
+        result = e.matmul(in(head.getInput()), in(head.getTable()), false, true);
+      } else if (auto xent = dyn_cast<CrossEntropyOp>(op)) {
+        Value logits = in(xent.getLogits());
+        int64_t vocab = shapeOf(logits).back();
+        Value flat = e.reshape(logits, {B * T, vocab});
+        auto sx = b.create<p::SoftmaxXentOp>(loc, TypeRange{e.type({B * T}), e.type({B * T})},
+                                             flat, in(xent.getTargets()),
+                                             xent.getIgnoreTokenAttr());
+        result = b.create<p::MaskedMeanOp>(loc, e.type({}), e.reshape(sx.getLoss(), {B, T}),
+                                           e.reshape(sx.getMask(), {B, T}));
+      } else if (auto ret = dyn_cast<ReturnOp>(op)) {
+        b.create<p::OutputOp>(loc, "loss", in(ret.getLoss()));
+        continue;
+      } else {
+        op.emitError() << "ttt-expand does not know this op";
+        return signalPassFailure();
+      }
+      map.map(op.getResult(0), result);
+    }
+  }
+};
+} // namespace
