@@ -61,8 +61,9 @@ class Config:
         if self.head_dim % 2:
             raise ValueError("head_dim must be even for RoPE")
         # Only the paper's TTT-Linear (M) is implemented.
-        for flag in ("share_qk", "use_gate", "pre_conv", "tie_word_embeddings"):
-            if not fields.get(flag, False):
+        for flag, default in (("share_qk", False), ("use_gate", False), ("pre_conv", False),
+                              ("tie_word_embeddings", True)):
+            if not fields.get(flag, default):
                 raise ValueError(f"config: only the Mamba backbone (M) is implemented; {flag} must be true")
         if fields.get("ttt_layer_type", "linear") != "linear":
             raise ValueError("config: only ttt_layer_type 'linear' is implemented")
@@ -115,7 +116,9 @@ def parameter_shapes(cfg):
 def load_parameters(cfg, path, dtype):
     """Read a safetensors file, check names/shapes against the config, convert to `dtype`."""
     tensors, _ = safetensors_io.load_file(path)
-    tensors.pop("lm_head.weight", None)  # tolerated if present; the model always uses the tied embedding
+    head = tensors.pop("lm_head.weight", None)  # tolerated only as an exact copy of the tied embedding
+    if head is not None and not torch.equal(head, tensors.get("model.embed_tokens.weight")):
+        raise ValueError("lm_head.weight differs from model.embed_tokens.weight (the head is tied)")
     expected = parameter_shapes(cfg)
     missing = sorted(set(expected) - set(tensors))
     extra = sorted(set(tensors) - set(expected))
@@ -379,7 +382,6 @@ def main(argv=None):
     parser.add_argument("--grads", help="write d loss / d parameter to this safetensors file")
     args = parser.parse_args(argv)
 
-    torch.set_num_threads(max(1, min(torch.get_num_threads(), os.cpu_count() or 1)))
     dtype = DTYPES[args.dtype]
     cfg = Config.load(args.config)
     P = load_parameters(cfg, args.weights, dtype)

@@ -1,0 +1,318 @@
+#!/usr/bin/python3
+"""Self-tests of the TTT-Linear (M) oracle (ttt_primal.py), its safetensors I/O and the case generator.
+
+Run all:  /usr/bin/python3 test/oracle/test_oracle.py
+Run one:  /usr/bin/python3 test/oracle/test_oracle.py OracleTest.test_causality
+Each test prints its measured figure (max difference, relative error, ...) on stderr.
+"""
+
+import json
+import math
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+import unittest
+
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import make_case  # noqa: E402
+import safetensors_io  # noqa: E402
+import ttt_primal as tp  # noqa: E402
+
+torch.set_num_threads(2)
+
+# A tiny model: d = 32, 2 heads of f = 16, 2 layers, 48 tokens = 3 mini-batches, 2 sequences.
+TINY = dict(vocab=128, hidden=32, intermediate=64, layers=2, heads=2, batch=2, seq=48)
+
+
+def report(what, value):
+    sys.stderr.write(f"  [{what}] {value}\n")
+
+
+def tiny_case(tmp, seed=5, dtype="fp64", **overrides):
+    sizes = dict(TINY, **overrides)
+    out = os.path.join(tmp, f"case{seed}_{dtype}")
+    make_case.write_case(out, seed, dtype=dtype, **sizes)
+    return out
+
+
+def load_case(case, dtype=torch.float64):
+    cfg = tp.Config.load(os.path.join(case, "config.json"))
+    P = tp.load_parameters(cfg, os.path.join(case, "model.safetensors"), dtype)
+    inputs, targets = tp.load_batch(os.path.join(case, "batch.txt"))
+    return cfg, P, inputs, targets
+
+
+def run_cli(case, *extra):
+    cmd = [sys.executable, os.path.join(HERE, "ttt_primal.py"),
+           "--config", os.path.join(case, "config.json"),
+           "--weights", os.path.join(case, "model.safetensors"),
+           "--batch", os.path.join(case, "batch.txt"), *extra]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    lines = out.strip().splitlines()
+    assert len(lines) == 1, out
+    return json.loads(lines[0])
+
+
+# --------------------------------------------------------------------------------------------------
+# Token-by-token decode formulation (spec 2.10), used only to check the per-token primal inner loop.
+# Gradient in the closed form of spec 2.4, so this also cross-checks the oracle's autograd gradient.
+# --------------------------------------------------------------------------------------------------
+
+def closed_form_grad_z(z, target, gamma, lam, eps=tp.LN_EPS):
+    """d/dz of 1/2 || LN(z) - target ||^2 (spec 2.4), rows of length f."""
+    f = z.shape[-1]
+    mu = z.mean(dim=-1, keepdim=True)
+    sigma = torch.sqrt(((z - mu) ** 2).mean(dim=-1, keepdim=True) + eps)
+    zhat = (z - mu) / sigma
+    g = (gamma * zhat + lam - target) * gamma
+    return (f * g - g.sum(dim=-1, keepdim=True) - zhat * (g * zhat).sum(dim=-1, keepdim=True)) / (f * sigma)
+
+
+def ttt_decode(XQ, XK, XV, eta, tau, W1, b1, gamma, lam, mini_batch_size):
+    """Same signature as tp.ttt_primal; one token at a time with accumulators reset at each mini-batch."""
+    B, H, T, f = XQ.shape
+    W = W1.unsqueeze(0).expand(B, H, f, f).clone()
+    beta = b1[:, 0, :].unsqueeze(0).expand(B, H, f).clone()
+    acc_W = torch.zeros_like(W)
+    acc_b = torch.zeros_like(beta)
+    outputs = []
+    for t in range(T):
+        i = t % mini_batch_size + 1
+        q, k, v = XQ[:, :, t], XK[:, :, t], XV[:, :, t]       # [B, H, f]
+        z = torch.einsum("bhe,bhef->bhf", k, W) + beta      # gradient at the mini-batch start state
+        G = closed_form_grad_z(z, v - k, gamma, lam)
+        e = eta[:, :, t][..., None]
+        acc_W = acc_W + e[..., None] * torch.einsum("bhe,bhf->bhef", k, G)
+        acc_b = acc_b + e * G
+        W_bar = W - tau[i - 1] * acc_W
+        b_bar = beta - tau[i - 1] * acc_b
+        outputs.append(q + tp.layer_norm(torch.einsum("bhe,bhef->bhf", q, W_bar) + b_bar, gamma, lam))
+        if i == mini_batch_size:
+            W, beta = W_bar, b_bar
+            acc_W = torch.zeros_like(W)
+            acc_b = torch.zeros_like(beta)
+    return torch.stack(outputs, dim=2)
+
+
+class SafetensorsTest(unittest.TestCase):
+    def test_round_trip_every_dtype(self):
+        gen = torch.Generator().manual_seed(0)
+        tensors = {
+            "f64": torch.randn(3, 4, generator=gen, dtype=torch.float64),
+            "f32": torch.randn(2, 3, 5, generator=gen, dtype=torch.float32),
+            "bf16": torch.randn(7, generator=gen).to(torch.bfloat16),
+            "i32": torch.randint(-2**31, 2**31 - 1, (4, 2), generator=gen, dtype=torch.int64).to(torch.int32),
+            "scalar": torch.tensor(3.5, dtype=torch.float64),
+            "empty": torch.zeros(0, 3, dtype=torch.float32),
+        }
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "t.safetensors")
+            safetensors_io.save_file(path, tensors, {"k": "v"})
+            back, meta = safetensors_io.load_file(path)
+            with open(path, "rb") as f:
+                (n,) = struct.unpack("<Q", f.read(8))
+            self.assertEqual((8 + n) % 8, 0, "data must start 8-byte aligned")
+        self.assertEqual(meta, {"k": "v"})
+        self.assertEqual(sorted(back), sorted(tensors))
+        for name, t in tensors.items():
+            self.assertEqual(back[name].dtype, t.dtype, name)
+            self.assertEqual(list(back[name].shape), list(t.shape), name)
+            self.assertTrue(torch.equal(back[name], t), name)
+
+    def test_hand_computed_layout(self):
+        # Writer: exact bytes for two small tensors (compact JSON, sorted names, space padding).
+        blob = safetensors_io.encode({"b": torch.tensor([7], dtype=torch.int32),
+                                      "a": torch.tensor([1.0, -2.0], dtype=torch.float32)})
+        header = (b'{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},'
+                  b'"b":{"dtype":"I32","shape":[1],"data_offsets":[8,12]}}')
+        header += b" " * ((-(8 + len(header))) % 8)
+        data = bytes([0x00, 0x00, 0x80, 0x3F, 0x00, 0x00, 0x00, 0xC0,  # 1.0f, -2.0f little-endian
+                      0x07, 0x00, 0x00, 0x00])                          # int32 7
+        self.assertEqual(blob, struct.pack("<Q", len(header)) + header + data)
+
+        # Reader: a hand-built file with an unpadded header, metadata, BF16 and F64, out-of-order offsets.
+        header = (b'{"__metadata__":{"format":"pt"},'
+                  b'"x":{"dtype":"BF16","shape":[2],"data_offsets":[8,12]},'
+                  b'"y":{"dtype":"F64","shape":[1,1],"data_offsets":[0,8]}}')
+        data = struct.pack("<d", -0.375) + bytes([0x80, 0x3F, 0x40, 0xC0])  # bf16 1.0 = 0x3F80, -3.0 = 0xC040
+        tensors, meta = safetensors_io.decode(struct.pack("<Q", len(header)) + header + data)
+        self.assertEqual(meta, {"format": "pt"})
+        self.assertEqual(tensors["x"].dtype, torch.bfloat16)
+        self.assertEqual(tensors["x"].float().tolist(), [1.0, -3.0])
+        self.assertEqual(tensors["y"].dtype, torch.float64)
+        self.assertEqual(tensors["y"].tolist(), [[-0.375]])
+
+        # Inconsistent sizes are rejected.
+        bad = b'{"y":{"dtype":"F64","shape":[2],"data_offsets":[0,8]}}'
+        with self.assertRaises(ValueError):
+            safetensors_io.decode(struct.pack("<Q", len(bad)) + bad + bytes(8))
+
+
+class OracleTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        cls.case = tiny_case(cls.tmp.name)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def test_make_case_deterministic_and_nonzero(self):
+        again = tiny_case(self.tmp.name + "/again")
+        for name in ("config.json", "model.safetensors", "batch.txt"):
+            with open(os.path.join(self.case, name), "rb") as a, open(os.path.join(again, name), "rb") as b:
+                self.assertEqual(a.read(), b.read(), name)
+        other = tiny_case(self.tmp.name, seed=6)
+        with open(os.path.join(self.case, "model.safetensors"), "rb") as a, \
+                open(os.path.join(other, "model.safetensors"), "rb") as b:
+            self.assertNotEqual(a.read(), b.read())
+        cfg, P, inputs, targets = load_case(self.case)
+        self.assertEqual(sorted(P), sorted(tp.parameter_shapes(cfg)))
+        self.assertNotIn("lm_head.weight", P)
+        for name, t in P.items():
+            self.assertFalse(bool((t == 0).any()), f"{name} has a zero entry")
+        self.assertEqual(list(inputs.shape), [TINY["batch"], TINY["seq"]])
+        self.assertTrue(bool((targets == tp.BOS_ID).any()), "some targets must be BOS")
+        self.assertTrue(torch.equal(inputs[:, 1:], targets[:, :-1]))
+
+    def test_loss_finite_and_reasonable(self):
+        result = run_cli(self.case)
+        cfg, P, inputs, targets = load_case(self.case)
+        report("loss", f"{result['loss']!r} vs log(vocab) {math.log(cfg.vocab_size)!r}, tokens {result['tokens']}")
+        self.assertTrue(math.isfinite(result["loss"]))
+        self.assertLess(abs(result["loss"] - math.log(cfg.vocab_size)), 0.1)
+        self.assertEqual(result["tokens"], int((targets != 1).sum()))
+        self.assertLess(result["tokens"], targets.numel())
+        # The loss is the per-sequence masked mean, then the batch mean (spec 4.5), written out by hand.
+        with torch.no_grad():
+            nll = tp.token_losses(cfg, P, inputs, targets)
+        per_seq = []
+        for s in range(targets.shape[0]):
+            kept = [nll[s, t].item() for t in range(targets.shape[1]) if targets[s, t].item() != 1]
+            per_seq.append(sum(kept) / len(kept))
+        self.assertAlmostEqual(result["loss"], sum(per_seq) / len(per_seq), delta=1e-12)
+        self.assertNotAlmostEqual(result["loss"], nll.mean().item(), delta=1e-9)  # the mask matters
+
+    def test_primal_equals_decode(self):
+        # Inner loop alone, random inputs of a realistic scale, a trailing partial mini-batch included.
+        gen = torch.Generator().manual_seed(3)
+        B, H, T, f = 2, 3, 40, 8
+        rnd = lambda *shape, s=1.0: s * torch.randn(*shape, generator=gen, dtype=torch.float64)  # noqa: E731
+        args = (rnd(B, H, T, f), rnd(B, H, T, f), rnd(B, H, T, f),
+                torch.sigmoid(rnd(B, H, T)) / f, 1.0 / torch.arange(1, 17, dtype=torch.float64) + rnd(16, s=0.05),
+                rnd(H, f, f, s=0.3), rnd(H, 1, f, s=0.1), 1 + rnd(H, f, s=0.1), rnd(H, f, s=0.1), 16)
+        with torch.no_grad():
+            primal = tp.ttt_primal(*args)
+            decode = ttt_decode(*args)
+        diff = (primal - decode).abs().max().item()
+        report("inner loop primal vs decode, max abs diff", diff)
+        self.assertLess(diff, 1e-12)
+        # Whole tiny model: per-token losses with either inner loop.
+        cfg, P, inputs, targets = load_case(self.case)
+        with torch.no_grad():
+            a = tp.token_losses(cfg, P, inputs, targets)
+            b = tp.token_losses(cfg, P, inputs, targets, inner_loop=ttt_decode)
+        diff = (a - b).abs().max().item()
+        report("model per-token losses primal vs decode, max abs diff", diff)
+        self.assertLess(diff, 1e-12)
+        # The test is not vacuous: the inner loop changes the output relative to a frozen W1/b1.
+        with torch.no_grad():
+            frozen = tp.ttt_primal(*args[:3], args[3] * 0, *args[4:])
+        self.assertGreater((primal - frozen).abs().max().item(), 1e-2)
+
+    def test_causality(self):
+        cfg, P, inputs, targets = load_case(self.case)
+        p = 21  # inside the second mini-batch
+        changed = inputs.clone()
+        changed[0, p] = (inputs[0, p] + 5) % cfg.vocab_size
+        with torch.no_grad():
+            a = tp.token_losses(cfg, P, inputs, targets)
+            b = tp.token_losses(cfg, P, changed, targets)
+        before = (a[0, :p] - b[0, :p]).abs().max().item()
+        other = (a[1] - b[1]).abs().max().item()
+        report("causality: max change before p / in other sequence", f"{before} / {other}")
+        self.assertLess(before, 1e-13)
+        self.assertLess(other, 1e-13)
+        at_and_after = (a[0, p:] - b[0, p:]).abs()
+        report("causality: change at p / min change after p", f"{at_and_after[0].item()} / "
+               f"{at_and_after[1:].min().item()}")
+        self.assertGreater(at_and_after[0].item(), 1e-8)
+        self.assertGreater(at_and_after[-1].item(), 1e-8)  # the state carries into later mini-batches
+
+    def test_fp32_matches_fp64(self):
+        r64 = run_cli(self.case, "--dtype", "fp64")
+        r32 = run_cli(self.case, "--dtype", "fp32")
+        case32 = tiny_case(self.tmp.name, dtype="fp32")  # F32 weights file, computed in fp32
+        r32f = run_cli(case32, "--dtype", "fp32")
+        rel = abs(r32["loss"] - r64["loss"]) / abs(r64["loss"])
+        rel_f = abs(r32f["loss"] - r64["loss"]) / abs(r64["loss"])
+        report("fp32 vs fp64 loss, relative", f"{rel:.3e} (F32 weights file: {rel_f:.3e})")
+        self.assertLess(rel, 1e-5)
+        self.assertLess(rel_f, 1e-5)
+        self.assertNotEqual(r32["loss"], r64["loss"])  # really computed in another precision
+        # per-token losses too
+        cfg, P64, inputs, targets = load_case(self.case)
+        _, P32, _, _ = load_case(self.case, torch.float32)
+        with torch.no_grad():
+            a = tp.token_losses(cfg, P64, inputs, targets)
+            b = tp.token_losses(cfg, P32, inputs, targets).double()
+        rel_tok = ((a - b).abs() / a.abs()).max().item()
+        report("fp32 vs fp64 per-token losses, max relative", f"{rel_tok:.3e}")
+        self.assertLess(rel_tok, 1e-4)
+
+    def test_grads_match_finite_differences(self):
+        grads_path = os.path.join(self.tmp.name, "grads.safetensors")
+        result = run_cli(self.case, "--grads", grads_path)
+        grads, meta = safetensors_io.load_file(grads_path)
+        cfg, P, inputs, targets = load_case(self.case)
+        self.assertEqual(float(meta["loss"]), result["loss"])
+        self.assertEqual(sorted(grads), sorted(P))
+        for name in P:
+            self.assertEqual(grads[name].dtype, torch.float64, name)
+            self.assertEqual(grads[name].shape, P[name].shape, name)
+            self.assertTrue(bool((grads[name] != 0).any()), f"{name}: gradient is identically zero")
+
+        # One scalar of each kind, chosen at random among the entries of its tensor whose gradient is at least
+        # the tensor's median |gradient| (a relative error of a near-zero derivative measures only FD noise).
+        # Derivative by the 4th-order central stencil (-L(2h) + 8 L(h) - 8 L(-h) + L(-2h)) / 12h.
+        gen = torch.Generator().manual_seed(11)
+        layer = lambda: int(torch.randint(0, cfg.num_hidden_layers, (1,), generator=gen))  # noqa: E731
+        kinds = ["seq_modeling_block.W1", "seq_modeling_block.b1", "seq_modeling_block.learnable_token_idx",
+                 "seq_modeling_block.conv_q.weight", "seq_modeling_block.conv_k.bias", "conv.conv.weight",
+                 "seq_modeling_block.learnable_ttt_lr_bias", "seq_modeling_block.learnable_ttt_lr_weight",
+                 "seq_modeling_block.ttt_norm_weight", "seq_modeling_block.post_norm.bias",
+                 "seq_modeling_block.q_proj.weight", "mlp.down_proj.weight", "seq_norm.weight"]
+        names = [f"model.layers.{layer()}.{k}" for k in kinds]
+        names += ["model.embed_tokens.weight", "model.norm.weight"]
+
+        def loss_with(name, flat_index, delta):
+            Q = dict(P)
+            Q[name] = P[name].clone()
+            Q[name].view(-1)[flat_index] += delta
+            with torch.no_grad():
+                return tp.loss_of(cfg, Q, inputs, targets).item()
+
+        h = 5e-4
+        worst = 0.0
+        for name in names:
+            magnitude = grads[name].abs().view(-1)
+            candidates = torch.nonzero(magnitude >= magnitude.median()).view(-1)
+            flat_index = int(candidates[int(torch.randint(0, len(candidates), (1,), generator=gen))])
+            L = {k: loss_with(name, flat_index, k * h) for k in (-2, -1, 1, 2)}
+            fd = (-L[2] + 8 * L[1] - 8 * L[-1] + L[-2]) / (12 * h)
+            g = grads[name].view(-1)[flat_index].item()
+            rel = abs(g - fd) / abs(fd)
+            worst = max(worst, rel)
+            report(f"grad {name}[{flat_index}]", f"autograd {g:.12e} fd {fd:.12e} rel {rel:.2e}")
+            self.assertLess(rel, 1e-6, name)
+        report("grads vs central differences, worst relative", f"{worst:.2e}")
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
