@@ -173,7 +173,10 @@ Value expandTTTLinear(Emitter &e, TTTLinearOp op, IRMapping &map, int64_t B, int
     Value g = e.mul(e.sub(e.add(e.mul(gamma, zhat), lambda), target), gamma);
     Value s1 = e.reduceKeep("sum", g);
     Value s2 = e.reduceKeep("sum", e.mul(g, zhat));
-    Value inner = e.sub(e.sub(e.unary("scale", g, double(f)), s1), e.mul(zhat, s2));
+    // (Operands are emitted in separate statements so the op order does not depend on the C++
+    // compiler's argument evaluation order.)
+    Value zhatS2 = e.mul(zhat, s2);
+    Value inner = e.sub(e.sub(e.unary("scale", g, double(f)), s1), zhatS2);
     Value G = e.mul(e.unary("scale", inner, 1.0 / f), rstd);
 
     // 2.6 dual form: E[i, j] = tau_i eta_j; Zbar = Q W0 + b0 - (tril(E) * (1 + tril(Q K^T))) G.
@@ -181,7 +184,8 @@ Value expandTTTLinear(Emitter &e, TTTLinearOp op, IRMapping &map, int64_t B, int
     Value A = e.b.create<p::TrilOp>(e.loc, e.type({B, H, mb, mb}), e.matmul(Q, K, false, true));
     Value Etril = e.b.create<p::TrilOp>(e.loc, E.getType(), E);
     Value coeff = e.add(e.mul(E, A), Etril);
-    Value zbar = e.sub(e.add(e.matmul(Q, W), bRow), e.matmul(coeff, G));
+    Value coeffG = e.matmul(coeff, G);
+    Value zbar = e.sub(e.add(e.matmul(Q, W), bRow), coeffG);
     Value ln = e.layerNorm(zbar, onesF, zerosF, eps);
     Value out = e.add(Q, e.add(e.mul(gamma, ln), lambda));
 
@@ -261,8 +265,8 @@ struct Expand : ttt::impl::TTTExpandBase<Expand> {
         result = expandTTTLinear(e, ttt, map, B, T);
       } else if (auto mlp = dyn_cast<SwiGLUMlpOp>(op)) {
         Value x = in(mlp.getInput());
-        Value hidden = e.mul(e.unary("silu", e.matmul(x, in(mlp.getWGate()))),
-                             e.matmul(x, in(mlp.getWUp())));
+        Value gated = e.unary("silu", e.matmul(x, in(mlp.getWGate())));
+        Value hidden = e.mul(gated, e.matmul(x, in(mlp.getWUp())));
         result = e.matmul(hidden, in(mlp.getWDown()));
       } else if (auto head = dyn_cast<LmHeadOp>(op)) {
         result = e.matmul(in(head.getInput()), in(head.getTable()), false, true);
@@ -273,8 +277,9 @@ struct Expand : ttt::impl::TTTExpandBase<Expand> {
         auto sx = b.create<p::SoftmaxXentOp>(loc, TypeRange{e.type({B * T}), e.type({B * T})},
                                              flat, in(xent.getTargets()),
                                              xent.getIgnoreTokenAttr());
-        result = b.create<p::MaskedMeanOp>(loc, e.type({}), e.reshape(sx.getLoss(), {B, T}),
-                                           e.reshape(sx.getMask(), {B, T}));
+        Value loss = e.reshape(sx.getLoss(), {B, T});
+        Value mask = e.reshape(sx.getMask(), {B, T});
+        result = b.create<p::MaskedMeanOp>(loc, e.type({}), loss, mask);
       } else if (auto ret = dyn_cast<ReturnOp>(op)) {
         b.create<p::OutputOp>(loc, "loss", in(ret.getLoss()));
         continue;
