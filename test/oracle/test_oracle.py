@@ -153,6 +153,38 @@ class SafetensorsTest(unittest.TestCase):
             safetensors_io.decode(struct.pack("<Q", len(bad)) + bad + bytes(8))
 
 
+class BuildingBlocksTest(unittest.TestCase):
+    """Hand-computed values for the conventions the self-consistency tests cannot see (spec 2.1-2.3)."""
+
+    def test_conventions(self):
+        cfg = tp.Config(make_case.make_config(vocab=8, hidden=8, intermediate=8, layers=1, heads=2))  # f = 4
+        # RoPE: interleaved pairs, angle p * theta^(-2i/f), position p = t mod 16.
+        cos, sin = tp.rope_tables(cfg, 18, torch.float64)
+        self.assertTrue(torch.equal(cos[17], cos[1]) and torch.equal(sin[16], sin[0]))
+        x = torch.tensor([1.0, 0.0, 0.0, 1.0], dtype=torch.float64).view(1, 1, 1, 4)
+        got = tp.apply_rope(x.expand(1, 1, 18, 4), cos, sin)[0, 0, 17]  # p = 1: angles 1 and 0.01
+        want = torch.tensor([math.cos(1.0), math.sin(1.0), -math.sin(0.01), math.cos(0.01)], dtype=torch.float64)
+        self.assertLess((got - want).abs().max().item(), 1e-15)
+        # Causal depthwise conv: weight[c, 0, K-1] multiplies the current token, weight[c, 0, 0] the one K-1 back.
+        impulse = torch.zeros(1, 6, 2, dtype=torch.float64)
+        impulse[0, 1, :] = 1.0
+        weight = torch.tensor([[[1.0, 2.0, 3.0, 4.0]], [[5.0, 6.0, 7.0, 8.0]]], dtype=torch.float64)
+        out = tp.causal_depthwise_conv(impulse, weight, torch.tensor([0.5, -0.5], dtype=torch.float64))
+        self.assertEqual(out[0, :, 0].tolist(), [0.5, 4.5, 3.5, 2.5, 1.5, 0.5])
+        self.assertEqual(out[0, :, 1].tolist(), [-0.5, 7.5, 6.5, 5.5, 4.5, -0.5])
+        # Inner loss gradient by autograd equals the closed form of spec 2.4.
+        gen = torch.Generator().manual_seed(2)
+        W0, b0 = 0.3 * torch.randn(1, 2, 4, 4, generator=gen, dtype=torch.float64), \
+            0.1 * torch.randn(1, 2, 4, generator=gen, dtype=torch.float64)
+        k, v = torch.randn(2, 1, 2, 3, 4, generator=gen, dtype=torch.float64)
+        gamma, lam = 1 + 0.1 * torch.randn(2, 2, 4, generator=gen, dtype=torch.float64)
+        gradW, gradb = tp.per_token_gradients(W0, b0, k, v, gamma, lam)
+        z = torch.einsum("bhje,bhef->bhjf", k, W0) + b0[:, :, None, :]
+        G = closed_form_grad_z(z, v - k, gamma[None, :, None, :], lam[None, :, None, :])
+        self.assertLess((gradb - G).abs().max().item(), 1e-13)
+        self.assertLess((gradW - k[..., :, None] * G[..., None, :]).abs().max().item(), 1e-13)
+
+
 class OracleTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
