@@ -6,8 +6,8 @@
 
 namespace ttt::cpu {
 template <typename T>
-void causalConv(const T *x, const T *kernel, const T *bias, int64_t batch, int64_t seq,
-                int64_t dim, int64_t width, T *y) {
+void causalConv(const T *x, const T *kernel, const T *bias, int64_t batch, int64_t seq, int64_t dim,
+                int64_t width, T *y) {
   if (width < 1)
     throw std::invalid_argument("causal_conv: width must be >= 1, got " + std::to_string(width));
   // Per output row, the sum runs over taps j in a fixed order, in double.

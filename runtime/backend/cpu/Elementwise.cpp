@@ -90,8 +90,7 @@ Shape broadcastShape(const Shape &a, const Shape &b) {
 }
 
 template <typename T>
-void binary(BinaryOp op, const T *a, const Shape &shapeA, const T *b, const Shape &shapeB,
-            T *out) {
+void binary(BinaryOp op, const T *a, const Shape &shapeA, const T *b, const Shape &shapeB, T *out) {
   Shape outShape;
   if (!tryBroadcast(shapeA, shapeB, outShape))
     throw std::invalid_argument("binary: shapes " + shapeString(shapeA) + " and " +
@@ -159,8 +158,8 @@ template <typename T> void unary(UnaryOp op, const T *x, int64_t n, double alpha
 
 template void binary<float>(BinaryOp, const float *, const Shape &, const float *, const Shape &,
                             float *);
-template void binary<double>(BinaryOp, const double *, const Shape &, const double *,
-                             const Shape &, double *);
+template void binary<double>(BinaryOp, const double *, const Shape &, const double *, const Shape &,
+                             double *);
 template void unary<float>(UnaryOp, const float *, int64_t, double, float *);
 template void unary<double>(UnaryOp, const double *, int64_t, double, double *);
 } // namespace ttt::cpu

@@ -20,8 +20,7 @@ AxisSplit splitAt(const Shape &shape, int axis, int64_t start, int64_t size, con
   if (start < 0 || size < 0 || start + size > shape[axis])
     throw std::invalid_argument(std::string(what) + ": range [" + std::to_string(start) + ", " +
                                 std::to_string(start + size) + ") is outside axis " +
-                                std::to_string(axis) + " of extent " +
-                                std::to_string(shape[axis]));
+                                std::to_string(axis) + " of extent " + std::to_string(shape[axis]));
   AxisSplit s;
   for (int d = 0; d < axis; ++d)
     s.outer *= shape[d];
@@ -49,8 +48,7 @@ void transpose(const T *x, const Shape &shape, const std::vector<int> &perm, T *
   bool seen[kMaxRank] = {};
   for (int p : perm) {
     if (p < 0 || p >= rank || seen[p])
-      throw std::invalid_argument("transpose: not a permutation of 0.." +
-                                  std::to_string(rank - 1));
+      throw std::invalid_argument("transpose: not a permutation of 0.." + std::to_string(rank - 1));
     seen[p] = true;
   }
   const int64_t total = numElements(shape);
@@ -114,13 +112,10 @@ template <typename T> void tril(const T *x, int64_t matrices, int64_t n, T *y) {
     }
 }
 
-template <typename T> void fill(T *y, int64_t n, double value) {
-  std::fill(y, y + n, T(value));
-}
+template <typename T> void fill(T *y, int64_t n, double value) { std::fill(y, y + n, T(value)); }
 
 template void transpose<float>(const float *, const Shape &, const std::vector<int> &, float *);
-template void transpose<double>(const double *, const Shape &, const std::vector<int> &,
-                                double *);
+template void transpose<double>(const double *, const Shape &, const std::vector<int> &, double *);
 template void slice<float>(const float *, const Shape &, int, int64_t, int64_t, float *);
 template void slice<double>(const double *, const Shape &, int, int64_t, int64_t, double *);
 template void insert<float>(const float *, const Shape &, int, int64_t, int64_t, float *);

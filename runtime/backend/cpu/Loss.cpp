@@ -52,8 +52,8 @@ void maskedMean(const T *loss, const T *mask, int64_t batch, int64_t seq, T *out
 
 template std::string softmaxXent<float>(const float *, const int32_t *, int64_t, int64_t, int64_t,
                                         float *, float *);
-template std::string softmaxXent<double>(const double *, const int32_t *, int64_t, int64_t,
-                                         int64_t, double *, double *);
+template std::string softmaxXent<double>(const double *, const int32_t *, int64_t, int64_t, int64_t,
+                                         double *, double *);
 template void maskedMean<float>(const float *, const float *, int64_t, int64_t, float *);
 template void maskedMean<double>(const double *, const double *, int64_t, int64_t, double *);
 } // namespace ttt::cpu

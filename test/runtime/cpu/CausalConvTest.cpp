@@ -28,9 +28,9 @@ std::vector<Real> reference(const std::vector<T> &x, const std::vector<T> &k,
 
 TYPED_TEST(CausalConvTest, AgainstReference) {
   using T = TypeParam;
-  for (auto [batch, seq, dim, width] : {std::tuple{2, 9, 5, 4}, std::tuple{1, 9, 5, 12},
-                                        std::tuple{3, 7, 2, 1}, std::tuple{2, 1, 3, 4},
-                                        std::tuple{2, 64, 16, 4}}) {
+  for (auto [batch, seq, dim, width] :
+       {std::tuple{2, 9, 5, 4}, std::tuple{1, 9, 5, 12}, std::tuple{3, 7, 2, 1},
+        std::tuple{2, 1, 3, 4}, std::tuple{2, 64, 16, 4}}) {
     const auto x = randomVector<T>(batch * seq * dim, 70 + width);
     const auto k = randomVector<T>(width * dim, 71 + width);
     const auto bias = randomVector<T>(dim, 72 + width);

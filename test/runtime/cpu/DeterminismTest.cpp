@@ -62,8 +62,9 @@ TYPED_TEST(DeterminismTest, TwoRunsAreBitwiseIdentical) {
   expectRepeatable<T>("transpose", rows * dim, [&](T *y) {
     transpose(x.data(), {batch, seq, heads, dim / heads}, {0, 2, 1, 3}, y);
   });
-  expectRepeatable<T>("slice", batch * 16 * dim,
-                      [&](T *y) { slice(x.data(), {batch, seq, dim}, 1, 32, 16, y); });
+  expectRepeatable<T>("slice", batch * 16 * dim, [&](T *y) {
+    slice(x.data(), {batch, seq, dim}, 1, 32, 16, y);
+  });
   expectRepeatable<T>("tril", 4 * 64 * 64, [&](T *y) { tril(big.data(), 4, 64, y); });
   std::vector<T> mask(rows);
   expectRepeatable<T>("softmax_xent", rows, [&](T *y) {

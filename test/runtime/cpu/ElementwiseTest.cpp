@@ -36,11 +36,16 @@ int64_t operandOffset(const Shape &out, int64_t linear, const Shape &operand) {
 
 Real apply(BinaryOp op, Real a, Real b) {
   switch (op) {
-  case BinaryOp::add: return a + b;
-  case BinaryOp::sub: return a - b;
-  case BinaryOp::mul: return a * b;
-  case BinaryOp::div: return a / b;
-  case BinaryOp::max: return a > b ? a : b;
+  case BinaryOp::add:
+    return a + b;
+  case BinaryOp::sub:
+    return a - b;
+  case BinaryOp::mul:
+    return a * b;
+  case BinaryOp::div:
+    return a / b;
+  case BinaryOp::max:
+    return a > b ? a : b;
   }
   return 0;
 }
@@ -102,9 +107,9 @@ TYPED_TEST(ElementwiseTest, IncompatibleShapesAreRejected) {
   EXPECT_THROW(binary(BinaryOp::add, a.data(), {2, 3}, b.data(), {4}, out.data()),
                std::invalid_argument);
   std::vector<T> seven(1, T(1));
-  EXPECT_THROW(binary(BinaryOp::add, seven.data(), {1, 1, 1, 1, 1, 1, 1}, seven.data(), {1},
-                      seven.data()),
-               std::invalid_argument);
+  EXPECT_THROW(
+      binary(BinaryOp::add, seven.data(), {1, 1, 1, 1, 1, 1, 1}, seven.data(), {1}, seven.data()),
+      std::invalid_argument);
 }
 
 TYPED_TEST(ElementwiseTest, MaxPropagatesNaN) {
@@ -120,21 +125,32 @@ TYPED_TEST(ElementwiseTest, MaxPropagatesNaN) {
 
 Real unaryReference(UnaryOp op, Real x, Real alpha) {
   switch (op) {
-  case UnaryOp::neg: return -x;
-  case UnaryOp::exp: return std::exp(x);
-  case UnaryOp::log: return std::log(x);
-  case UnaryOp::sqrt: return std::sqrt(x);
-  case UnaryOp::rsqrt: return 1 / std::sqrt(x);
-  case UnaryOp::reciprocal: return 1 / x;
-  case UnaryOp::sigmoid: return 1 / (1 + std::exp(-x));
-  case UnaryOp::silu: return x / (1 + std::exp(-x));
+  case UnaryOp::neg:
+    return -x;
+  case UnaryOp::exp:
+    return std::exp(x);
+  case UnaryOp::log:
+    return std::log(x);
+  case UnaryOp::sqrt:
+    return std::sqrt(x);
+  case UnaryOp::rsqrt:
+    return 1 / std::sqrt(x);
+  case UnaryOp::reciprocal:
+    return 1 / x;
+  case UnaryOp::sigmoid:
+    return 1 / (1 + std::exp(-x));
+  case UnaryOp::silu:
+    return x / (1 + std::exp(-x));
   case UnaryOp::gelu_tanh: {
     const Real pi = std::acos(Real(-1));
     return Real(0.5) * x * (1 + std::tanh(std::sqrt(2 / pi) * (x + Real(0.044715) * x * x * x)));
   }
-  case UnaryOp::relu: return x > 0 ? x : 0;
-  case UnaryOp::scale: return alpha * x;
-  case UnaryOp::add_scalar: return x + alpha;
+  case UnaryOp::relu:
+    return x > 0 ? x : 0;
+  case UnaryOp::scale:
+    return alpha * x;
+  case UnaryOp::add_scalar:
+    return x + alpha;
   }
   return 0;
 }
@@ -147,8 +163,8 @@ TYPED_TEST(ElementwiseTest, UnaryAgainstReference) {
   for (UnaryOp op : {UnaryOp::neg, UnaryOp::exp, UnaryOp::log, UnaryOp::sqrt, UnaryOp::rsqrt,
                      UnaryOp::reciprocal, UnaryOp::sigmoid, UnaryOp::silu, UnaryOp::gelu_tanh,
                      UnaryOp::relu, UnaryOp::scale, UnaryOp::add_scalar}) {
-    const bool needsPositive = op == UnaryOp::log || op == UnaryOp::sqrt ||
-                               op == UnaryOp::rsqrt || op == UnaryOp::reciprocal;
+    const bool needsPositive = op == UnaryOp::log || op == UnaryOp::sqrt || op == UnaryOp::rsqrt ||
+                               op == UnaryOp::reciprocal;
     const auto &x = needsPositive ? positive : mixed;
     std::vector<T> y(x.size());
     unary(op, x.data(), int64_t(x.size()), alpha, y.data());

@@ -55,8 +55,8 @@ template <typename T>
   for (size_t i = 0; i < got.size(); ++i) {
     const Real d = Real(got[i]) - want[i];
     if (std::isnan(d))
-      return ::testing::AssertionFailure() << "NaN at " << i << ": got " << got[i] << ", want "
-                                           << double(want[i]);
+      return ::testing::AssertionFailure()
+             << "NaN at " << i << ": got " << got[i] << ", want " << double(want[i]);
     diff2 += d * d;
     ref2 += want[i] * want[i];
     if (std::fabs(d) > worst) {

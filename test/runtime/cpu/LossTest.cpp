@@ -37,9 +37,9 @@ TYPED_TEST(LossTest, SoftmaxXentAgainstReferenceWithMaskedTargets) {
     targets[0] = 0;
     targets[1] = vocab - 1;
     std::vector<T> loss(n, T(-1)), mask(n, T(-1));
-    ASSERT_EQ(softmaxXent(logits.data(), targets.data(), n, vocab, kIgnore, loss.data(),
-                          mask.data()),
-              "");
+    ASSERT_EQ(
+        softmaxXent(logits.data(), targets.data(), n, vocab, kIgnore, loss.data(), mask.data()),
+        "");
     EXPECT_TRUE(closeByNorm(loss, xentReference(logits, targets, vocab), tolerance<T>()))
         << "offset " << offset;
     for (int64_t i = 0; i < n; ++i) {
@@ -88,7 +88,7 @@ TYPED_TEST(LossTest, MaskedMeanWithAFullyMaskedRow) {
   const int64_t batch = 4, seq = 9;
   const auto loss = randomVector<T>(batch * seq, 190, 0.1, 8.0);
   std::vector<T> mask(batch * seq, T(1));
-  mask[3] = mask[4] = T(0);       // row 0 partly masked
+  mask[3] = mask[4] = T(0);         // row 0 partly masked
   for (int64_t t = 0; t < seq; ++t) // row 2 fully masked: contributes 0, still counts in the mean
     mask[2 * seq + t] = T(0);
   std::vector<T> out(1);

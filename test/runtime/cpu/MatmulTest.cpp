@@ -24,8 +24,10 @@ std::vector<Real> reference(const MatmulShape &s, double alpha, const std::vecto
       for (int64_t j = 0; j < s.n; ++j) {
         Real sum = 0;
         for (int64_t p = 0; p < s.k; ++p) {
-          const Real av = s.transA ? a[bi * s.strideA + p * s.m + i] : a[bi * s.strideA + i * s.k + p];
-          const Real bv = s.transB ? b[bi * s.strideB + j * s.k + p] : b[bi * s.strideB + p * s.n + j];
+          const Real av =
+              s.transA ? a[bi * s.strideA + p * s.m + i] : a[bi * s.strideA + i * s.k + p];
+          const Real bv =
+              s.transB ? b[bi * s.strideB + j * s.k + p] : b[bi * s.strideB + p * s.n + j];
           sum += av * bv;
         }
         Real &cv = out[bi * s.strideC + i * s.n + j];
@@ -34,7 +36,8 @@ std::vector<Real> reference(const MatmulShape &s, double alpha, const std::vecto
   return out;
 }
 
-template <typename T> void checkCase(const MatmulShape &s, double alpha, bool accumulate, uint64_t seed) {
+template <typename T>
+void checkCase(const MatmulShape &s, double alpha, bool accumulate, uint64_t seed) {
   const auto a = randomVector<T>(bufferSize(s.batch, s.strideA, s.m * s.k), seed);
   const auto b = randomVector<T>(bufferSize(s.batch, s.strideB, s.k * s.n), seed + 1);
   auto c = randomVector<T>(bufferSize(s.batch, s.strideC, s.m * s.n), seed + 2);

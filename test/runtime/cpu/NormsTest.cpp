@@ -35,16 +35,16 @@ std::vector<Real> layerReference(const std::vector<T> &x, const std::vector<T> &
       var += (Real(x[r * dim + i]) - mean) * (Real(x[r * dim + i]) - mean);
     var /= dim;
     for (int64_t i = 0; i < dim; ++i)
-      y[r * dim + i] = Real(w[i]) * (Real(x[r * dim + i]) - mean) / std::sqrt(var + Real(eps)) +
-                       Real(b[i]);
+      y[r * dim + i] =
+          Real(w[i]) * (Real(x[r * dim + i]) - mean) / std::sqrt(var + Real(eps)) + Real(b[i]);
   }
   return y;
 }
 
 TYPED_TEST(NormsTest, RmsNormAgainstReference) {
   using T = TypeParam;
-  for (auto [rows, dim, eps] : {std::tuple{6, 37, 1e-6}, std::tuple{1, 1, 1e-5},
-                                std::tuple{4, 256, 1e-6}}) {
+  for (auto [rows, dim, eps] :
+       {std::tuple{6, 37, 1e-6}, std::tuple{1, 1, 1e-5}, std::tuple{4, 256, 1e-6}}) {
     const auto x = randomVector<T>(rows * dim, 50 + dim, -2.0, 3.0);
     const auto w = randomVector<T>(dim, 51 + dim, 0.5, 1.5);
     std::vector<T> y(x.size());
@@ -59,8 +59,8 @@ TYPED_TEST(NormsTest, RmsNormAgainstReference) {
 
 TYPED_TEST(NormsTest, LayerNormAgainstReferenceWithLargeMean) {
   using T = TypeParam;
-  for (auto [rows, dim, eps] : {std::tuple{6, 37, 1e-6}, std::tuple{3, 2, 1e-5},
-                                std::tuple{4, 256, 1e-6}}) {
+  for (auto [rows, dim, eps] :
+       {std::tuple{6, 37, 1e-6}, std::tuple{3, 2, 1e-5}, std::tuple{4, 256, 1e-6}}) {
     // A mean far from zero checks the centred (two-pass) variance.
     const auto x = randomVector<T>(rows * dim, 60 + dim, 99.0, 101.0);
     const auto w = randomVector<T>(dim, 61 + dim, -1.0, 1.0);
