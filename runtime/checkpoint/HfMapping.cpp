@@ -137,12 +137,12 @@ std::string importImpl(const plan::Plan &plan, const SafetensorsFile &file,
     if (!err.empty())
       return where + "parameter '" + name + "': " + err;
     if (t.dtype != DType::F64 && t.dtype != DType::F32 && t.dtype != DType::BF16)
-      return where + "tensor '" + hfName + "': dtype " + dtypeName(t.dtype) +
-             " where parameter '" + name + "' needs F64, F32 or BF16";
+      return where + "tensor '" + hfName + "': dtype " + dtypeName(t.dtype) + " where parameter '" +
+             name + "' needs F64, F32 or BF16";
     if (t.shape != hf)
-      return where + "tensor '" + hfName + "': shape " + shapeString(t.shape) +
-             " but parameter '" + name + "' " + shapeString(ours) + " (layout " +
-             layoutName(p.hf_layout()) + ") needs " + shapeString(hf);
+      return where + "tensor '" + hfName + "': shape " + shapeString(t.shape) + " but parameter '" +
+             name + "' " + shapeString(ours) + " (layout " + layoutName(p.hf_layout()) +
+             ") needs " + shapeString(hf);
     int64_t n = numelOf(ours);
     std::vector<T> inHf(size_t(n), T(0));
     for (int64_t k = 0; k < n; ++k)
@@ -151,8 +151,8 @@ std::string importImpl(const plan::Plan &plan, const SafetensorsFile &file,
     reorder(p.hf_layout(), ours, inHf.data(), values[i].data(), false);
   }
   if (!missing.empty())
-    return where + std::to_string(missing.size()) + " tensor(s) the plan expects are missing: " +
-           listNames(missing);
+    return where + std::to_string(missing.size()) +
+           " tensor(s) the plan expects are missing: " + listNames(missing);
 
   if (isTiedLmHeadImplicit(plan)) {
     auto head = byName.find(kHfLmHeadName);
@@ -167,8 +167,8 @@ std::string importImpl(const plan::Plan &plan, const SafetensorsFile &file,
         return where + "tensor '" + std::string(kHfLmHeadName) + "': shape " +
                shapeString(h.shape) + " but the tied embedding is " + shapeString(e.shape);
       if (h.dtype == DType::I32 || h.dtype == DType::I64)
-        return where + "tensor '" + std::string(kHfLmHeadName) + "': dtype " +
-               dtypeName(h.dtype) + " where a float tensor is expected";
+        return where + "tensor '" + std::string(kHfLmHeadName) + "': dtype " + dtypeName(h.dtype) +
+               " where a float tensor is expected";
       for (int64_t k = 0, n = h.numel(); k < n; ++k)
         if (h.at(k) != e.at(k))
           return where + "tensor '" + std::string(kHfLmHeadName) + "' differs from '" +

@@ -45,8 +45,9 @@ std::string oneLine(std::string s) {
   return s;
 }
 
-template <typename T> Tensor makeFloat(const std::string &name, DType dtype,
-                                       std::vector<int64_t> shape, const std::vector<T> &values) {
+template <typename T>
+Tensor makeFloat(const std::string &name, DType dtype, std::vector<int64_t> shape,
+                 const std::vector<T> &values) {
   Tensor t;
   t.name = name;
   t.dtype = dtype;
@@ -213,8 +214,7 @@ std::string encodeSafetensors(const SafetensorsFile &file, std::vector<uint8_t> 
     int64_t numel;
     if (!numelOf(t.shape, numel) || uint64_t(numel) * dtypeSize(t.dtype) != t.data.size())
       return "safetensors: tensor '" + t.name + "': shape " + shapeString(t.shape) + " of " +
-             dtypeName(t.dtype) + " does not match its " + std::to_string(t.data.size()) +
-             " bytes";
+             dtypeName(t.dtype) + " does not match its " + std::to_string(t.data.size()) + " bytes";
     order.push_back(&t);
   }
   std::stable_sort(order.begin(), order.end(), [](const Tensor *a, const Tensor *b) {
@@ -277,9 +277,8 @@ std::string decodeSafetensors(const uint8_t *bytes, size_t size, const std::stri
   std::string duplicate;
   json header;
   try {
-    header = json::parse(
-        text, text + headerSize,
-        [&](int, json::parse_event_t event, json &parsed) {
+    header =
+        json::parse(text, text + headerSize, [&](int, json::parse_event_t event, json &parsed) {
           if (event == json::parse_event_t::object_start)
             open.emplace_back();
           else if (event == json::parse_event_t::object_end && !open.empty())
@@ -335,8 +334,9 @@ std::string decodeSafetensors(const uint8_t *bytes, size_t size, const std::stri
       return at + "missing array field 'shape'";
     for (const json &d : *shapeIt) {
       if (!d.is_number_unsigned() || d.get<uint64_t>() > uint64_t(INT64_MAX))
-        return at + "shape " + oneLine(shapeIt->dump()) + " has an extent that is not a "
-                    "non-negative integer";
+        return at + "shape " + oneLine(shapeIt->dump()) +
+               " has an extent that is not a "
+               "non-negative integer";
       t.shape.push_back(int64_t(d.get<uint64_t>()));
     }
     auto offIt = entry.find("data_offsets");
@@ -380,8 +380,7 @@ std::string decodeSafetensors(const uint8_t *bytes, size_t size, const std::stri
     previous = &t;
   }
   if (expected != bufferSize)
-    return where + std::to_string(bufferSize - expected) +
-           " trailing bytes after the last tensor" +
+    return where + std::to_string(bufferSize - expected) + " trailing bytes after the last tensor" +
            (previous ? " '" + previous->name + "'" : std::string());
 
   std::vector<Tensor> ordered;

@@ -1,5 +1,6 @@
-// Reading and writing safetensors files (the Hugging Face tensor container) to the published format:
-// 8-byte little-endian header size, a JSON header {name: {dtype, shape, data_offsets}, optional
+// Reading and writing safetensors files (the Hugging Face tensor container) to the published
+// format: 8-byte little-endian header size, a JSON header {name: {dtype, shape, data_offsets},
+// optional
 // "__metadata__": {string: string}} padded with spaces to a multiple of 8, then the data buffer.
 #pragma once
 

@@ -21,7 +21,8 @@ PhiloxKey parameterKey(uint64_t seed, std::string_view name);
 // Uniform in (0, 1] from 53 bits of two words: ((hi << 32 | lo) >> 11) + 1) * 2^-53.
 double uniform53(uint32_t hi, uint32_t lo);
 
-// The standard normal of element `index` at rejection attempt `attempt` (Box-Muller, cosine branch).
+// The standard normal of element `index` at rejection attempt `attempt` (Box-Muller, cosine
+// branch).
 double standardNormal(const PhiloxKey &key, uint64_t index, uint32_t attempt);
 
 // What one parameter's initializer needs; `numel` bounds the element range.
@@ -38,8 +39,10 @@ double initValue(plan::InitKind kind, double std, const PhiloxKey &key, uint64_t
 
 // Elements [begin, begin + count) of the parameter into out[0..count). Returns "" or a one-line
 // error (range outside the tensor, unknown kind, negative std).
-std::string initRange(const InitSpec &spec, uint64_t seed, int64_t begin, int64_t count, double *out);
-std::string initRange(const InitSpec &spec, uint64_t seed, int64_t begin, int64_t count, float *out);
+std::string initRange(const InitSpec &spec, uint64_t seed, int64_t begin, int64_t count,
+                      double *out);
+std::string initRange(const InitSpec &spec, uint64_t seed, int64_t begin, int64_t count,
+                      float *out);
 std::string initParameter(const plan::Parameter &p, uint64_t seed, int64_t begin, int64_t count,
                           double *out);
 std::string initParameter(const plan::Parameter &p, uint64_t seed, int64_t begin, int64_t count,

@@ -1,7 +1,7 @@
 // The plan <-> Hugging Face mapping: shapes and element order per layout (hand-computed examples),
 // round trips through safetensors files, and every import error.
-#include "CheckpointTestUtil.h"
 #include "runtime/checkpoint/HfMapping.h"
+#include "CheckpointTestUtil.h"
 
 #include <gtest/gtest.h>
 
@@ -124,8 +124,9 @@ TEST_F(HfMappingTest, RoundTripThroughAFileInEachFloatDtype) {
     for (size_t p = 0; p < values.size(); ++p)
       for (size_t k = 0; k < values[p].size(); ++k) {
         double v = values[p][k];
-        double want = d == DType::F64 ? v : d == DType::F32 ? double(float(v))
-                                                            : double(bf16ToFloat(floatToBf16(float(v))));
+        double want = d == DType::F64   ? v
+                      : d == DType::F32 ? double(float(v))
+                                        : double(bf16ToFloat(floatToBf16(float(v))));
         ASSERT_EQ(asDouble[p][k], want) << dtypeName(d) << " parameter " << p << " element " << k;
         ASSERT_EQ(asFloat[p][k], float(want)) << dtypeName(d) << " parameter " << p;
       }

@@ -1,7 +1,7 @@
 // safetensors: round trips of every dtype, the exact byte layout, and one distinct error per
 // malformed-file case.
-#include "CheckpointTestUtil.h"
 #include "runtime/checkpoint/Safetensors.h"
+#include "CheckpointTestUtil.h"
 
 #include <gtest/gtest.h>
 
@@ -24,10 +24,11 @@ protected:
 
 SafetensorsFile everyDtype() {
   SafetensorsFile f;
-  f.tensors.push_back(makeTensor("f64", DType::F64, {2, 3}, std::vector<double>{
-                                                               1.0 / 3, -2.5, 1e300, -0.0, 7, 8}));
+  f.tensors.push_back(
+      makeTensor("f64", DType::F64, {2, 3}, std::vector<double>{1.0 / 3, -2.5, 1e300, -0.0, 7, 8}));
   f.tensors.push_back(makeTensor("f32", DType::F32, {3}, std::vector<float>{1.5f, -1e-30f, 3e38f}));
-  f.tensors.push_back(makeTensor("bf16", DType::BF16, {2, 2}, std::vector<float>{1, -2, 0.5f, 256}));
+  f.tensors.push_back(
+      makeTensor("bf16", DType::BF16, {2, 2}, std::vector<float>{1, -2, 0.5f, 256}));
   f.tensors.push_back(makeIntTensor("i32", DType::I32, {3}, {-7, 0, 2147483647}));
   f.tensors.push_back(
       makeIntTensor("i64", DType::I64, {2}, {-(int64_t(1) << 40), int64_t(9007199254740993)}));
@@ -110,7 +111,8 @@ TEST(Safetensors, LayoutAlignsEveryTensorToItsElementSize) {
   std::vector<std::string> order;
   for (const Tensor &t : back.tensors)
     order.push_back(t.name);
-  EXPECT_EQ(order, (std::vector<std::string>{"f64", "i64", "empty", "f32", "i32", "scalar", "bf16"}));
+  EXPECT_EQ(order,
+            (std::vector<std::string>{"f64", "i64", "empty", "f32", "i32", "scalar", "bf16"}));
 }
 
 TEST(Safetensors, Bf16RoundsToNearestEven) {
@@ -178,8 +180,10 @@ TEST(Safetensors, EachMalformedFileHasItsOwnError) {
       {"header runs past the end", pastEnd, "runs past the end", false},
       {"not an object", fileOf("[1, 2]", 0), "not a JSON object", false},
       {"bad JSON", fileOf(R"({"w":{"dtype":"F32",)", 8), "not valid JSON", false},
-      {"duplicate key", fileOf(R"({"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
-                               R"("w":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", 8),
+      {"duplicate key",
+       fileOf(R"({"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
+              R"("w":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
+              8),
        "twice", false},
       {"offsets out of range",
        fileOf(R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})", 8), "out of range",
@@ -188,7 +192,8 @@ TEST(Safetensors, EachMalformedFileHasItsOwnError) {
        "end before begin", true},
       {"overlapping",
        fileOf(R"({"u":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
-              R"("w":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})", 12),
+              R"("w":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
+              12),
        "overlap tensor 'u'", true},
       {"gap", fileOf(R"({"w":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", 8), "gap of 4",
        true},
@@ -202,8 +207,7 @@ TEST(Safetensors, EachMalformedFileHasItsOwnError) {
        "non-negative", true},
       {"missing offsets", fileOf(R"({"w":{"dtype":"F32","shape":[2]}})", 8), "data_offsets must",
        true},
-      {"extra field",
-       fileOf(R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8],"x":1}})", 8),
+      {"extra field", fileOf(R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8],"x":1}})", 8),
        "unexpected field 'x'", true},
       {"metadata not strings",
        fileOf(R"({"__metadata__":{"a":1},"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})",

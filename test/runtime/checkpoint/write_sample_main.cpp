@@ -27,10 +27,9 @@ int main(int argc, char **argv) {
     i32[k] = int64_t(k) * 1000003 - 2000000;
 
   SafetensorsFile oracle;
-  oracle.tensors = {makeTensor("f64", DType::F64, {3, 5}, f64),
-                    makeTensor("f32", DType::F32, {4, 3}, f32),
-                    makeTensor("bf16", DType::BF16, {6}, bf16),
-                    makeIntTensor("i32", DType::I32, {5}, i32)};
+  oracle.tensors = {
+      makeTensor("f64", DType::F64, {3, 5}, f64), makeTensor("f32", DType::F32, {4, 3}, f32),
+      makeTensor("bf16", DType::BF16, {6}, bf16), makeIntTensor("i32", DType::I32, {5}, i32)};
   oracle.metadata = {{"format", "pt"}, {"writer", "ttt"}};
   SafetensorsFile all = oracle;
   all.tensors.push_back(makeIntTensor("i64", DType::I64, {3}, i64));

@@ -180,13 +180,14 @@ TEST(Init, RangeOutsideTheTensorIsAnError) {
 TEST(Init, FromAPlanParameter) {
   flatbuffers::FlatBufferBuilder b;
   std::vector<int64_t> shape = {4, 1, 16};
-  auto p = ttt::plan::CreateParameterDirect(b, "layers.0.conv.kernel", &shape, ttt::plan::DType::f32,
-                                            InitKind::truncated_normal, 0.5);
+  auto p = ttt::plan::CreateParameterDirect(b, "layers.0.conv.kernel", &shape,
+                                            ttt::plan::DType::f32, InitKind::truncated_normal, 0.5);
   b.Finish(p);
   const auto *param = flatbuffers::GetRoot<ttt::plan::Parameter>(b.GetBufferPointer());
   std::vector<float> viaPlan(64);
   ASSERT_EQ(initParameter(*param, 11, 0, 64, viaPlan.data()), "");
-  std::vector<double> viaSpec = all(spec("layers.0.conv.kernel", InitKind::truncated_normal, 0.5, 64), 11);
+  std::vector<double> viaSpec =
+      all(spec("layers.0.conv.kernel", InitKind::truncated_normal, 0.5, 64), 11);
   for (size_t i = 0; i < viaPlan.size(); ++i)
     EXPECT_EQ(viaPlan[i], float(viaSpec[i]));
   EXPECT_NE(initParameter(*param, 11, 0, 65, viaPlan.data()), "");
