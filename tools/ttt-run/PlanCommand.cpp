@@ -2,6 +2,8 @@
 
 #include "tools/ttt-run/Command.h"
 #include "tools/ttt-run/PlanDump.h"
+#include "runtime/exec/Evaluate.h"
+#include "ttt/schema/plan_generated.h"
 
 #include <CLI/CLI.hpp>
 
@@ -21,8 +23,21 @@ void addPlanOptions(CLI::App &app, PlanOptions &opts) {
                                    "Validation loss and perplexity of a checkpoint (not available yet: issue 7)");
   CLI::Option *bench = app.add_flag("--benchmark", opts.benchmark,
                                     "Time the training step: tokens/s, MFU, peak memory (not available yet: issue 10)");
-  for (CLI::Option *mode : {dry, eval, bench})
+  CLI::Option *loss = app.add_option(
+      "--loss", opts.lossBatch,
+      "Print the loss of the weights on a token batch file (one sequence of seq_len+1 ids per "
+      "line), computed by the plan's eval_step on the CPU backend");
+  app.add_option("--weights", opts.weights,
+                 "With --loss: Hugging Face safetensors to load (default: the init program)")
+      ->needs(loss);
+  app.add_option("--seed", opts.seed, "With --loss: initialization seed (default: the recipe's)")
+      ->needs(loss);
+  app.add_option("--save-weights", opts.saveWeights,
+                 "With --loss: write the weights used as Hugging Face safetensors")
+      ->needs(loss);
+  for (CLI::Option *mode : {dry, eval, bench, loss})
     mode->excludes(dump);
+  loss->excludes(dry)->excludes(eval)->excludes(bench);
   dry->excludes(eval)->excludes(bench);
   eval->excludes(bench);
 }
@@ -39,6 +54,22 @@ int runPlan(const PlanOptions &opts) {
       std::cout << planToJson(file, opts.plan).dump(2) << "\n";
     else
       std::cout << formatPlanText(file, opts.plan);
+    return kExitOk;
+  }
+  if (!opts.lossBatch.empty()) {
+    exec::EvalOptions eval;
+    eval.weights = opts.weights;
+    eval.saveWeights = opts.saveWeights;
+    if (opts.seed >= 0)
+      eval.seed = uint64_t(opts.seed);
+    exec::EvalResult result;
+    if (std::string err = exec::evaluateLoss(*file.plan(), opts.lossBatch, eval, result);
+        !err.empty())
+      return reportError(err);
+    std::cout.precision(17);
+    std::cout << "{\"loss\": " << result.loss << ", \"tokens\": " << result.tokens
+              << ", \"precision\": \"" << result.precision << "\", \"eval_step_s\": "
+              << result.seconds << "}\n";
     return kExitOk;
   }
   const char *reserved = opts.dryRun ? "--dry-run" : opts.eval ? "--eval" : opts.benchmark ? "--benchmark" : nullptr;

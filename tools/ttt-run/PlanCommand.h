@@ -17,6 +17,12 @@ struct PlanOptions {
   bool dryRun = false;
   bool eval = false;
   bool benchmark = false;
+  // --loss BATCH: the loss of the weights (--weights, else the init program with --seed) on a
+  // token batch file, on the CPU backend.
+  std::string lossBatch;
+  std::string weights;
+  std::string saveWeights;
+  int64_t seed = -1;
 };
 
 void addPlanOptions(CLI::App &app, PlanOptions &opts);

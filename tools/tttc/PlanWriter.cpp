@@ -136,6 +136,25 @@ private:
                                    &results, name.c_str(), &ints, &floats, &body, &bodyArgs);
   }
 };
+// The init program: one "init_param" instruction per parameter, in table order; ints[0] is the
+// parameter's index, the result its tensor. The runtime draws each parameter from the
+// counter-based generator keyed by (seed, name) with the kind and std of the parameter table.
+flatbuffers::Offset<plan::Program> writeInitProgram(flatbuffers::FlatBufferBuilder &fbb,
+                                                    ModelOp model, plan::DType dtype) {
+  std::vector<flatbuffers::Offset<plan::Tensor>> tensors;
+  std::vector<flatbuffers::Offset<plan::Instr>> instrs;
+  int32_t index = 0;
+  for (ParamInstance &p : enumerateParams(model)) {
+    std::vector<int64_t> shape(p.op.getType().getShape().begin(), p.op.getType().getShape().end());
+    tensors.push_back(plan::CreateTensorDirect(fbb, &shape, dtype));
+    std::vector<int32_t> results = {index};
+    std::vector<int64_t> ints = {index};
+    instrs.push_back(plan::CreateInstrDirect(fbb, "init_param", nullptr, &results, p.name.c_str(),
+                                             &ints));
+    ++index;
+  }
+  return plan::CreateProgramDirect(fbb, "init", &tensors, &instrs);
+}
 } // namespace
 
 std::vector<uint8_t> buildPlanPayload(ModelOp model, const CompiledShape &shape,
@@ -182,6 +201,8 @@ std::vector<uint8_t> buildPlanPayload(ModelOp model, const CompiledShape &shape,
   }
   auto paramsVec = fbb.CreateVector(params);
   std::vector<flatbuffers::Offset<plan::Program>> programs;
+  if (!programOps.empty())
+    programs.push_back(writeInitProgram(fbb, model, dtype));
   for (prim::ProgramOp program : programOps)
     programs.push_back(ProgramWriter(fbb).write(program));
   auto programsVec = fbb.CreateVector(programs);

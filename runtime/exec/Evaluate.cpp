@@ -1,0 +1,127 @@
+#include "runtime/exec/Evaluate.h"
+
+#include "runtime/checkpoint/HfMapping.h"
+#include "runtime/checkpoint/Safetensors.h"
+#include "runtime/init/Init.h"
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+namespace ttt::exec {
+std::string readBatchFile(const std::string &path, int64_t batch, int64_t seqLen, NamedInts &out) {
+  std::ifstream in(path);
+  if (!in)
+    return path + ": cannot open batch file: " + std::strerror(errno);
+  std::vector<int32_t> tokens, targets;
+  std::string line;
+  int64_t lineNo = 0, rows = 0;
+  const std::string shapeHint = " (this plan takes " + std::to_string(batch) + " sequences of " +
+                                std::to_string(seqLen + 1) +
+                                " tokens; recompile with tttc --per-device-batch/--seq-len to change)";
+  while (std::getline(in, line)) {
+    ++lineNo;
+    size_t first = line.find_first_not_of(" \t\r");
+    if (first == std::string::npos || line[first] == '#')
+      continue;
+    std::istringstream fields(line);
+    std::vector<int64_t> ids;
+    std::string word;
+    while (fields >> word) {
+      char *end = nullptr;
+      errno = 0;
+      long long v = std::strtoll(word.c_str(), &end, 10);
+      if (*end != '\0' || errno != 0 || v < 0 || v > INT32_MAX)
+        return path + ":" + std::to_string(lineNo) + ": '" + word + "' is not a token id";
+      ids.push_back(v);
+    }
+    if (int64_t(ids.size()) != seqLen + 1)
+      return path + ":" + std::to_string(lineNo) + ": " + std::to_string(ids.size()) +
+             " tokens" + shapeHint;
+    if (++rows > batch)
+      return path + ":" + std::to_string(lineNo) + ": more than " + std::to_string(batch) +
+             " sequences" + shapeHint;
+    tokens.insert(tokens.end(), ids.begin(), ids.end() - 1);
+    targets.insert(targets.end(), ids.begin() + 1, ids.end());
+  }
+  if (rows != batch)
+    return path + ": " + std::to_string(rows) + " sequences" + shapeHint;
+  out["tokens"] = std::move(tokens);
+  out["targets"] = std::move(targets);
+  return "";
+}
+
+namespace {
+template <typename T>
+std::string evaluate(const plan::Plan &plan, const NamedInts &batch, const EvalOptions &options,
+                     EvalResult &result) {
+  const auto &params = *plan.parameters();
+  std::vector<std::vector<T>> values(params.size());
+  if (options.weights.empty()) {
+    // The init program: one instruction per parameter (plan.fbs), keyed by seed and name.
+    const plan::Program *init = findProgram(plan, "init");
+    if (!init)
+      return "the plan has no init program; recompile it with this tttc";
+    uint64_t seed = options.seed.value_or(uint64_t(plan.recipe()->seed()));
+    for (const plan::Instr *instr : *init->instrs()) {
+      int64_t index = instr->ints()->Get(0);
+      const plan::Parameter *p = params.Get(index);
+      int64_t n = 1;
+      for (int64_t d : *p->shape())
+        n *= d;
+      values[index].resize(size_t(n));
+      if (std::string err = init::initParameter(*p, seed, 0, n, values[index].data());
+          !err.empty())
+        return err;
+    }
+  } else {
+    checkpoint::SafetensorsFile file;
+    if (std::string err = checkpoint::readSafetensors(options.weights, file); !err.empty())
+      return err;
+    if (std::string err = checkpoint::importHf(plan, file, options.weights, values); !err.empty())
+      return err;
+  }
+  if (!options.saveWeights.empty()) {
+    checkpoint::SafetensorsFile file;
+    checkpoint::DType dtype = sizeof(T) == 8 ? checkpoint::DType::F64 : checkpoint::DType::F32;
+    if (std::string err = checkpoint::exportHf(plan, values, dtype, file); !err.empty())
+      return err;
+    if (std::string err = checkpoint::writeSafetensors(options.saveWeights, file); !err.empty())
+      return err;
+  }
+  NamedTensors<T> named;
+  for (size_t i = 0; i < params.size(); ++i)
+    named[params.Get(i)->name()->str()] = std::move(values[i]);
+
+  const plan::Program *eval = findProgram(plan, "eval_step");
+  if (!eval)
+    return "the plan has no eval_step program; recompile it with this tttc";
+  NamedTensors<T> outputs;
+  auto start = std::chrono::steady_clock::now();
+  if (std::string err = runProgram<T>(*eval, named, batch, outputs); !err.empty())
+    return err;
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  result.loss = double(outputs.at("loss").at(0));
+  result.tokens = 0;
+  for (int32_t t : batch.at("targets"))
+    result.tokens += t != int32_t(plan.config()->bos_token_id());
+  result.precision = sizeof(T) == 8 ? "fp64" : "fp32";
+  return "";
+}
+} // namespace
+
+std::string evaluateLoss(const plan::Plan &plan, const std::string &batchFile,
+                         const EvalOptions &options, EvalResult &result) {
+  const plan::Compiled *compiled = plan.compiled();
+  NamedInts batch;
+  if (std::string err =
+          readBatchFile(batchFile, compiled->per_device_batch(), compiled->seq_len(), batch);
+      !err.empty())
+    return err;
+  if (compiled->precision() == plan::Precision::fp64)
+    return evaluate<double>(plan, batch, options, result);
+  return evaluate<float>(plan, batch, options, result);
+}
+} // namespace ttt::exec

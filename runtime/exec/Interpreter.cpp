@@ -1,0 +1,235 @@
+#include "runtime/exec/Interpreter.h"
+
+#include "runtime/backend/cpu/Kernels.h"
+
+#include <algorithm>
+#include <cstring>
+#include <functional>
+#include <numeric>
+
+namespace ttt::exec {
+namespace {
+using cpu::Shape;
+using Instrs = flatbuffers::Vector<flatbuffers::Offset<plan::Instr>>;
+
+std::string str(const flatbuffers::String *s) { return s ? s->str() : std::string(); }
+
+template <typename T> class Interpreter {
+public:
+  Interpreter(const plan::Program &program, const NamedTensors<T> &params, const NamedInts &inputs)
+      : program_(program), params_(params), inputs_(inputs) {
+    size_t n = program.tensors() ? program.tensors()->size() : 0;
+    floats_.resize(n);
+    ints_.resize(n);
+  }
+
+  std::string run(NamedTensors<T> &outputs) {
+    outputs_ = &outputs;
+    std::vector<int32_t> yielded;
+    return exec(program_.instrs(), yielded);
+  }
+
+private:
+  const plan::Program &program_;
+  const NamedTensors<T> &params_;
+  const NamedInts &inputs_;
+  NamedTensors<T> *outputs_ = nullptr;
+  std::vector<std::vector<T>> floats_;
+  std::vector<std::vector<int32_t>> ints_;
+
+  Shape shape(int32_t id) const {
+    auto *dims = program_.tensors()->Get(id)->shape();
+    return dims ? Shape(dims->begin(), dims->end()) : Shape{};
+  }
+  int64_t size(int32_t id) const { return cpu::numElements(shape(id)); }
+  std::vector<T> &out(int32_t id) {
+    floats_[id].assign(size_t(size(id)), T(0));
+    return floats_[id];
+  }
+  const T *in(int32_t id) const { return floats_[id].data(); }
+
+  std::string exec(const Instrs *instrs, std::vector<int32_t> &yielded) {
+    if (!instrs)
+      return "";
+    for (const plan::Instr *instr : *instrs) {
+      std::string op = str(instr->op());
+      if (op == "yield") {
+        yielded.assign(instr->operands()->begin(), instr->operands()->end());
+        continue;
+      }
+      // Kernel errors name their kernel; the interpreter's own errors name the instruction.
+      std::string err = op == "scan" ? scan(*instr) : step(op, *instr);
+      if (!err.empty())
+        return err;
+    }
+    return "";
+  }
+
+  std::string step(const std::string &op, const plan::Instr &ins) {
+    auto arg = [&](int i) { return ins.operands()->Get(i); };
+    auto res = [&](int i) { return ins.results()->Get(i); };
+    auto ints = [&](int i) { return ins.ints()->Get(i); };
+    auto flt = [&](int i) { return ins.floats()->Get(i); };
+    std::string name = str(ins.name());
+
+    if (op == "param") {
+      auto it = params_.find(name);
+      if (it == params_.end() || int64_t(it->second.size()) != size(res(0)))
+        return "param: parameter '" + name + "' is missing or has the wrong size";
+      floats_[res(0)] = it->second;
+    } else if (op == "input") {
+      auto it = inputs_.find(name);
+      if (it == inputs_.end() || int64_t(it->second.size()) != size(res(0)))
+        return "input: input '" + name + "' is missing or has the wrong size";
+      ints_[res(0)] = it->second;
+    } else if (op == "output") {
+      (*outputs_)[name] = floats_[arg(0)];
+    } else if (op == "embedding") {
+      Shape table = shape(arg(1));
+      return cpu::embedding<T>(ints_[arg(0)].data(), size(arg(0)), in(arg(1)), table[0], table[1],
+                               out(res(0)).data());
+    } else if (op == "matmul") {
+      Shape a = shape(arg(0)), b = shape(arg(1));
+      cpu::MatmulShape s;
+      s.transA = ints(0) != 0;
+      s.transB = ints(1) != 0;
+      size_t ra = a.size(), rb = b.size();
+      s.m = s.transA ? a[ra - 1] : a[ra - 2];
+      s.k = s.transA ? a[ra - 2] : a[ra - 1];
+      s.n = s.transB ? b[rb - 2] : b[rb - 1];
+      s.batch = size(arg(0)) / (a[ra - 1] * a[ra - 2]);
+      s.strideA = a[ra - 1] * a[ra - 2];
+      s.strideB = rb == 2 ? 0 : b[rb - 1] * b[rb - 2];
+      s.strideC = s.m * s.n;
+      cpu::matmul<T>(s, T(1), in(arg(0)), in(arg(1)), false, out(res(0)).data());
+    } else if (op == "rms_norm") {
+      int64_t d = shape(arg(0)).back();
+      cpu::rmsNorm<T>(in(arg(0)), in(arg(1)), size(arg(0)) / d, d, flt(0), out(res(0)).data());
+    } else if (op == "layer_norm") {
+      int64_t d = shape(arg(0)).back();
+      cpu::layerNorm<T>(in(arg(0)), in(arg(1)), in(arg(2)), size(arg(0)) / d, d, flt(0),
+                        out(res(0)).data());
+    } else if (op == "causal_conv") {
+      Shape x = shape(arg(0));
+      cpu::causalConv<T>(in(arg(0)), in(arg(1)), in(arg(2)), x[0], x[1], x[2], shape(arg(1))[0],
+                         out(res(0)).data());
+    } else if (op == "rope") {
+      Shape x = shape(arg(0));
+      cpu::rope<T>(in(arg(0)), x[0], x[1], x[2], x[3], ints(0), flt(0), out(res(0)).data());
+    } else if (op == "binary") {
+      static const std::map<std::string, cpu::BinaryOp> kinds = {
+          {"add", cpu::BinaryOp::add}, {"sub", cpu::BinaryOp::sub}, {"mul", cpu::BinaryOp::mul},
+          {"div", cpu::BinaryOp::div}, {"max", cpu::BinaryOp::max}};
+      auto it = kinds.find(name);
+      if (it == kinds.end())
+        return op + ": unknown kind '" + name + "'";
+      cpu::binary<T>(it->second, in(arg(0)), shape(arg(0)), in(arg(1)), shape(arg(1)),
+                     out(res(0)).data());
+    } else if (op == "unary") {
+      static const std::map<std::string, cpu::UnaryOp> kinds = {
+          {"neg", cpu::UnaryOp::neg},         {"exp", cpu::UnaryOp::exp},
+          {"log", cpu::UnaryOp::log},         {"sqrt", cpu::UnaryOp::sqrt},
+          {"rsqrt", cpu::UnaryOp::rsqrt},     {"reciprocal", cpu::UnaryOp::reciprocal},
+          {"sigmoid", cpu::UnaryOp::sigmoid}, {"silu", cpu::UnaryOp::silu},
+          {"gelu_tanh", cpu::UnaryOp::gelu_tanh}, {"relu", cpu::UnaryOp::relu},
+          {"scale", cpu::UnaryOp::scale},     {"add_scalar", cpu::UnaryOp::add_scalar}};
+      auto it = kinds.find(name);
+      if (it == kinds.end())
+        return op + ": unknown kind '" + name + "'";
+      cpu::unary<T>(it->second, in(arg(0)), size(arg(0)), flt(0), out(res(0)).data());
+    } else if (op == "reduce") {
+      static const std::map<std::string, cpu::ReduceOp> kinds = {
+          {"sum", cpu::ReduceOp::sum}, {"mean", cpu::ReduceOp::mean}, {"max", cpu::ReduceOp::max}};
+      auto it = kinds.find(name);
+      if (it == kinds.end())
+        return op + ": unknown kind '" + name + "'";
+      int64_t cols = shape(arg(0)).back();
+      cpu::reduceLast<T>(it->second, in(arg(0)), size(arg(0)) / cols, cols, out(res(0)).data());
+    } else if (op == "transpose") {
+      std::vector<int> perm(ins.ints()->begin(), ins.ints()->end());
+      cpu::transpose<T>(in(arg(0)), shape(arg(0)), perm, out(res(0)).data());
+    } else if (op == "reshape") {
+      floats_[res(0)] = floats_[arg(0)];
+    } else if (op == "tril") {
+      int64_t n = shape(arg(0)).back();
+      cpu::tril<T>(in(arg(0)), size(arg(0)) / (n * n), n, out(res(0)).data());
+    } else if (op == "constant") {
+      cpu::fill<T>(out(res(0)).data(), size(res(0)), flt(0));
+    } else if (op == "iota") {
+      std::vector<T> &y = out(res(0));
+      for (size_t i = 0; i < y.size(); ++i)
+        y[i] = T(flt(0) + double(i));
+    } else if (op == "softmax_xent") {
+      int64_t vocab = shape(arg(0)).back();
+      std::vector<T> &loss = out(res(0));
+      std::vector<T> &mask = out(res(1));
+      return cpu::softmaxXent<T>(in(arg(0)), ints_[arg(1)].data(), size(arg(0)) / vocab, vocab,
+                                 ints(0), loss.data(), mask.data());
+    } else if (op == "masked_mean") {
+      Shape s = shape(arg(0));
+      cpu::maskedMean<T>(in(arg(0)), in(arg(1)), s[0], s[1], out(res(0)).data());
+    } else {
+      return op + ": no CPU kernel for this instruction (plan from a newer tttc?)";
+    }
+    return "";
+  }
+
+  // Runs the body once per index of the leading dimension of the scanned inputs (plan.fbs).
+  std::string scan(const plan::Instr &ins) {
+    const auto &operands = *ins.operands();
+    const auto &results = *ins.results();
+    const auto &args = *ins.body_args();
+    const size_t carried = size_t(ins.ints()->Get(0));
+    const size_t scanned = operands.size() - carried;
+    const int64_t count = shape(operands.Get(carried))[0];
+    for (size_t i = 0; i < carried; ++i)
+      floats_[args.Get(i)] = floats_[operands.Get(i)];
+    for (size_t r = carried; r < results.size(); ++r)
+      out(results.Get(r));
+    for (int64_t s = 0; s < count; ++s) {
+      for (size_t j = 0; j < scanned; ++j) {
+        int32_t x = operands.Get(carried + j), slice = args.Get(carried + j);
+        int64_t n = size(slice);
+        floats_[slice].assign(floats_[x].begin() + s * n, floats_[x].begin() + (s + 1) * n);
+      }
+      std::vector<int32_t> yielded;
+      if (std::string err = exec(ins.body(), yielded); !err.empty())
+        return err;
+      if (yielded.size() != results.size())
+        return "scan: the body yields " + std::to_string(yielded.size()) + " values, expected " +
+               std::to_string(results.size());
+      for (size_t i = 0; i < carried; ++i)
+        floats_[args.Get(i)] = floats_[yielded[i]];
+      for (size_t r = carried; r < results.size(); ++r) {
+        const std::vector<T> &y = floats_[yielded[r]];
+        std::copy(y.begin(), y.end(), floats_[results.Get(r)].begin() + s * int64_t(y.size()));
+      }
+    }
+    for (size_t i = 0; i < carried; ++i)
+      floats_[results.Get(i)] = floats_[args.Get(i)];
+    return "";
+  }
+};
+} // namespace
+
+template <typename T>
+std::string runProgram(const plan::Program &program, const NamedTensors<T> &params,
+                       const NamedInts &inputs, NamedTensors<T> &outputs) {
+  Interpreter<T> interpreter(program, params, inputs);
+  std::string err = interpreter.run(outputs);
+  return err.empty() ? err : "program " + str(program.name()) + ": " + err;
+}
+
+template std::string runProgram<float>(const plan::Program &, const NamedTensors<float> &,
+                                       const NamedInts &, NamedTensors<float> &);
+template std::string runProgram<double>(const plan::Program &, const NamedTensors<double> &,
+                                        const NamedInts &, NamedTensors<double> &);
+
+const plan::Program *findProgram(const plan::Plan &plan, const std::string &name) {
+  if (plan.programs())
+    for (const plan::Program *p : *plan.programs())
+      if (str(p->name()) == name)
+        return p;
+  return nullptr;
+}
+} // namespace ttt::exec

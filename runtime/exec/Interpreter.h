@@ -1,0 +1,24 @@
+// Executes a plan program (eval_step, ...) on the CPU backend: one kernel call per instruction,
+// one host buffer per tensor. The reference executor; the CUDA backend replaces it with graphs.
+#pragma once
+
+#include "ttt/schema/plan_generated.h"
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace ttt::exec {
+/// Parameter values by full name (our layout), batch inputs by name.
+template <typename T> using NamedTensors = std::map<std::string, std::vector<T>>;
+using NamedInts = std::map<std::string, std::vector<int32_t>>;
+
+/// Runs `program`; fills `outputs` with its named results. "" or a one-line error.
+template <typename T>
+std::string runProgram(const plan::Program &program, const NamedTensors<T> &params,
+                       const NamedInts &inputs, NamedTensors<T> &outputs);
+
+/// The program called `name` in the plan, or null.
+const plan::Program *findProgram(const plan::Plan &plan, const std::string &name);
+} // namespace ttt::exec
