@@ -4,6 +4,7 @@
 #include "runtime/data/ShardTokenizer.h"
 
 #include <chrono>
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <thread>
@@ -19,6 +20,59 @@ std::string hex(uint64_t v) {
   char buf[20];
   std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(v));
   return buf;
+}
+
+std::string rate(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.0fK", v / 1e3);
+  return buf;
+}
+
+// The whole path (gunzip, lines, UTF-8 check, JSON, tokenization, reassembly in file order) over
+// the train shards, repeated as often as needed so that each measurement runs ~benchSeconds.
+void measureThroughput(const DataInspectOptions &opts, ShardSource &source, const Tokenizer &tok,
+                       std::ostream &out) {
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  std::vector<int> counts = opts.benchWorkers;
+  if (counts.empty()) {
+    counts.push_back(1);
+    int all = opts.loader.threads > 0 ? opts.loader.threads : cores;
+    if (all != 1)
+      counts.push_back(all);
+  }
+  std::vector<ShardInput> inputs;
+  for (int rep = 0; rep < 10000; ++rep) // never read that far: maxTextBytes stops it
+    for (const ShardRef &ref : source.train())
+      inputs.push_back({ref.name, [&source, &ref] { return source.localFile(ref); }});
+  out << "throughput: full pipeline (gunzip, JSON, tokenization on workers, reassembly in order) "
+         "over the train shards, repeated; ~"
+      << opts.benchSeconds << " s per line after a warm-up; " << cores << " cores here\n";
+  double base = 0;
+  for (int workers : counts) {
+    ThreadPool pool(std::max(1, workers));
+    DataReport quiet;
+    // warm-up (page cache, allocator, tokenizer tables) that also calibrates how much to read
+    const uint64_t warmBytes = 2u << 20;
+    auto t0 = std::chrono::steady_clock::now();
+    tokenizeShards(inputs, tok, pool, quiet, warmBytes);
+    double bytesPerSecond = warmBytes / std::max(seconds(t0), 1e-3);
+    uint64_t target = std::max<uint64_t>(warmBytes, static_cast<uint64_t>(bytesPerSecond * opts.benchSeconds));
+    t0 = std::chrono::steady_clock::now();
+    auto parts = tokenizeShards(inputs, tok, pool, quiet, target);
+    double s = seconds(t0);
+    uint64_t tokens = 0, docs = 0;
+    for (const auto &p : parts)
+      tokens += p.tokens.size(), docs += p.documents;
+    double r = tokens / s;
+    if (workers == 1)
+      base = r;
+    out << "  " << workers << (workers == 1 ? " worker:  " : " workers: ") << docs << " docs, "
+        << tokens << " tokens in " << s << " s = " << rate(r) << " tokens/s, " << rate(r / workers)
+        << " per worker";
+    if (workers != 1 && base > 0)
+      out << ", " << static_cast<int>(r / base * 10 + 0.5) / 10.0 << "x 1 worker";
+    out << "\n";
+  }
 }
 
 } // namespace
@@ -55,24 +109,8 @@ int runDataInspect(const DataInspectOptions &opts) {
       ++shown;
     }
 
-    if (opts.throughput) {
-      int all = opts.loader.threads > 0 ? opts.loader.threads
-                                        : std::max(1u, std::thread::hardware_concurrency());
-      for (int threads : {1, all}) {
-        ThreadPool pool(threads);
-        DataReport r;
-        auto t0 = std::chrono::steady_clock::now();
-        ShardTokens t = tokenizeShard(firstPath, first.name, *tok, pool, r);
-        double s = seconds(t0);
-        out << "throughput (" << first.name << ", " << threads << " worker"
-            << (threads > 1 ? "s" : "") << "): " << t.documents << " docs, " << t.tokens.size()
-            << " tokens in " << s << " s = " << static_cast<uint64_t>(t.tokens.size() / s)
-            << " tokens/s (" << static_cast<uint64_t>(t.tokens.size() / s / threads)
-            << " per worker)\n";
-        if (threads == all)
-          break;
-      }
-    }
+    if (opts.throughput)
+      measureThroughput(opts, source, *tok, out);
 
     TrainLoader train(source, *tok, opts.loader, report);
     out << "train:     " << train.fingerprint() << "\n";

@@ -6,6 +6,7 @@
 
 #include <ostream>
 #include <string>
+#include <vector>
 
 namespace ttt::data {
 
@@ -16,7 +17,10 @@ struct DataInspectOptions {
   int documents = 3;     // documents of the first train shard to print
   int batches = 4;       // digests of the first N train batches
   bool validation = false; // also digest the first N validation batches
-  bool throughput = true;  // tokenize the first train shard with 1 and with all workers
+  bool throughput = true;  // measure the full pipeline's tokens/s (see benchWorkers)
+  /// Worker counts to measure; empty: 1 and loader.threads (0 there: all cores).
+  std::vector<int> benchWorkers;
+  double benchSeconds = 3.0; // per measurement, after a warm-up
   std::ostream *out = nullptr; // default std::cout
 };
 

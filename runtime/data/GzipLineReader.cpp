@@ -2,6 +2,7 @@
 
 #include <zlib.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
@@ -90,6 +91,34 @@ bool GzipLineReader::next(std::string &line) {
       return true; // a complete file whose last line has no '\n'
     }
   }
+}
+
+bool GzipLineReader::nextBlock(std::string &block, size_t minBytes, uint64_t &lines) {
+  block.clear();
+  lines = 0;
+  for (;;) {
+    size_t last = buf_.rfind('\n');
+    if (last != std::string::npos && last >= pos_) {
+      lines += std::count(buf_.begin() + pos_, buf_.begin() + last + 1, '\n');
+      block.append(buf_, pos_, last + 1 - pos_);
+      pos_ = last + 1;
+    }
+    if (block.size() >= minBytes)
+      break;
+    buf_.erase(0, pos_); // keep only the unfinished line before inflating more
+    pos_ = 0;
+    if (!fill()) {
+      if (!buf_.empty() && !truncated_ && !corrupt_) { // a complete file whose last line has no '\n'
+        block.append(buf_);
+        block.push_back('\n');
+        ++lines;
+        buf_.clear();
+      }
+      break; // a cut-off last line is dropped; the caller reports truncated()/corrupt()
+    }
+  }
+  lineNo_ += lines;
+  return lines > 0;
 }
 
 } // namespace ttt::data

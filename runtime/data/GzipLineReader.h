@@ -20,6 +20,10 @@ public:
   /// Next line without its '\n'; false at the end. A final line cut off by a truncated or corrupt
   /// stream is not returned (it would be a silently shortened document).
   bool next(std::string &line);
+  /// Complete lines, each ending with '\n', replacing `block`: at least `minBytes` of them unless
+  /// the file ends first (one line may be longer). `lines` receives how many; false when none
+  /// is left. Same lines and line numbers as next(); a final line without '\n' gets one here.
+  bool nextBlock(std::string &block, size_t minBytes, uint64_t &lines);
   uint64_t lineNumber() const { return lineNo_; } // of the line last returned, 1-based
   bool truncated() const { return truncated_; }
   bool corrupt() const { return corrupt_; }

@@ -158,16 +158,8 @@ std::vector<size_t> TrainLoader::groupShards(uint64_t epoch, uint64_t group) con
   return out;
 }
 
-std::shared_ptr<const ShardTokens> TrainLoader::shardTokens(size_t index) {
-  {
-    std::lock_guard<std::mutex> lock(cacheMu_);
-    auto it = shardCache_.find(index);
-    if (it != shardCache_.end())
-      return it->second;
-  }
-  const ShardRef &ref = source_.train()[index];
-  auto tokens = std::make_shared<ShardTokens>(
-      tokenizeShard(source_.localFile(ref), ref.name, tok_, *pool_, report_));
+std::shared_ptr<const ShardTokens> TrainLoader::remember(size_t index, ShardTokens &&t) {
+  auto tokens = std::make_shared<const ShardTokens>(std::move(t));
   std::lock_guard<std::mutex> lock(cacheMu_);
   tokensTokenized_ += tokens->tokens.size();
   documentsTokenized_ += tokens->documents;
@@ -185,11 +177,37 @@ std::shared_ptr<const TrainLoader::Group> TrainLoader::buildGroup(uint64_t epoch
   auto shards = groupShards(epoch, group);
   for (size_t s : shards) // downloads run ahead while earlier shards are tokenized
     source_.prefetch(source_.train()[s]);
-  auto g = std::make_shared<Group>();
-  for (size_t s : shards) {
-    auto t = shardTokens(s);
-    g->tokens.insert(g->tokens.end(), t->tokens.begin(), t->tokens.end());
+  // shards already tokenized come from the cache; the others go through one pipeline together
+  // (the reader runs ahead from shard to shard while the workers tokenize)
+  std::vector<std::shared_ptr<const ShardTokens>> parts(shards.size());
+  std::vector<size_t> missing;
+  {
+    std::lock_guard<std::mutex> lock(cacheMu_);
+    for (size_t i = 0; i < shards.size(); ++i) {
+      auto it = shardCache_.find(shards[i]);
+      if (it != shardCache_.end())
+        parts[i] = it->second;
+      else
+        missing.push_back(i);
+    }
   }
+  if (!missing.empty()) {
+    std::vector<ShardInput> inputs;
+    for (size_t i : missing) {
+      const ShardRef *ref = &source_.train()[shards[i]];
+      inputs.push_back({ref->name, [this, ref] { return source_.localFile(*ref); }});
+    }
+    auto tokenized = tokenizeShards(inputs, tok_, *pool_, report_);
+    for (size_t k = 0; k < missing.size(); ++k)
+      parts[missing[k]] = remember(shards[missing[k]], std::move(tokenized[k]));
+  }
+  auto g = std::make_shared<Group>();
+  size_t total = 0;
+  for (const auto &t : parts)
+    total += t->tokens.size();
+  g->tokens.reserve(total);
+  for (const auto &t : parts)
+    g->tokens.insert(g->tokens.end(), t->tokens.begin(), t->tokens.end());
   const uint64_t n = g->tokens.size(), T = opts_.seqLen;
   if (opts_.mode == BatchMode::Shuffled) {
     g->windows = n > 0 ? (n - 1) / T : 0;

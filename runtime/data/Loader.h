@@ -94,7 +94,8 @@ private:
   uint64_t groupsPerEpoch() const;
   std::vector<size_t> groupShards(uint64_t epoch, uint64_t group) const;
   std::shared_ptr<const Group> buildGroup(uint64_t epoch, uint64_t group);
-  std::shared_ptr<const ShardTokens> shardTokens(size_t index);
+  /// Puts a freshly tokenized shard into the cache (and the counts).
+  std::shared_ptr<const ShardTokens> remember(size_t index, ShardTokens &&t);
   void enterGroup(); // loads the group at the cursor (waiting for a prefetch) and starts the next
   void advanceGroup();
   void copyWindow(const uint16_t *w, Batch &b, int row) const;

@@ -96,7 +96,10 @@ void Tokenizer::appendDocument(std::string_view text, std::vector<uint16_t> &out
   out.push_back(kBos);
   if (text.empty())
     return; // spec 4.4: EOS is only appended to non-empty text
-  std::vector<int> ids = encode(text);
+  thread_local std::vector<int> ids; // reused: no allocation per document on a worker
+  auto status = sp_->Encode(text, &ids);
+  if (!status.ok())
+    throw std::runtime_error("sentencepiece: " + status.ToString());
   out.insert(out.end(), ids.begin(), ids.end());
   out.push_back(kEos);
 }

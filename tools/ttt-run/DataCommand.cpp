@@ -35,7 +35,12 @@ void registerDataCommand(CLI::App &app, CommandSelection &selection) {
   cmd->add_option("--documents", opts->documents, "documents to print")->capture_default_str();
   cmd->add_option("--batches", opts->batches, "batches to digest")->capture_default_str();
   cmd->add_flag("--validation", opts->validation, "also digest validation batches");
-  cmd->add_flag("!--no-throughput", opts->throughput, "skip the tokenizer throughput measurement");
+  cmd->add_flag("!--no-throughput", opts->throughput, "skip the pipeline throughput measurement");
+  cmd->add_option("--bench-workers", opts->benchWorkers,
+                  "worker counts to measure, e.g. 1,2,4,8,16 (default: 1 and --threads)")
+      ->delimiter(',');
+  cmd->add_option("--bench-seconds", opts->benchSeconds, "seconds per throughput measurement")
+      ->capture_default_str();
   cmd->callback([opts, rows, &selection] {
     opts->loader.mode = *rows ? data::BatchMode::RowStreams : data::BatchMode::Shuffled;
     selection.action = [opts] { return data::runDataInspect(*opts); };
