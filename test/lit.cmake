@@ -9,7 +9,7 @@ endif()
 find_program(TTT_LIT_PYTHON NAMES python3 REQUIRED)
 configure_file(${CMAKE_CURRENT_SOURCE_DIR}/lit.site.cfg.py.in
                ${CMAKE_CURRENT_BINARY_DIR}/lit.site.cfg.py @ONLY)
-set(TTT_LIT_DEPS tttc ttt-opt ttt-run)
+set(TTT_LIT_DEPS tttc ttt-opt ttt-run ttt-vjp-check)
 add_custom_target(check-ttt
   COMMAND ${TTT_LIT_PYTHON} ${TTT_LIT} -sv ${CMAKE_CURRENT_BINARY_DIR}
   DEPENDS ${TTT_LIT_DEPS}

@@ -95,15 +95,31 @@ std::string evaluate(const plan::Plan &plan, const NamedInts &batch, const EvalO
   for (size_t i = 0; i < params.size(); ++i)
     named[params.Get(i)->name()->str()] = std::move(values[i]);
 
-  const plan::Program *eval = findProgram(plan, "eval_step");
+  const char *programName = options.saveGrads.empty() ? "eval_step" : "micro_step";
+  const plan::Program *eval = findProgram(plan, programName);
   if (!eval)
-    return "the plan has no eval_step program; recompile it with this tttc";
+    return std::string("the plan has no ") + programName + " program; recompile it with this tttc";
   NamedTensors<T> outputs;
   auto start = std::chrono::steady_clock::now();
   if (std::string err = runProgram<T>(*eval, named, batch, outputs); !err.empty())
     return err;
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   result.loss = double(outputs.at("loss").at(0));
+  if (!options.saveGrads.empty()) {
+    std::vector<std::vector<T>> grads(params.size());
+    for (size_t i = 0; i < params.size(); ++i) {
+      auto it = outputs.find("grad:" + params.Get(i)->name()->str());
+      if (it == outputs.end())
+        return "micro_step gives no gradient for " + params.Get(i)->name()->str();
+      grads[i] = std::move(it->second);
+    }
+    checkpoint::SafetensorsFile file;
+    checkpoint::DType dtype = sizeof(T) == 8 ? checkpoint::DType::F64 : checkpoint::DType::F32;
+    if (std::string err = checkpoint::exportHf(plan, grads, dtype, file); !err.empty())
+      return err;
+    if (std::string err = checkpoint::writeSafetensors(options.saveGrads, file); !err.empty())
+      return err;
+  }
   result.tokens = 0;
   for (int32_t t : batch.at("targets"))
     result.tokens += t != int32_t(plan.config()->bos_token_id());

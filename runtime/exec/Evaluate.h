@@ -19,13 +19,15 @@ struct EvalOptions {
   std::string weights;       // safetensors with HF names; empty: run the init program
   std::optional<uint64_t> seed; // init seed; default: the recipe's
   std::string saveWeights;   // write the weights used (HF safetensors) here, if set
+  std::string saveGrads;     // run micro_step instead and write every parameter's gradient of
+                             // the loss (HF names and layouts) here, if set
 };
 
 struct EvalResult {
   double loss = 0;
   int64_t tokens = 0;        // targets that count (not masked)
   std::string precision;     // "fp32" or "fp64"
-  double seconds = 0;        // wall time of eval_step alone
+  double seconds = 0;        // wall time of the program alone (eval_step or micro_step)
 };
 
 /// "" or one line.

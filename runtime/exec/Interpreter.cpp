@@ -1,6 +1,6 @@
 #include "runtime/exec/Interpreter.h"
 
-#include "runtime/backend/cpu/Kernels.h"
+#include "runtime/backend/cpu/Backward.h"
 
 #include <algorithm>
 #include <cstring>
@@ -125,7 +125,7 @@ private:
         return op + ": unknown kind '" + name + "'";
       cpu::binary<T>(it->second, in(arg(0)), shape(arg(0)), in(arg(1)), shape(arg(1)),
                      out(res(0)).data());
-    } else if (op == "unary") {
+    } else if (op == "unary" || op == "unary_bwd") {
       static const std::map<std::string, cpu::UnaryOp> kinds = {
           {"neg", cpu::UnaryOp::neg},         {"exp", cpu::UnaryOp::exp},
           {"log", cpu::UnaryOp::log},         {"sqrt", cpu::UnaryOp::sqrt},
@@ -136,7 +136,11 @@ private:
       auto it = kinds.find(name);
       if (it == kinds.end())
         return op + ": unknown kind '" + name + "'";
-      cpu::unary<T>(it->second, in(arg(0)), size(arg(0)), flt(0), out(res(0)).data());
+      if (op == "unary")
+        cpu::unary<T>(it->second, in(arg(0)), size(arg(0)), flt(0), out(res(0)).data());
+      else
+        cpu::unaryBackward<T>(it->second, in(arg(0)), in(arg(1)), in(arg(2)), size(arg(0)), flt(0),
+                              out(res(0)).data());
     } else if (op == "reduce") {
       static const std::map<std::string, cpu::ReduceOp> kinds = {
           {"sum", cpu::ReduceOp::sum}, {"mean", cpu::ReduceOp::mean}, {"max", cpu::ReduceOp::max}};
@@ -168,6 +172,38 @@ private:
     } else if (op == "masked_mean") {
       Shape s = shape(arg(0));
       cpu::maskedMean<T>(in(arg(0)), in(arg(1)), s[0], s[1], out(res(0)).data());
+    } else if (op == "embedding_bwd") {
+      Shape table = shape(res(0));
+      return cpu::embeddingBackward<T>(ints_[arg(0)].data(), size(arg(0)), in(arg(1)), table[0],
+                                       table[1], out(res(0)).data());
+    } else if (op == "rms_norm_bwd") {
+      int64_t d = shape(arg(0)).back();
+      T *dw = out(res(1)).data();
+      cpu::rmsNormBackward<T>(in(arg(0)), in(arg(1)), in(arg(2)), size(arg(0)) / d, d, flt(0),
+                              out(res(0)).data(), dw);
+    } else if (op == "layer_norm_bwd") {
+      int64_t d = shape(arg(0)).back();
+      T *dw = out(res(1)).data(), *db = out(res(2)).data();
+      cpu::layerNormBackward<T>(in(arg(0)), in(arg(1)), in(arg(2)), size(arg(0)) / d, d, flt(0),
+                                out(res(0)).data(), dw, db);
+    } else if (op == "causal_conv_bwd") {
+      Shape x = shape(arg(0));
+      T *dk = out(res(1)).data(), *db = out(res(2)).data();
+      cpu::causalConvBackward<T>(in(arg(0)), in(arg(1)), in(arg(2)), x[0], x[1], x[2],
+                                 shape(arg(1))[0], out(res(0)).data(), dk, db);
+    } else if (op == "rope_bwd") {
+      Shape x = shape(arg(0));
+      cpu::ropeBackward<T>(in(arg(0)), x[0], x[1], x[2], x[3], ints(0), flt(0), out(res(0)).data());
+    } else if (op == "sum_to") {
+      cpu::sumToShape<T>(in(arg(0)), shape(arg(0)), shape(res(0)), out(res(0)).data());
+    } else if (op == "softmax_xent_bwd") {
+      int64_t vocab = shape(arg(0)).back();
+      cpu::softmaxXentBackward<T>(in(arg(0)), ints_[arg(1)].data(), in(arg(2)),
+                                  size(arg(0)) / vocab, vocab, ints(0), out(res(0)).data());
+    } else if (op == "masked_mean_bwd") {
+      Shape m = shape(arg(0));
+      cpu::maskedMeanBackward<T>(in(arg(0)), floats_[arg(1)].at(0), m[0], m[1],
+                                 out(res(0)).data());
     } else {
       return op + ": no CPU kernel for this instruction (plan from a newer tttc?)";
     }
@@ -180,13 +216,15 @@ private:
     const auto &results = *ins.results();
     const auto &args = *ins.body_args();
     const size_t carried = size_t(ins.ints()->Get(0));
+    const bool reverse = ins.ints()->size() > 1 && ins.ints()->Get(1) != 0;
     const size_t scanned = operands.size() - carried;
     const int64_t count = shape(operands.Get(carried))[0];
     for (size_t i = 0; i < carried; ++i)
       floats_[args.Get(i)] = floats_[operands.Get(i)];
     for (size_t r = carried; r < results.size(); ++r)
       out(results.Get(r));
-    for (int64_t s = 0; s < count; ++s) {
+    for (int64_t step = 0; step < count; ++step) {
+      const int64_t s = reverse ? count - 1 - step : step;
       for (size_t j = 0; j < scanned; ++j) {
         int32_t x = operands.Get(carried + j), slice = args.Get(carried + j);
         int64_t n = size(slice);
@@ -198,12 +236,18 @@ private:
       if (yielded.size() != results.size())
         return "scan: the body yields " + std::to_string(yielded.size()) + " values, expected " +
                std::to_string(results.size());
-      for (size_t i = 0; i < carried; ++i)
-        floats_[args.Get(i)] = floats_[yielded[i]];
+      // Stacked outputs first: a yielded value may be a block argument (the step's start
+      // carry) that the carried update below overwrites. The new carry is gathered before it is
+      // stored, since one carried value may yield another's argument.
       for (size_t r = carried; r < results.size(); ++r) {
         const std::vector<T> &y = floats_[yielded[r]];
         std::copy(y.begin(), y.end(), floats_[results.Get(r)].begin() + s * int64_t(y.size()));
       }
+      std::vector<std::vector<T>> next(carried);
+      for (size_t i = 0; i < carried; ++i)
+        next[i] = floats_[yielded[i]];
+      for (size_t i = 0; i < carried; ++i)
+        floats_[args.Get(i)] = std::move(next[i]);
     }
     for (size_t i = 0; i < carried; ++i)
       floats_[results.Get(i)] = floats_[args.Get(i)];

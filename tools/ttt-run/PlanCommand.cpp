@@ -35,6 +35,10 @@ void addPlanOptions(CLI::App &app, PlanOptions &opts) {
   app.add_option("--save-weights", opts.saveWeights,
                  "With --loss: write the weights used as Hugging Face safetensors")
       ->needs(loss);
+  app.add_option("--save-grads", opts.saveGrads,
+                 "With --loss: run micro_step and write every parameter's gradient of the loss "
+                 "as Hugging Face safetensors")
+      ->needs(loss);
   for (CLI::Option *mode : {dry, eval, bench, loss})
     mode->excludes(dump);
   loss->excludes(dry)->excludes(eval)->excludes(bench);
@@ -60,6 +64,7 @@ int runPlan(const PlanOptions &opts) {
     exec::EvalOptions eval;
     eval.weights = opts.weights;
     eval.saveWeights = opts.saveWeights;
+    eval.saveGrads = opts.saveGrads;
     if (opts.seed >= 0)
       eval.seed = uint64_t(opts.seed);
     exec::EvalResult result;
@@ -68,7 +73,7 @@ int runPlan(const PlanOptions &opts) {
       return reportError(err);
     std::cout.precision(17);
     std::cout << "{\"loss\": " << result.loss << ", \"tokens\": " << result.tokens
-              << ", \"precision\": \"" << result.precision << "\", \"eval_step_s\": "
+              << ", \"precision\": \"" << result.precision << "\", \"step_s\": "
               << result.seconds << "}\n";
     return kExitOk;
   }

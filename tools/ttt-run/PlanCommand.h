@@ -22,6 +22,7 @@ struct PlanOptions {
   std::string lossBatch;
   std::string weights;
   std::string saveWeights;
+  std::string saveGrads;
   int64_t seed = -1;
 };
 

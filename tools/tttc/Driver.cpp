@@ -43,7 +43,6 @@ std::string withCommas(int64_t n) {
 // Which issue brings each phase that is not implemented yet.
 const std::map<std::string, std::string> &pendingPhases() {
   static const std::map<std::string, std::string> pending = {
-      {"programs", "autodiff and the training programs (issues 5-6)"},
       {"fused", "the fusion passes (issue 5)"},
       {"runtime", "the runtime-call lowering (issue 6)"},
       {"planned", "the memory planner (issue 6)"}};
@@ -136,7 +135,7 @@ std::string versionString() {
 int compile(const CompileOptions &o) {
   if (auto it = pendingPhases().find(o.compileTo); it != pendingPhases().end())
     return fail("--compile-to=" + o.compileTo + " is not available yet: it comes with " +
-                it->second + "; available now: model, primitive, plan");
+                it->second + "; available now: model, primitive, programs, plan");
   if (std::find(phaseNames().begin(), phaseNames().end(), o.compileTo) == phaseNames().end())
     return fail("unknown phase '" + o.compileTo + "'; phases: " +
                 llvm::join(phaseNames(), ", "));
@@ -176,9 +175,10 @@ int compile(const CompileOptions &o) {
     out->keep();
     return 0;
   }
-  if (o.compileTo != "primitive" && o.output.empty())
+  const bool printIR = o.compileTo == "primitive" || o.compileTo == "programs";
+  if (!printIR && o.output.empty())
     return o.summary ? 0 : fail("no output file: pass -o train.bin (or --summary)");
-  if (o.compileTo != "primitive" && o.output == "-")
+  if (!printIR && o.output == "-")
     return fail("a plan is binary; write it to a file with -o FILE");
 
   // model -> primitive, on a copy (the model keeps its repeat for the parameter table): unroll
@@ -191,9 +191,14 @@ int compile(const CompileOptions &o) {
   expand.seqLen = shape.seqLen;
   expand.dtype = shape.precision == "fp64" ? "f64" : "f32";
   pm.addPass(createTTTExpand(expand));
+  if (o.compileTo != "primitive") {
+    TTTAutodiffOptions autodiff;
+    autodiff.rematGroup = model.getRecipe().getRematGroup();
+    pm.addPass(createTTTAutodiff(autodiff));
+  }
   if (failed(pm.run(*lowered)))
     return 1;
-  if (o.compileTo == "primitive") {
+  if (printIR) {
     auto out = openOutput(o.output.empty() ? "-" : o.output);
     if (!out)
       return 1;

@@ -126,8 +126,19 @@ private:
         .Case([&](prim::ConstantOp o) { floats = {f64(o.getValueAttr())}; })
         .Case([&](prim::IotaOp o) { floats = {f64(o.getStartAttr())}; })
         .Case([&](prim::SoftmaxXentOp o) { ints = {o.getIgnoreToken()}; })
+        .Case([&](prim::RmsNormBwdOp o) { floats = {f64(o.getEpsAttr())}; })
+        .Case([&](prim::LayerNormBwdOp o) { floats = {f64(o.getEpsAttr())}; })
+        .Case([&](prim::RopeBwdOp o) {
+          ints = {o.getPeriod()};
+          floats = {f64(o.getThetaAttr())};
+        })
+        .Case([&](prim::UnaryBwdOp o) {
+          name = o.getKind().str();
+          floats = {f64(o.getAlphaAttr())};
+        })
+        .Case([&](prim::SoftmaxXentBwdOp o) { ints = {o.getIgnoreToken()}; })
         .Case([&](prim::ScanOp o) {
-          ints = {int64_t(o.getInits().size())};
+          ints = {int64_t(o.getInits().size()), o.getReverse() ? 1 : 0};
           for (BlockArgument arg : o.getBody().front().getArguments())
             bodyArgs.push_back(id(arg));
           body = writeBlock(o.getBody().front());
@@ -156,6 +167,11 @@ flatbuffers::Offset<plan::Program> writeInitProgram(flatbuffers::FlatBufferBuild
   return plan::CreateProgramDirect(fbb, "init", &tensors, &instrs);
 }
 } // namespace
+
+flatbuffers::Offset<plan::Program> serializeProgram(flatbuffers::FlatBufferBuilder &fbb,
+                                                    prim::ProgramOp program) {
+  return ProgramWriter(fbb).write(program);
+}
 
 std::vector<uint8_t> buildPlanPayload(ModelOp model, const CompiledShape &shape,
                                       llvm::ArrayRef<prim::ProgramOp> programOps) {
@@ -204,7 +220,7 @@ std::vector<uint8_t> buildPlanPayload(ModelOp model, const CompiledShape &shape,
   if (!programOps.empty())
     programs.push_back(writeInitProgram(fbb, model, dtype));
   for (prim::ProgramOp program : programOps)
-    programs.push_back(ProgramWriter(fbb).write(program));
+    programs.push_back(serializeProgram(fbb, program));
   auto programsVec = fbb.CreateVector(programs);
   auto root = plan::CreatePlan(fbb, prov, config, recipe, compiled, paramsVec, programsVec);
   plan::FinishPlanBuffer(fbb, root);

@@ -4,6 +4,7 @@
 #include "Driver.h"
 #include "ttt/Dialect/Prim/PrimOps.h"
 #include "ttt/Dialect/TTT/TTTOps.h"
+#include "ttt/schema/plan_generated.h"
 
 #include <cstdint>
 #include <vector>
@@ -14,6 +15,10 @@ struct CompiledShape {
   int64_t perDeviceBatch, seqLen;
   std::string precision, target;
 };
+
+/// One tttp.program as a plan Program table (tensor table + instructions).
+flatbuffers::Offset<plan::Program> serializeProgram(flatbuffers::FlatBufferBuilder &fbb,
+                                                    prim::ProgramOp program);
 
 /// `programs` are the tttp.program ops to serialize (eval_step, ...), may be empty.
 std::vector<uint8_t> buildPlanPayload(ModelOp model, const CompiledShape &shape,

@@ -7,6 +7,7 @@ using namespace mlir;
 using namespace ttt::prim;
 
 #include "ttt/Dialect/Prim/PrimDialect.cpp.inc"
+#include "ttt/Dialect/Prim/PrimInterfaces.cpp.inc"
 
 void PrimDialect::initialize() {
   addOperations<

@@ -9,6 +9,7 @@
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 
 #include "ttt/Dialect/Prim/PrimDialect.h.inc"
+#include "ttt/Dialect/Prim/PrimInterfaces.h.inc"
 
 #define GET_OP_CLASSES
 #include "ttt/Dialect/Prim/PrimOps.h.inc"

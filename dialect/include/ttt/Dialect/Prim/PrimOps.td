@@ -27,6 +27,23 @@ def Prim_Dialect : Dialect {
 
 class Prim_Op<string mnemonic, list<Trait> traits = []> : Op<Prim_Dialect, mnemonic, traits>;
 
+def Prim_VJPOpInterface : OpInterface<"VJPOpInterface"> {
+  let cppNamespace = "::ttt::prim";
+  let description = [{
+    Reverse-mode rule of a primitive: given the cotangents of its results, emit the primitives
+    that compute the cotangents of its operands. `ttt-autodiff` calls it for every op of the
+    forward program in reverse order; a null result cotangent means zero, a null operand
+    cotangent means "no gradient flows to this operand" (integer operands, constants).
+  }];
+  let methods = [
+    InterfaceMethod<"Emits the operands' cotangents at the builder's insertion point.",
+      "::mlir::LogicalResult", "buildVJP",
+      (ins "::mlir::OpBuilder &":$builder,
+           "::llvm::ArrayRef<::mlir::Value>":$resultCotangents,
+           "::llvm::SmallVectorImpl<::mlir::Value> &":$operandCotangents)>
+  ];
+}
+
 def Prim_Tensor : StaticShapeTensorOf<[F32, F64]>;
 def Prim_AnyTensor : StaticShapeTensorOf<[F32, F64, I32]>;
 
@@ -79,8 +96,9 @@ def Prim_OutputOp : Prim_Op<"output", []> {
   let assemblyFormat = "$name $value attr-dict `:` type($value)";
 }
 
-class Prim_SimpleOp<string mnemonic, string summaryText, string example>
-    : Prim_Op<mnemonic, [Pure]> {
+class Prim_SimpleOp<string mnemonic, string summaryText, string example,
+                    list<Trait> traits = [DeclareOpInterfaceMethods<Prim_VJPOpInterface>]>
+    : Prim_Op<mnemonic, !listconcat([Pure], traits)> {
   let summary = summaryText;
   let description = "Semantics: docs/primitives.md. Example: `" # example # "`";
   let results = (outs Prim_Tensor:$result);
@@ -176,7 +194,8 @@ def Prim_IotaOp : Prim_Op<"iota", [Pure]> {
   let assemblyFormat = "$start attr-dict `:` type($result)";
 }
 
-def Prim_SoftmaxXentOp : Prim_Op<"softmax_xent", [Pure]> {
+def Prim_SoftmaxXentOp : Prim_Op<"softmax_xent", [
+    Pure, DeclareOpInterfaceMethods<Prim_VJPOpInterface>]> {
   let summary = "Per-token cross-entropy and mask of [N, V] logits";
   let description = [{
     Example: `%l, %m = tttp.softmax_xent %logits, %targets {ignore_token = 1 : i64} : (tensor<128x32000xf64>, tensor<128xi32>) -> (tensor<128xf64>, tensor<128xf64>)`
@@ -199,7 +218,8 @@ def Prim_ScanOp : Prim_Op<"scan", [SingleBlock, AttrSizedOperandSegments]> {
     index s of the leading dimension of every scanned input; its block takes the carried values
     then slice s of each scanned input (leading dimension dropped) and yields the new carried
     values then one value per stacked output, which lands at index s of that output. This is the
-    TTT inner loop: the carry is (W, b), the slices are one mini-batch.
+    TTT inner loop: the carry is (W, b), the slices are one mini-batch. With `reverse` the
+    indices run from the last to the first (the backward of a scan).
 
     Example:
     ```mlir
@@ -210,7 +230,8 @@ def Prim_ScanOp : Prim_Op<"scan", [SingleBlock, AttrSizedOperandSegments]> {
     }
     ```
   }];
-  let arguments = (ins Variadic<Prim_Tensor>:$inits, Variadic<Prim_Tensor>:$xs);
+  let arguments = (ins Variadic<Prim_Tensor>:$inits, Variadic<Prim_Tensor>:$xs,
+                       UnitAttr:$reverse);
   let results = (outs Variadic<Prim_Tensor>:$results);
   let regions = (region SizedRegion<1>:$body);
   let assemblyFormat = [{
@@ -231,6 +252,76 @@ def Prim_YieldOp : Prim_Op<"yield", [Pure, Terminator, HasParent<"ScanOp">]> {
   }];
   let arguments = (ins Variadic<Prim_Tensor>:$values);
   let assemblyFormat = "$values attr-dict `:` type($values)";
+}
+
+//===----------------------------------------------------------------------===//
+// Backward primitives (emitted by ttt-autodiff; kernels in runtime/backend/cpu/Backward.h)
+//===----------------------------------------------------------------------===//
+
+class Prim_BwdOp<string mnemonic, string summaryText, string example>
+    : Prim_SimpleOp<mnemonic, summaryText, example, []>;
+
+def Prim_EmbeddingBwdOp : Prim_BwdOp<"embedding_bwd",
+    "Scatter-add of row cotangents into the table's gradient",
+    "%dt = tttp.embedding_bwd %tokens, %dy : (tensor<2x64xi32>, tensor<2x64x64xf64>) -> tensor<32000x64xf64>"> {
+  let arguments = (ins TensorOf<[I32]>:$tokens, Prim_Tensor:$dy);
+}
+
+class Prim_MultiBwdOp<string mnemonic, string summaryText, string example>
+    : Prim_Op<mnemonic, [Pure]> {
+  let summary = summaryText;
+  let description = "Semantics: runtime/backend/cpu/Backward.h. Example: `" # example # "`";
+  let assemblyFormat = "operands attr-dict `:` functional-type(operands, results)";
+}
+
+def Prim_RmsNormBwdOp : Prim_MultiBwdOp<"rms_norm_bwd", "Cotangents of RMSNorm's input and scale",
+    "%dx, %dw = tttp.rms_norm_bwd %x, %w, %dy {eps = 1.0e-06 : f64} : (...) -> (...)"> {
+  let arguments = (ins Prim_Tensor:$input, Prim_Tensor:$weight, Prim_Tensor:$dy, F64Attr:$eps);
+  let results = (outs Prim_Tensor:$dinput, Prim_Tensor:$dweight);
+}
+
+def Prim_LayerNormBwdOp : Prim_MultiBwdOp<"layer_norm_bwd",
+    "Cotangents of LayerNorm's input, scale and bias",
+    "%dx, %dw, %db = tttp.layer_norm_bwd %x, %w, %dy {eps = 1.0e-06 : f64} : (...) -> (...)"> {
+  let arguments = (ins Prim_Tensor:$input, Prim_Tensor:$weight, Prim_Tensor:$dy, F64Attr:$eps);
+  let results = (outs Prim_Tensor:$dinput, Prim_Tensor:$dweight, Prim_Tensor:$dbias);
+}
+
+def Prim_CausalConvBwdOp : Prim_MultiBwdOp<"causal_conv_bwd",
+    "Cotangents of the causal conv's input, kernel and bias",
+    "%dx, %dk, %db = tttp.causal_conv_bwd %x, %k, %dy : (...) -> (...)"> {
+  let arguments = (ins Prim_Tensor:$input, Prim_Tensor:$kernel, Prim_Tensor:$dy);
+  let results = (outs Prim_Tensor:$dinput, Prim_Tensor:$dkernel, Prim_Tensor:$dbias);
+}
+
+def Prim_RopeBwdOp : Prim_BwdOp<"rope_bwd", "Rotary embedding by the opposite angle",
+    "%dx = tttp.rope_bwd %dy {period = 16 : i64, theta = 1.0e+04 : f64} : (tensor<2x64x4x16xf64>) -> tensor<2x64x4x16xf64>"> {
+  let arguments = (ins Prim_Tensor:$dy, I64Attr:$period, F64Attr:$theta);
+}
+
+def Prim_UnaryBwdOp : Prim_BwdOp<"unary_bwd", "dy * f'(x) of an elementwise unary function",
+    "%dx = tttp.unary_bwd %x, %y, %dy {kind = \"sigmoid\", alpha = 0.0 : f64} : (...) -> tensor<8xf64>"> {
+  let arguments = (ins Prim_Tensor:$input, Prim_Tensor:$output, Prim_Tensor:$dy, StrAttr:$kind,
+                       DefaultValuedAttr<F64Attr, "0.0">:$alpha);
+}
+
+def Prim_SumToOp : Prim_BwdOp<"sum_to",
+    "Sums over broadcast dimensions down to the result shape (the cotangent of broadcasting)",
+    "%d = tttp.sum_to %x : (tensor<8x16x16xf64>) -> tensor<16x1xf64>"> {
+  let arguments = (ins Prim_Tensor:$input);
+}
+
+def Prim_SoftmaxXentBwdOp : Prim_BwdOp<"softmax_xent_bwd",
+    "dloss * mask * (softmax(logits) - onehot(target))",
+    "%dl = tttp.softmax_xent_bwd %logits, %targets, %dloss {ignore_token = 1 : i64} : (...) -> tensor<128x32000xf64>"> {
+  let arguments = (ins Prim_Tensor:$logits, TensorOf<[I32]>:$targets, Prim_Tensor:$dloss,
+                       I64Attr:$ignore_token);
+}
+
+def Prim_MaskedMeanBwdOp : Prim_BwdOp<"masked_mean_bwd",
+    "Cotangent of the per-token losses of masked_mean",
+    "%dl = tttp.masked_mean_bwd %mask, %dout : (tensor<2x64xf64>, tensor<f64>) -> tensor<2x64xf64>"> {
+  let arguments = (ins Prim_Tensor:$mask, Prim_Tensor:$dout);
 }
 
 #endif // TTT_PRIM_OPS_TD
