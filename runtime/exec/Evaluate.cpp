@@ -1,8 +1,6 @@
 #include "runtime/exec/Evaluate.h"
 
-#include "runtime/checkpoint/HfMapping.h"
-#include "runtime/checkpoint/Safetensors.h"
-#include "runtime/init/Init.h"
+#include "runtime/exec/Weights.h"
 
 #include <cerrno>
 #include <chrono>
@@ -58,39 +56,15 @@ template <typename T>
 std::string evaluate(const plan::Plan &plan, const NamedInts &batch, const EvalOptions &options,
                      EvalResult &result) {
   const auto &params = *plan.parameters();
-  std::vector<std::vector<T>> values(params.size());
-  if (options.weights.empty()) {
-    // The init program: one instruction per parameter (plan.fbs), keyed by seed and name.
-    const plan::Program *init = findProgram(plan, "init");
-    if (!init)
-      return "the plan has no init program; recompile it with this tttc";
-    uint64_t seed = options.seed.value_or(uint64_t(plan.recipe()->seed()));
-    for (const plan::Instr *instr : *init->instrs()) {
-      int64_t index = instr->ints()->Get(0);
-      const plan::Parameter *p = params.Get(index);
-      int64_t n = 1;
-      for (int64_t d : *p->shape())
-        n *= d;
-      values[index].resize(size_t(n));
-      if (std::string err = init::initParameter(*p, seed, 0, n, values[index].data());
-          !err.empty())
-        return err;
-    }
-  } else {
-    checkpoint::SafetensorsFile file;
-    if (std::string err = checkpoint::readSafetensors(options.weights, file); !err.empty())
-      return err;
-    if (std::string err = checkpoint::importHf(plan, file, options.weights, values); !err.empty())
-      return err;
-  }
-  if (!options.saveWeights.empty()) {
-    checkpoint::SafetensorsFile file;
-    checkpoint::DType dtype = sizeof(T) == 8 ? checkpoint::DType::F64 : checkpoint::DType::F32;
-    if (std::string err = checkpoint::exportHf(plan, values, dtype, file); !err.empty())
-      return err;
-    if (std::string err = checkpoint::writeSafetensors(options.saveWeights, file); !err.empty())
-      return err;
-  }
+  Weights<T> values;
+  std::string err = options.weights.empty()
+                        ? initWeights(plan, options.seed.value_or(uint64_t(plan.recipe()->seed())),
+                                      values)
+                        : loadWeights(plan, options.weights, values);
+  if (err.empty() && !options.saveWeights.empty())
+    err = saveWeights(plan, values, options.saveWeights);
+  if (!err.empty())
+    return err;
   NamedTensors<T> named;
   for (size_t i = 0; i < params.size(); ++i)
     named[params.Get(i)->name()->str()] = std::move(values[i]);
@@ -106,18 +80,14 @@ std::string evaluate(const plan::Plan &plan, const NamedInts &batch, const EvalO
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   result.loss = double(outputs.at("loss").at(0));
   if (!options.saveGrads.empty()) {
-    std::vector<std::vector<T>> grads(params.size());
+    Weights<T> grads(params.size());
     for (size_t i = 0; i < params.size(); ++i) {
       auto it = outputs.find("grad:" + params.Get(i)->name()->str());
       if (it == outputs.end())
         return "micro_step gives no gradient for " + params.Get(i)->name()->str();
       grads[i] = std::move(it->second);
     }
-    checkpoint::SafetensorsFile file;
-    checkpoint::DType dtype = sizeof(T) == 8 ? checkpoint::DType::F64 : checkpoint::DType::F32;
-    if (std::string err = checkpoint::exportHf(plan, grads, dtype, file); !err.empty())
-      return err;
-    if (std::string err = checkpoint::writeSafetensors(options.saveGrads, file); !err.empty())
+    if (std::string err = saveWeights(plan, grads, options.saveGrads); !err.empty())
       return err;
   }
   result.tokens = 0;

@@ -30,8 +30,8 @@ void addPlanOptions(CLI::App &app, PlanOptions &opts) {
   app.add_option("--weights", opts.weights,
                  "With --loss: Hugging Face safetensors to load (default: the init program)")
       ->needs(loss);
-  app.add_option("--seed", opts.seed, "With --loss: initialization seed (default: the recipe's)")
-      ->needs(loss);
+  app.add_option("--seed", opts.seed,
+                 "Initialization and data-order seed (default: the recipe's)");
   app.add_option("--save-weights", opts.saveWeights,
                  "With --loss: write the weights used as Hugging Face safetensors")
       ->needs(loss);
@@ -39,6 +39,21 @@ void addPlanOptions(CLI::App &app, PlanOptions &opts) {
                  "With --loss: run micro_step and write every parameter's gradient of the loss "
                  "as Hugging Face safetensors")
       ->needs(loss);
+  // Training flags (the plan's recipe is the default of each).
+  train::TrainOptions &t = opts.train;
+  app.add_option("--data", t.data, "sample (embedded) | c4 | a folder of C4-format shards | an https URL")
+      ->default_str("sample");
+  app.add_option("--tokenizer", t.tokenizer, "Llama-2 tokenizer.model (default: HF cache, then the set-up copy)");
+  app.add_option("--backend", t.backend, "cpu | cuda")->default_str("cpu");
+  app.add_option("--max-train-steps,--max_train_steps", t.maxSteps, "optimizer steps (default: the recipe's)");
+  app.add_option("--learning-rate,--learning_rate", t.lr, "peak learning rate");
+  app.add_option("--lr-end,--lr_end", t.lrEnd, "final learning rate of the cosine decay");
+  app.add_option("--lr-warmup-steps,--lr_warmup_steps", t.warmupSteps, "linear warmup steps");
+  app.add_option("--weight-decay,--weight_decay", t.weightDecay, "AdamW weight decay");
+  app.add_option("--gradient-accumulation-steps,--gradient_accumulation_steps", t.gradAccumulation,
+                 "micro-batches per optimizer step (default: global batch / (per-device batch x ranks))");
+  app.add_option("--output-dir,--output_dir", t.outputDir, "where logs and the final model go");
+  app.add_option("--data-threads", t.threads, "tokenizer workers of the data pipeline (0: all cores)");
   for (CLI::Option *mode : {dry, eval, bench, loss})
     mode->excludes(dump);
   loss->excludes(dry)->excludes(eval)->excludes(bench);
@@ -84,9 +99,11 @@ int runPlan(const PlanOptions &opts) {
                "); inspect the plan with `ttt-run " + opts.plan + " --dump`");
     return kExitUnavailable;
   }
-  std::cout << formatPlanSummary(file, opts.plan);
-  reportNote("this build cannot train yet (training lands with issues 6 and 7); inspect the plan with "
-             "`ttt-run " + opts.plan + " --dump`");
-  return kExitUnavailable;
+  train::TrainOptions t = opts.train;
+  if (opts.seed >= 0)
+    t.seed = uint64_t(opts.seed);
+  if (std::string err = train::train(*file.plan(), t, std::cout); !err.empty())
+    return reportError(err);
+  return kExitOk;
 }
 } // namespace ttt::run

@@ -2,6 +2,8 @@
 // live on the top-level app (a plan is the default "command"), so they are added there.
 #pragma once
 
+#include "runtime/train/Trainer.h"
+
 #include <string>
 
 namespace CLI {
@@ -24,11 +26,13 @@ struct PlanOptions {
   std::string saveWeights;
   std::string saveGrads;
   int64_t seed = -1;
+  // Training (the default action).
+  train::TrainOptions train;
 };
 
 void addPlanOptions(CLI::App &app, PlanOptions &opts);
 
-// Loads and checks the plan (before anything touches a device), then dumps it, or prints the
-// summary and says this build cannot train yet. Returns the exit code.
+// Loads and checks the plan (before anything touches a device), then dumps it, evaluates a loss,
+// or trains. Returns the exit code.
 int runPlan(const PlanOptions &opts);
 } // namespace ttt::run

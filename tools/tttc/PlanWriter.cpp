@@ -168,6 +168,36 @@ flatbuffers::Offset<plan::Program> writeInitProgram(flatbuffers::FlatBufferBuild
 }
 } // namespace
 
+// The apply_step program (spec 4.1): "reduce_grads" (the data-parallel reduction point; a no-op
+// on one rank), "clip_global_norm" over every gradient (floats [max norm]), then one "adamw" per
+// parameter (ints [parameter index, decay], floats [beta1, beta2, eps, weight decay]). The
+// learning rate comes from the schedule (recipe, overridable by ttt-run flags).
+static flatbuffers::Offset<plan::Program> writeApplyProgram(flatbuffers::FlatBufferBuilder &fbb,
+                                                     ModelOp model, plan::DType dtype) {
+  RecipeAttr r = model.getRecipe();
+  std::vector<flatbuffers::Offset<plan::Tensor>> tensors;
+  std::vector<flatbuffers::Offset<plan::Instr>> instrs;
+  std::vector<int32_t> all;
+  std::vector<ParamInstance> params = enumerateParams(model);
+  for (ParamInstance &p : params) {
+    std::vector<int64_t> shape(p.op.getType().getShape().begin(), p.op.getType().getShape().end());
+    all.push_back(int32_t(tensors.size()));
+    tensors.push_back(plan::CreateTensorDirect(fbb, &shape, dtype));
+  }
+  instrs.push_back(plan::CreateInstrDirect(fbb, "reduce_grads", &all));
+  std::vector<double> clip = {r.getGradClip()};
+  instrs.push_back(plan::CreateInstrDirect(fbb, "clip_global_norm", &all, nullptr, nullptr,
+                                           nullptr, &clip));
+  for (auto [i, p] : llvm::enumerate(params)) {
+    std::vector<int32_t> operand = {int32_t(i)};
+    std::vector<int64_t> ints = {int64_t(i), p.op.getNoDecay() ? 0 : 1};
+    std::vector<double> floats = {r.getBeta1(), r.getBeta2(), r.getEps(), r.getWeightDecay()};
+    instrs.push_back(plan::CreateInstrDirect(fbb, "adamw", &operand, nullptr, p.name.c_str(),
+                                             &ints, &floats));
+  }
+  return plan::CreateProgramDirect(fbb, "apply_step", &tensors, &instrs);
+}
+
 flatbuffers::Offset<plan::Program> serializeProgram(flatbuffers::FlatBufferBuilder &fbb,
                                                     prim::ProgramOp program) {
   return ProgramWriter(fbb).write(program);
@@ -217,8 +247,10 @@ std::vector<uint8_t> buildPlanPayload(ModelOp model, const CompiledShape &shape,
   }
   auto paramsVec = fbb.CreateVector(params);
   std::vector<flatbuffers::Offset<plan::Program>> programs;
-  if (!programOps.empty())
+  if (!programOps.empty()) {
     programs.push_back(writeInitProgram(fbb, model, dtype));
+    programs.push_back(writeApplyProgram(fbb, model, dtype));
+  }
   for (prim::ProgramOp program : programOps)
     programs.push_back(serializeProgram(fbb, program));
   auto programsVec = fbb.CreateVector(programs);

@@ -1,0 +1,29 @@
+// The training loop of ttt-run on the CPU backend: data -> micro_step (accumulated over
+// micro-batches) -> apply_step (clip, AdamW, warmup-cosine schedule), with logs.
+#pragma once
+
+#include "ttt/schema/plan_generated.h"
+
+#include <cstdint>
+#include <optional>
+#include <ostream>
+#include <string>
+
+namespace ttt::train {
+struct TrainOptions {
+  std::string data = "sample"; // sample | c4 | a folder | an https URL (runtime/data)
+  std::string tokenizer;       // default: the tokenizer search of runtime/data
+  std::string backend = "cpu";
+  std::optional<int64_t> maxSteps;          // default: the recipe's total_steps
+  std::optional<uint64_t> seed;             // default: the recipe's
+  std::optional<double> lr, lrEnd;          // defaults: the recipe's
+  std::optional<int64_t> warmupSteps;       // default: the recipe's
+  std::optional<double> weightDecay;        // default: the recipe's
+  std::optional<int64_t> gradAccumulation;  // default: global batch / (plan batch x ranks)
+  std::string outputDir;                    // logs and the final model; empty: none written
+  int threads = 0;                          // data pipeline workers (0: all cores)
+};
+
+/// Trains; prints one line per step to `log`. Returns "" or a one-line error.
+std::string train(const plan::Plan &plan, const TrainOptions &options, std::ostream &log);
+} // namespace ttt::train
