@@ -3,6 +3,10 @@
 #include "runtime/backend/cpu/Backward.h"
 
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
 #include <cstring>
 #include <functional>
 #include <numeric>
@@ -16,25 +20,53 @@ std::string str(const flatbuffers::String *s) { return s ? s->str() : std::strin
 
 template <typename T> class Interpreter {
 public:
-  Interpreter(const plan::Program &program, const NamedTensors<T> &params, const NamedInts &inputs)
-      : program_(program), params_(params), inputs_(inputs) {
+  explicit Interpreter(const plan::Program &program) : program_(program) {
     size_t n = program.tensors() ? program.tensors()->size() : 0;
     floats_.resize(n);
     ints_.resize(n);
+    // The last top-level instruction reading each tensor (a scan's body reads count as the
+    // scan's): after it the buffer is released, and a reshape there moves instead of copying.
+    lastUse_.assign(n, -1);
+    if (program.instrs())
+      for (uint32_t i = 0; i < program.instrs()->size(); ++i)
+        markUses(*program.instrs()->Get(i), int32_t(i));
   }
 
-  std::string run(NamedTensors<T> &outputs) {
+  std::string run(const NamedTensors<T> &params, const NamedInts &inputs,
+                  NamedTensors<T> &outputs) {
+    params_ = &params;
+    inputs_ = &inputs;
     outputs_ = &outputs;
     std::vector<int32_t> yielded;
     return exec(program_.instrs(), yielded);
   }
 
+  // TTT_PROFILE=1: seconds per instruction kind, printed to stderr when the runner is destroyed.
+  struct Profile {
+    std::map<std::string, double> seconds;
+    ~Profile() {
+      std::vector<std::pair<double, std::string>> rows;
+      double total = 0;
+      for (auto &[op, t] : seconds) {
+        rows.push_back({t, op});
+        total += t;
+      }
+      std::sort(rows.rbegin(), rows.rend());
+      std::fprintf(stderr, "profile: %.3f s in kernels\n", total);
+      for (auto &[t, op] : rows)
+        std::fprintf(stderr, "  %-18s %8.3f s %5.1f%%\n", op.c_str(), t, 100 * t / total);
+    }
+  };
+  std::unique_ptr<Profile> profile_{std::getenv("TTT_PROFILE") ? new Profile : nullptr};
+
 private:
   const plan::Program &program_;
-  const NamedTensors<T> &params_;
-  const NamedInts &inputs_;
+  const NamedTensors<T> *params_ = nullptr;
+  const NamedInts *inputs_ = nullptr;
   NamedTensors<T> *outputs_ = nullptr;
   std::vector<std::vector<T>> floats_;
+  std::vector<int32_t> lastUse_; // per tensor: last top-level instruction reading it, -1 none
+  int32_t current_ = -1;         // index of the top-level instruction running, -1 in a body
   std::vector<std::vector<int32_t>> ints_;
 
   Shape shape(int32_t id) const {
@@ -48,19 +80,39 @@ private:
   }
   const T *in(int32_t id) const { return floats_[id].data(); }
 
+  void markUses(const plan::Instr &ins, int32_t index) {
+    if (ins.operands())
+      for (int32_t id : *ins.operands())
+        lastUse_[id] = index;
+    if (ins.body())
+      for (const plan::Instr *inner : *ins.body())
+        markUses(*inner, index);
+  }
+
   std::string exec(const Instrs *instrs, std::vector<int32_t> &yielded) {
     if (!instrs)
       return "";
-    for (const plan::Instr *instr : *instrs) {
+    const bool top = instrs == program_.instrs();
+    for (uint32_t index = 0; index < instrs->size(); ++index) {
+      const plan::Instr *instr = instrs->Get(index);
+      current_ = top ? int32_t(index) : -1;
       std::string op = str(instr->op());
       if (op == "yield") {
         yielded.assign(instr->operands()->begin(), instr->operands()->end());
         continue;
       }
       // Kernel errors name their kernel; the interpreter's own errors name the instruction.
+      auto t0 = profile_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
       std::string err = op == "scan" ? scan(*instr) : step(op, *instr);
+      if (profile_ && op != "scan")
+        profile_->seconds[op] +=
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       if (!err.empty())
         return err;
+      if (top && instr->operands() && op != "output")
+        for (int32_t id : *instr->operands())
+          if (lastUse_[id] == int32_t(index))
+            std::vector<T>().swap(floats_[id]); // dead: give the memory back
     }
     return "";
   }
@@ -73,13 +125,13 @@ private:
     std::string name = str(ins.name());
 
     if (op == "param") {
-      auto it = params_.find(name);
-      if (it == params_.end() || int64_t(it->second.size()) != size(res(0)))
+      auto it = params_->find(name);
+      if (it == params_->end() || int64_t(it->second.size()) != size(res(0)))
         return "param: parameter '" + name + "' is missing or has the wrong size";
       floats_[res(0)] = it->second;
     } else if (op == "input") {
-      auto it = inputs_.find(name);
-      if (it == inputs_.end() || int64_t(it->second.size()) != size(res(0)))
+      auto it = inputs_->find(name);
+      if (it == inputs_->end() || int64_t(it->second.size()) != size(res(0)))
         return "input: input '" + name + "' is missing or has the wrong size";
       ints_[res(0)] = it->second;
     } else if (op == "output") {
@@ -153,7 +205,10 @@ private:
       std::vector<int> perm(ins.ints()->begin(), ins.ints()->end());
       cpu::transpose<T>(in(arg(0)), shape(arg(0)), perm, out(res(0)).data());
     } else if (op == "reshape") {
-      floats_[res(0)] = floats_[arg(0)];
+      if (current_ >= 0 && lastUse_[arg(0)] == current_)
+        floats_[res(0)].swap(floats_[arg(0)]); // the input dies here: a view, not a copy
+      else
+        floats_[res(0)] = floats_[arg(0)];
     } else if (op == "tril") {
       int64_t n = shape(arg(0)).back();
       cpu::tril<T>(in(arg(0)), size(arg(0)) / (n * n), n, out(res(0)).data());
@@ -256,14 +311,32 @@ private:
 };
 } // namespace
 
+template <typename T> struct ProgramRunner<T>::State {
+  const plan::Program &program;
+  Interpreter<T> interpreter;
+};
+
+template <typename T>
+ProgramRunner<T>::ProgramRunner(const plan::Program &program)
+    : state_(new State{program, Interpreter<T>(program)}) {}
+
+template <typename T> ProgramRunner<T>::~ProgramRunner() { delete state_; }
+
+template <typename T>
+std::string ProgramRunner<T>::run(const NamedTensors<T> &params, const NamedInts &inputs,
+                                  NamedTensors<T> &outputs) {
+  std::string err = state_->interpreter.run(params, inputs, outputs);
+  return err.empty() ? err : "program " + str(state_->program.name()) + ": " + err;
+}
+
 template <typename T>
 std::string runProgram(const plan::Program &program, const NamedTensors<T> &params,
                        const NamedInts &inputs, NamedTensors<T> &outputs) {
-  Interpreter<T> interpreter(program, params, inputs);
-  std::string err = interpreter.run(outputs);
-  return err.empty() ? err : "program " + str(program.name()) + ": " + err;
+  return ProgramRunner<T>(program).run(params, inputs, outputs);
 }
 
+template class ProgramRunner<float>;
+template class ProgramRunner<double>;
 template std::string runProgram<float>(const plan::Program &, const NamedTensors<float> &,
                                        const NamedInts &, NamedTensors<float> &);
 template std::string runProgram<double>(const plan::Program &, const NamedTensors<double> &,

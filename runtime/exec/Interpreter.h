@@ -14,7 +14,22 @@ namespace ttt::exec {
 template <typename T> using NamedTensors = std::map<std::string, std::vector<T>>;
 using NamedInts = std::map<std::string, std::vector<int32_t>>;
 
-/// Runs `program`; fills `outputs` with its named results. "" or a one-line error.
+/// Runs `program` again and again, keeping its buffers between runs (training steps reuse
+/// every allocation). Parameters are read by name from `params` (not copied).
+template <typename T> class ProgramRunner {
+public:
+  explicit ProgramRunner(const plan::Program &program);
+  ~ProgramRunner();
+  /// Fills `outputs` with the program's named results. "" or a one-line error.
+  std::string run(const NamedTensors<T> &params, const NamedInts &inputs,
+                  NamedTensors<T> &outputs);
+
+private:
+  struct State;
+  State *state_;
+};
+
+/// One run of `program` (a ProgramRunner used once).
 template <typename T>
 std::string runProgram(const plan::Program &program, const NamedTensors<T> &params,
                        const NamedInts &inputs, NamedTensors<T> &outputs);

@@ -24,7 +24,8 @@ struct Schedule {
 
 // Runs the plan's apply_step program (see PlanWriter): clip, then AdamW on every parameter.
 template <typename T>
-std::string applyStep(const plan::Program &apply, Weights<T> &params, const Weights<T> &grads,
+std::string applyStep(const plan::Program &apply, const std::vector<std::vector<T> *> &params,
+                      const Weights<T> &grads,
                       Weights<T> &m, Weights<T> &v, int64_t step, double lr, double weightDecay,
                       double &gradNorm) {
   double clipScale = 1.0;
@@ -43,8 +44,8 @@ std::string applyStep(const plan::Program &apply, Weights<T> &params, const Weig
       int64_t i = ins->ints()->Get(0);
       bool decay = ins->ints()->Get(1) != 0;
       const auto &f = *ins->floats();
-      cpu::adamwStep<T>(params[i].data(), grads[i].data(), m[i].data(), v[i].data(),
-                        int64_t(params[i].size()), lr, f.Get(0), f.Get(1), f.Get(2), weightDecay,
+      cpu::adamwStep<T>(params[i]->data(), grads[i].data(), m[i].data(), v[i].data(),
+                        int64_t(params[i]->size()), lr, f.Get(0), f.Get(1), f.Get(2), weightDecay,
                         decay, step, clipScale);
     } else {
       return "apply_step: unknown instruction '" + op + "' (plan from a newer tttc?)";
@@ -126,6 +127,17 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
       << rows << "), " << (sizeof(T) == 8 ? "fp64" : "fp32") << ", backend cpu, seed " << seed
       << "\n";
 
+  // Parameters live in `named` (the programs read them by name); the optimizer updates them there.
+  exec::NamedTensors<T> named;
+  for (size_t i = 0; i < params.size(); ++i)
+    named[names[i]] = std::move(params[i]);
+  std::vector<std::vector<T> *> live;
+  for (const std::string &n : names)
+    live.push_back(&named[n]);
+  exec::ProgramRunner<T> runner(*micro);
+  exec::NamedTensors<T> out;
+  exec::NamedInts inputs;
+
   const auto start = std::chrono::steady_clock::now();
   data::Batch batch;
   for (int64_t step = 0; step < steps; ++step) {
@@ -138,14 +150,10 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
       return std::string("data: ") + e.what();
     }
     for (int64_t a = 0; a < accum; ++a) {
-      exec::NamedInts inputs;
       auto begin = [&](const std::vector<int32_t> &x) { return x.begin() + a * rows * seq; };
       inputs["tokens"].assign(begin(batch.inputs), begin(batch.inputs) + rows * seq);
       inputs["targets"].assign(begin(batch.targets), begin(batch.targets) + rows * seq);
-      exec::NamedTensors<T> named, out;
-      for (size_t i = 0; i < params.size(); ++i)
-        named[names[i]] = params[i];
-      if (std::string err = exec::runProgram<T>(*micro, named, inputs, out); !err.empty())
+      if (std::string err = runner.run(named, inputs, out); !err.empty())
         return err;
       loss += double(out.at("loss").at(0)) / double(accum);
       for (size_t i = 0; i < params.size(); ++i) {
@@ -158,7 +166,7 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
     // exactly like the reference (optax); see docs/training.md.
     double lr = cpu::warmupCosineLr(step, sched.peak, sched.end, sched.warmup, sched.total);
     double gradNorm = 0;
-    if (std::string err = applyStep(*apply, params, grads, m, v, step + 1, lr, weightDecay,
+    if (std::string err = applyStep(*apply, live, grads, m, v, step + 1, lr, weightDecay,
                                     gradNorm);
         !err.empty())
       return err;
@@ -180,6 +188,8 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
   }
   if (!o.outputDir.empty()) {
     std::filesystem::create_directories(o.outputDir + "/final_model");
+    for (size_t i = 0; i < params.size(); ++i)
+      params[i] = *live[i];
     if (std::string err = exec::saveWeights(plan, params, o.outputDir + "/final_model/model.safetensors");
         !err.empty())
       return err;

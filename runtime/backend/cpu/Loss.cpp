@@ -22,13 +22,12 @@ std::string softmaxXent(const T *logits, const int32_t *targets, int64_t n, int6
       continue;
     }
     const T *row = logits + i * vocab;
-    double rowMax = double(row[0]);
-    for (int64_t v = 1; v < vocab; ++v)
-      rowMax = std::max(rowMax, double(row[v]));
+    // exp in T (the bulk of the work), the sum and the log in double.
+    const T rowMax = *std::max_element(row, row + vocab);
     double sumExp = 0.0;
     for (int64_t v = 0; v < vocab; ++v)
-      sumExp += std::exp(double(row[v]) - rowMax);
-    const double logSumExp = rowMax + std::log(sumExp);
+      sumExp += double(std::exp(row[v] - rowMax));
+    const double logSumExp = double(rowMax) + std::log(sumExp);
     loss[i] = T(logSumExp - double(row[targets[i]]));
     mask[i] = T(1);
   }

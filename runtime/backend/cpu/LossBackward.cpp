@@ -25,17 +25,18 @@ void softmaxXentBackward(const T *logits, const int32_t *targets, const T *dloss
       std::fill(out, out + vocab, T(0)); // mask 0: no gradient
       continue;
     }
-    double rowMax = double(row[0]);
-    for (int64_t v = 1; v < vocab; ++v)
-      rowMax = std::max(rowMax, double(row[v]));
+    // The exponentials in T (one exp per logit, the bulk of the work at vocab 32000), stored
+    // in the output; their sum and the scaling in double.
+    const T rowMax = *std::max_element(row, row + vocab);
     double sumExp = 0.0;
-    for (int64_t v = 0; v < vocab; ++v)
-      sumExp += std::exp(double(row[v]) - rowMax);
-    const double scale = double(dloss[i]) / sumExp;
     for (int64_t v = 0; v < vocab; ++v) {
-      const double onehot = v == targets[i] ? double(dloss[i]) : 0.0;
-      out[v] = T(scale * std::exp(double(row[v]) - rowMax) - onehot);
+      out[v] = std::exp(row[v] - rowMax);
+      sumExp += double(out[v]);
     }
+    const double scale = double(dloss[i]) / sumExp;
+    for (int64_t v = 0; v < vocab; ++v)
+      out[v] = T(scale * double(out[v]));
+    out[targets[i]] = T(double(out[targets[i]]) - double(dloss[i]));
   }
 }
 
