@@ -4,11 +4,11 @@
 # Llama-2 tokenizer once (scripts/fetch_tokenizer.sh), configures and builds incrementally.
 #
 #   scripts/setup.sh            install + build
-#   scripts/setup.sh demo       ... then compile the tiny model and run the main job on the sample
+#   scripts/setup.sh demo       ... then compile the tiny model and train it on the embedded sample
 #   scripts/setup.sh test       ... then build the CPU-only runtime too and run the whole suite
 #
 # Environment: BUILD_DIR (default build), JOBS (default: all cores), TTT_CUDA=OFF to force the
-# CPU-only build.
+# CPU-only build, DEMO_STEPS (default 100) for the demo's training steps.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -59,16 +59,14 @@ ninja -C "$build_dir" -j "$jobs"
 
 case "$mode" in
 demo)
+  # The main job on the embedded default: compile the tiny model for the CPU backend and train
+  # it on the bundled C4 sample; the loss falls from about ln(32000) = 10.37.
   step "compiling models/ttt_tiny.mlir for the CPU backend"
   "$build_dir/bin/tttc" models/ttt_tiny.mlir --summary
   "$build_dir/bin/tttc" models/ttt_tiny.mlir --target cpu -o "$build_dir/tiny.bin"
-  step "the plan ($build_dir/tiny.bin)"
-  "$build_dir/bin/ttt-run" "$build_dir/tiny.bin" --dump | sed -n '1,12p'
-  step "the embedded C4 sample through the data pipeline"
-  "$build_dir/bin/ttt-run" data --data sample --batch 8 --seq-len 128
-  step "training"
-  # Until the training step lands (issues 4-7) ttt-run says so and exits 2.
-  "$build_dir/bin/ttt-run" "$build_dir/tiny.bin" || [[ $? -eq 2 ]]
+  step "training it on the embedded C4 sample (${DEMO_STEPS:-100} steps, CPU)"
+  "$build_dir/bin/ttt-run" "$build_dir/tiny.bin" --data sample --backend cpu \
+    --max-train-steps "${DEMO_STEPS:-100}" --output-dir "$build_dir/demo-run"
   ;;
 test)
   step "CPU-only runtime build (-DTTT_CUDA=OFF -DTTT_COMPILER=OFF) in $build_dir-cpu"

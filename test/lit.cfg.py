@@ -9,6 +9,12 @@ config.test_source_root = os.path.dirname(__file__)
 config.test_exec_root = os.path.join(os.path.dirname(config.ttt_tools_dir), "test")
 config.excludes = ["runtime", "Inputs", "CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py.in"]
 
+# The tokenizer search (runtime/data) reads these; lit clears the environment otherwise.
+for name in ["HOME", "XDG_CACHE_HOME", "TTT_CACHE_DIR", "HF_HOME", "HF_HUB_CACHE",
+             "HF_DATASETS_CACHE", "HF_DATASETS_OFFLINE", "HF_HUB_OFFLINE"]:
+    if name in os.environ:
+        config.environment[name] = os.environ[name]
+
 # Captured FileCheck variables do not leak across CHECK-LABELs.
 config.environment["FILECHECK_OPTS"] = "--enable-var-scope"
 

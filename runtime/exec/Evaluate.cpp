@@ -16,9 +16,10 @@ std::string readBatchFile(const std::string &path, int64_t batch, int64_t seqLen
   std::vector<int32_t> tokens, targets;
   std::string line;
   int64_t lineNo = 0, rows = 0;
-  const std::string shapeHint = " (this plan takes " + std::to_string(batch) + " sequences of " +
-                                std::to_string(seqLen + 1) +
-                                " tokens; recompile with tttc --per-device-batch/--seq-len to change)";
+  const std::string shapeHint =
+      " (this plan takes " + (batch >= 0 ? std::to_string(batch) + " sequences" : "sequences") +
+      " of " + std::to_string(seqLen + 1) +
+      " tokens; recompile with tttc --per-device-batch/--seq-len to change)";
   while (std::getline(in, line)) {
     ++lineNo;
     size_t first = line.find_first_not_of(" \t\r");
@@ -38,13 +39,13 @@ std::string readBatchFile(const std::string &path, int64_t batch, int64_t seqLen
     if (int64_t(ids.size()) != seqLen + 1)
       return path + ":" + std::to_string(lineNo) + ": " + std::to_string(ids.size()) +
              " tokens" + shapeHint;
-    if (++rows > batch)
+    if (++rows > batch && batch >= 0)
       return path + ":" + std::to_string(lineNo) + ": more than " + std::to_string(batch) +
              " sequences" + shapeHint;
     tokens.insert(tokens.end(), ids.begin(), ids.end() - 1);
     targets.insert(targets.end(), ids.begin() + 1, ids.end());
   }
-  if (rows != batch)
+  if (batch >= 0 ? rows != batch : rows == 0)
     return path + ": " + std::to_string(rows) + " sequences" + shapeHint;
   out["tokens"] = std::move(tokens);
   out["targets"] = std::move(targets);

@@ -12,7 +12,8 @@
 namespace ttt::exec {
 /// Inputs of eval_step from a token batch file: '#' lines are comments; every other non-empty
 /// line is one sequence of seq_len + 1 token ids separated by spaces (inputs = first seq_len,
-/// targets = last seq_len); exactly `batch` sequences. "" or one line naming file:line.
+/// targets = last seq_len); exactly `batch` sequences (any number if batch < 0). "" or one line
+/// naming file:line.
 std::string readBatchFile(const std::string &path, int64_t batch, int64_t seqLen, NamedInts &out);
 
 struct EvalOptions {

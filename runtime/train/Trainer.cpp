@@ -2,6 +2,7 @@
 
 #include "runtime/backend/cpu/Backward.h"
 #include "runtime/data/Loader.h"
+#include "runtime/exec/Evaluate.h"
 #include "runtime/exec/Interpreter.h"
 #include "runtime/exec/Weights.h"
 
@@ -83,7 +84,9 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
   const uint64_t seed = o.seed.value_or(uint64_t(recipe.seed()));
 
   Weights<T> params, m, v, grads;
-  if (std::string err = exec::initWeights(plan, seed, params); !err.empty())
+  if (std::string err = o.weights.empty() ? exec::initWeights(plan, seed, params)
+                                          : exec::loadWeights(plan, o.weights, params);
+      !err.empty())
     return err;
   for (const auto &p : params) {
     m.emplace_back(p.size(), T(0));
@@ -101,7 +104,19 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
   std::unique_ptr<data::Tokenizer> tok;
   std::unique_ptr<data::ShardSource> shards;
   std::unique_ptr<data::TrainLoader> loader;
-  try {
+  // batches:FILE: global batches taken in order from a token batch file (wrapping around).
+  exec::NamedInts fileBatches;
+  int64_t fileRows = 0;
+  const std::string batchesPrefix = "batches:";
+  if (o.data.rfind(batchesPrefix, 0) == 0) {
+    std::string path = o.data.substr(batchesPrefix.size());
+    if (std::string err = exec::readBatchFile(path, -1, seq, fileBatches); !err.empty())
+      return err;
+    fileRows = int64_t(fileBatches["tokens"].size()) / seq;
+    if (fileRows % global != 0)
+      return path + ": " + std::to_string(fileRows) + " sequences, not a multiple of the global batch " +
+             std::to_string(global);
+  } else try {
     tok = data::Tokenizer::load(o.tokenizer);
     shards = std::make_unique<data::ShardSource>(source);
     data::LoaderOptions lo;
@@ -120,7 +135,7 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
     std::filesystem::create_directories(o.outputDir, ec);
     if (ec)
       return o.outputDir + ": cannot create the output directory: " + ec.message();
-    jsonl.open(o.outputDir + "/train_log.jsonl", std::ios::app);
+    jsonl.open(o.outputDir + "/train_log.jsonl", std::ios::trunc);
   }
   log << "training " << plan.provenance()->model_name()->str() << ": " << steps << " steps x "
       << global << " sequences x " << seq << " tokens (accumulation " << accum << " x "
@@ -144,10 +159,19 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
     for (auto &g : grads)
       std::fill(g.begin(), g.end(), T(0));
     double loss = 0;
-    try {
-      loader->next(batch);
-    } catch (const std::exception &e) {
-      return std::string("data: ") + e.what();
+    if (fileRows) {
+      int64_t first = (step * global) % fileRows;
+      auto rowsOf = [&](const std::vector<int32_t> &x) {
+        return std::vector<int32_t>(x.begin() + first * seq, x.begin() + (first + global) * seq);
+      };
+      batch.inputs = rowsOf(fileBatches["tokens"]);
+      batch.targets = rowsOf(fileBatches["targets"]);
+    } else {
+      try {
+        loader->next(batch);
+      } catch (const std::exception &e) {
+        return std::string("data: ") + e.what();
+      }
     }
     for (int64_t a = 0; a < accum; ++a) {
       auto begin = [&](const std::vector<int32_t> &x) { return x.begin() + a * rows * seq; };

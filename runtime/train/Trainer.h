@@ -11,7 +11,9 @@
 
 namespace ttt::train {
 struct TrainOptions {
-  std::string data = "sample"; // sample | c4 | a folder | an https URL (runtime/data)
+  std::string data = "sample"; // sample | c4 | a folder | an https URL (runtime/data), or
+                               // batches:FILE: a token batch file read in order (tests)
+  std::string weights;         // start from these HF safetensors instead of the init program
   std::string tokenizer;       // default: the tokenizer search of runtime/data
   std::string backend = "cpu";
   std::optional<int64_t> maxSteps;          // default: the recipe's total_steps

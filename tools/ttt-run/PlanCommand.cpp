@@ -28,8 +28,7 @@ void addPlanOptions(CLI::App &app, PlanOptions &opts) {
       "Print the loss of the weights on a token batch file (one sequence of seq_len+1 ids per "
       "line), computed by the plan's eval_step on the CPU backend");
   app.add_option("--weights", opts.weights,
-                 "With --loss: Hugging Face safetensors to load (default: the init program)")
-      ->needs(loss);
+                 "Hugging Face safetensors to start from (default: the init program with --seed)");
   app.add_option("--seed", opts.seed,
                  "Initialization and data-order seed (default: the recipe's)");
   app.add_option("--save-weights", opts.saveWeights,
@@ -100,6 +99,7 @@ int runPlan(const PlanOptions &opts) {
     return kExitUnavailable;
   }
   train::TrainOptions t = opts.train;
+  t.weights = opts.weights;
   if (opts.seed >= 0)
     t.seed = uint64_t(opts.seed);
   if (std::string err = train::train(*file.plan(), t, std::cout); !err.empty())
