@@ -2,7 +2,7 @@
 """Writes a deterministic random test case for the TTT-Linear (M) oracle from a seed.
 
   /usr/bin/python3 make_case.py --out DIR --seed S --vocab 32000 --hidden 64 --intermediate 128 \
-      --layers 2 --heads 4 --batch 2 --seq 64 [--dtype fp64|fp32]
+      --layers 2 --heads 4 --batch 2 --seq 64 [--dtype fp64|fp32] [--steps N]
 
 writes
   DIR/config.json        Hugging Face TTT config (spec 5.1), Mamba backbone (share_qk, use_gate, pre_conv, tied)
@@ -10,6 +10,8 @@ writes
                          no parameter is zero (norm scales 1 +- 0.1, biases and learnable_token_idx small random,
                          projections and W1 ~ N(0, 0.02), conv kernels ~ N(0, 0.5) clipped at 2 sigma)
   DIR/batch.txt          `batch` sequences of seq+1 token ids; a few targets are BOS (1) so masking matters.
+                         With --steps N (default 1): N * batch sequences, the input of the oracle's training
+                         mode (step s uses sequences s*batch .. s*batch+batch-1); N = 1 gives the same file.
 
 All randomness comes from one torch.Generator seeded with S, drawn in a fixed order in float64 on the CPU.
 """
@@ -96,25 +98,28 @@ def make_parameters(cfg, seed):
     return params
 
 
-def make_tokens(vocab, batch, seq, seed):
-    """[batch, seq + 1] token ids; sequence s has BOS at position 0 (an input only) and BOS targets at a few
-    positions (never all of them)."""
+def make_tokens(vocab, batch, seq, seed, steps=1):
+    """[steps * batch, seq + 1] token ids; sequence s has BOS at position 0 (an input only) and BOS targets at
+    a few positions (never all of them)."""
     gen = torch.Generator().manual_seed(seed * 7919 + 17)
-    tokens = torch.randint(3, vocab, (batch, seq + 1), generator=gen)
+    rows = steps * batch
+    tokens = torch.randint(3, vocab, (rows, seq + 1), generator=gen)
     tokens[:, 0] = 1
-    for s in range(batch):
-        count = 2 + s  # a different number of masked targets per sequence
+    for s in range(rows):
+        count = 2 + s % batch  # a different number of masked targets per sequence of a batch
         positions = torch.randperm(seq, generator=gen)[:count] + 1
         tokens[s, positions] = 1
         tokens[s, int(torch.randint(1, seq + 1, (1,), generator=gen))] = 2  # an EOS too
     return tokens
 
 
-def write_case(out, seed, vocab, hidden, intermediate, layers, heads, batch, seq, dtype="fp64"):
+def write_case(out, seed, vocab, hidden, intermediate, layers, heads, batch, seq, dtype="fp64", steps=1):
     fields = make_config(vocab, hidden, intermediate, layers, heads)
     cfg = Config(fields)
     if seq % cfg.mini_batch_size or seq < 2 * cfg.mini_batch_size:
         raise ValueError(f"--seq must be a multiple of {cfg.mini_batch_size} spanning several mini-batches")
+    if steps < 1:
+        raise ValueError("--steps must be at least 1")
     if vocab < 4:
         raise ValueError("--vocab must be at least 4")
     os.makedirs(out, exist_ok=True)
@@ -125,10 +130,15 @@ def write_case(out, seed, vocab, hidden, intermediate, layers, heads, batch, seq
     params = {n: t.to(torch_dtype) for n, t in make_parameters(cfg, seed).items()}
     safetensors_io.save_file(os.path.join(out, "model.safetensors"), params,
                              {"format": "pt", "seed": str(seed)})
-    tokens = make_tokens(vocab, batch, seq, seed)
+    tokens = make_tokens(vocab, batch, seq, seed, steps)
     with open(os.path.join(out, "batch.txt"), "w", encoding="utf-8") as f:
-        f.write(f"# make_case seed {seed}: {batch} sequences of {seq}+1 token ids (inputs = first {seq}, "
-                f"targets = last {seq})\n")
+        if steps == 1:
+            f.write(f"# make_case seed {seed}: {batch} sequences of {seq}+1 token ids (inputs = first {seq}, "
+                    f"targets = last {seq})\n")
+        else:
+            f.write(f"# make_case seed {seed}: {steps} steps x {batch} sequences of {seq}+1 token ids "
+                    f"(inputs = first {seq}, targets = last {seq}; "
+                    f"step s uses sequences s*{batch} .. s*{batch}+{batch - 1})\n")
         for row in tokens.tolist():
             f.write(" ".join(str(t) for t in row) + "\n")
 
@@ -145,9 +155,10 @@ def main(argv=None):
     parser.add_argument("--batch", type=int, default=2)
     parser.add_argument("--seq", type=int, default=64)
     parser.add_argument("--dtype", choices=["fp64", "fp32"], default="fp64")
+    parser.add_argument("--steps", type=int, default=1, help="write steps * batch sequences (training input)")
     args = parser.parse_args(argv)
     write_case(args.out, args.seed, args.vocab, args.hidden, args.intermediate, args.layers, args.heads,
-               args.batch, args.seq, args.dtype)
+               args.batch, args.seq, args.dtype, args.steps)
     return 0
 
 

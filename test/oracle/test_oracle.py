@@ -19,6 +19,7 @@ import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+import adamw  # noqa: E402
 import make_case  # noqa: E402
 import safetensors_io  # noqa: E402
 import ttt_primal as tp  # noqa: E402
@@ -344,6 +345,239 @@ class OracleTest(unittest.TestCase):
             report(f"grad {name}[{flat_index}]", f"autograd {g:.12e} fd {fd:.12e} rel {rel:.2e}")
             self.assertLess(rel, 1e-6, name)
         report("grads vs central differences, worst relative", f"{worst:.2e}")
+
+
+# --------------------------------------------------------------------------------------------------
+# Outer optimizer (adamw.py) and the training mode (spec 4.1, 4.2, 3.3)
+# --------------------------------------------------------------------------------------------------
+
+class OptimizerTest(unittest.TestCase):
+    def test_schedule_hand_values(self):
+        peak, end, W, D = 3e-3, 1e-5, 10, 50
+        lr = lambda c: adamw.warmup_cosine_lr(c, peak, end, W, D)  # noqa: E731
+        # Hand-computed: warmup is linear from 0; the cosine starts at the peak at c = W and reaches `end`
+        # at c = D. cos(pi/4) = 0.7071067811865476, cos(pi * 39/40) = -cos(pi/40) = -0.996917333733128.
+        want = {0: 0.0,                       # the first update uses lr 0
+                9: 2.7e-3,                    # peak * 9/10
+                10: 3e-3,                     # peak
+                20: 2.562124637873889e-3,     # end + 2.99e-3 * (1 + cos(pi/4)) / 2
+                30: 1.505e-3,                 # mid-decay: (peak + end) / 2
+                49: 1.460858606897364e-5,     # end + 2.99e-3 * (1 - cos(pi/40)) / 2
+                50: 1e-5,                     # end
+                55: 1e-5}                     # stays at end after D
+        worst = 0.0
+        for c, value in want.items():
+            got = lr(c)
+            err = abs(got - value) / max(value, 1e-300)
+            worst = max(worst, err)
+            self.assertLess(abs(got - value), 1e-17, f"lr({c}) = {got!r}, want {value!r}")
+        self.assertEqual(lr(0), 0.0)
+        report("schedule vs hand values, worst relative", f"{worst:.1e}")
+        # No warmup: lr(0) is the peak; constant schedule when end = peak.
+        self.assertEqual(adamw.warmup_cosine_lr(0, peak, end, 0, D), peak)
+        self.assertEqual([adamw.warmup_cosine_lr(c, 1e-2, 1e-2, 0, 5) for c in range(7)], [1e-2] * 7)
+        with self.assertRaises(ValueError):
+            adamw.warmup_cosine_lr(0, peak, end, 10, 10)  # needs D > W
+
+    def test_adamw_steps(self):
+        # First step from zero moments: mhat = g, vhat = g^2, so p moves by lr * (g / (|g| + eps) + wd * p), i.e.
+        # lr * sign(g) up to eps / |g|, whatever |g| is, plus the decoupled decay on every parameter.
+        gen = torch.Generator().manual_seed(4)
+        P = {"a": torch.randn(5, 7, generator=gen, dtype=torch.float64),
+             "b": torch.randn(11, generator=gen, dtype=torch.float64)}
+        magnitudes = 10.0 ** torch.randint(-3, 3, (5, 7), generator=gen).to(torch.float64)
+        G = {"a": torch.randn(5, 7, generator=gen, dtype=torch.float64) * magnitudes,
+             "b": torch.randn(11, generator=gen, dtype=torch.float64)}
+        G = {n: torch.where(g.abs() < 1e-3, torch.full_like(g, 1e-3), g) for n, g in G.items()}
+        lr, wd, eps = 1e-3, 0.1, 1e-8
+        opt = adamw.AdamW(P, beta1=0.9, beta2=0.95, eps=eps, weight_decay=wd)
+        Q = opt.step(P, G, lr)
+        exact_worst, sign_worst, sign_bound = 0.0, 0.0, 0.0
+        for n in P:
+            delta = Q[n] - P[n]
+            exact = -lr * (G[n] / (G[n].abs() + eps) + wd * P[n])
+            exact_worst = max(exact_worst, (delta - exact).abs().max().item())
+            sign = -lr * (torch.sign(G[n]) + wd * P[n])
+            sign_worst = max(sign_worst, (delta - sign).abs().max().item())
+            sign_bound = max(sign_bound, (lr * eps / G[n].abs()).max().item())
+        report("AdamW step 1: |delta - lr (g/(|g|+eps) + wd p)| / |delta - lr (sign g + wd p)| (eps bound)",
+               f"{exact_worst:.1e} / {sign_worst:.1e} ({sign_bound:.1e})")
+        self.assertLess(exact_worst, 1e-15)  # a few ulps of |p| <= 4 (delta is a difference of O(1) numbers)
+        self.assertLess(sign_worst, sign_bound + 1e-18)
+        self.assertEqual(opt.count, 1)
+        self.assertTrue(torch.equal(P["b"], Q["b"] - (Q["b"] - P["b"])))  # inputs untouched
+
+        # Two steps on one scalar, moments written out by hand (b1 0.9, b2 0.95, 1-based bias corrections).
+        p0, g1, g2, lr1, lr2 = 0.5, 0.2, -0.1, 1e-3, 2e-3
+        opt = adamw.AdamW({"p": torch.tensor(p0, dtype=torch.float64)}, eps=eps, weight_decay=wd)
+        p1 = opt.step({"p": torch.tensor(p0, dtype=torch.float64)}, {"p": torch.tensor(g1, dtype=torch.float64)},
+                      lr1)
+        p2 = opt.step(p1, {"p": torch.tensor(g2, dtype=torch.float64)}, lr2)["p"].item()
+        # step 1: m = 0.02, v = 0.002, mhat = 0.02 / 0.1 = 0.2, vhat = 0.002 / 0.05 = 0.04
+        hand1 = p0 - lr1 * (0.2 / (0.2 + eps) + wd * p0)
+        # step 2: m = 0.018 - 0.01 = 0.008, v = 0.0019 + 0.0005 = 0.0024, corrections 1 - 0.81, 1 - 0.9025
+        hand2 = hand1 - lr2 * ((0.008 / 0.19) / (math.sqrt(0.0024 / 0.0975) + eps) + wd * hand1)
+        report("AdamW two scalar steps vs hand", f"{p1['p'].item()!r} / {hand1!r}, {p2!r} / {hand2!r}")
+        self.assertLess(abs(p1["p"].item() - hand1), 1e-16)
+        self.assertLess(abs(p2 - hand2), 1e-16)
+        self.assertLess(abs(opt.m["p"].item() - 0.008), 1e-17)
+        self.assertLess(abs(opt.v["p"].item() - 0.0024), 1e-17)
+
+    def test_clip_by_global_norm(self):
+        # Hand values: norm of {[3, 4], [[12]]} = sqrt(9 + 16 + 144) = 13.
+        G = {"x": torch.tensor([3.0, 4.0], dtype=torch.float64), "y": torch.tensor([[12.0]], dtype=torch.float64)}
+        clipped, norm, scale = adamw.clip_by_global_norm(G, 1.0)
+        self.assertEqual(norm, 13.0)
+        self.assertEqual(scale, 1.0 / 13.0)
+        self.assertLess(abs(adamw.global_norm(clipped).item() - 1.0), 1e-15)
+        self.assertLess((clipped["x"] - torch.tensor([3 / 13, 4 / 13], dtype=torch.float64)).abs().max().item(),
+                        1e-16)
+        # Random gradients of every magnitude: the clipped global norm is 1 (up to rounding), directions kept.
+        gen = torch.Generator().manual_seed(8)
+        worst = 0.0
+        for size in (1.5, 7.0, 3e4):
+            R = {n: torch.randn(*shape, generator=gen, dtype=torch.float64) for n, shape in
+                 (("a", (13, 5)), ("b", (40,)), ("c", (2, 3, 4)))}
+            total = adamw.global_norm(R).item()
+            R = {n: g * (size / total) for n, g in R.items()}
+            clipped, norm, scale = adamw.clip_by_global_norm(R, 1.0)
+            self.assertLess(abs(norm - size) / size, 1e-15)
+            worst = max(worst, abs(adamw.global_norm(clipped).item() - 1.0))
+            for n in R:
+                self.assertLess((clipped[n] - R[n] / norm).abs().max().item(), 1e-16)
+        report("clipped global norm - 1, worst", f"{worst:.1e}")
+        self.assertLess(worst, 1e-15)
+        # Below the threshold: untouched, bitwise.
+        half = {n: g / 26.0 for n, g in G.items()}
+        same, norm, scale = adamw.clip_by_global_norm(half, 1.0)
+        self.assertEqual(scale, 1.0)
+        self.assertLess(abs(norm - 0.5), 1e-16)
+        for n in G:
+            self.assertTrue(torch.equal(same[n], half[n]))
+
+
+def run_train_cli(case, batch_file, steps, out, *extra, lr=3e-3, lr_end=1e-5, warmup=2, total=10, global_batch=2):
+    cmd = [sys.executable, os.path.join(HERE, "ttt_primal.py"),
+           "--config", os.path.join(case, "config.json"),
+           "--weights", os.path.join(case, "model.safetensors"),
+           "--train-batches", batch_file, "--steps", str(steps), "--global-batch", str(global_batch),
+           "--lr", repr(lr), "--lr-end", repr(lr_end), "--warmup-steps", str(warmup), "--total-steps", str(total),
+           "--out-weights", out, *extra]
+    stdout = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return [json.loads(line) for line in stdout.strip().splitlines()]
+
+
+def write_batch(path, inputs, targets):
+    rows = torch.cat([inputs, targets[:, -1:]], dim=1)
+    with open(path, "w", encoding="utf-8") as f:
+        for row in rows.tolist():
+            f.write(" ".join(str(t) for t in row) + "\n")
+
+
+class TrainingTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        cls.case = tiny_case(cls.tmp.name, seed=7, steps=3)  # 3 steps x 2 sequences
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def test_train_three_steps(self):
+        cfg, P0, inputs, targets = load_case(self.case)
+        self.assertEqual(inputs.shape[0], 6)
+        first = os.path.join(self.tmp.name, "first.txt")
+        write_batch(first, inputs[:4], targets[:4])
+        out = {n: os.path.join(self.tmp.name, f"out{n}.safetensors") for n in (1, 2, 3)}
+        log3 = run_train_cli(self.case, os.path.join(self.case, "batch.txt"), 3, out[3])
+        log2 = run_train_cli(self.case, first, 2, out[2])
+        log1 = run_train_cli(self.case, first, 1, out[1], global_batch=4)  # one step on 4 sequences
+        report("3 steps (lr 3e-3, warmup 2, D 10)", json.dumps(log3))
+        self.assertEqual([r["step"] for r in log3], [1, 2, 3])
+        self.assertEqual([r["lr"] for r in log3], [0.0, 1.5e-3, 3e-3])
+        for r in log3:
+            self.assertTrue(math.isfinite(r["loss"]) and math.isfinite(r["grad_norm"]) and r["grad_norm"] > 0)
+            self.assertLess(abs(r["loss"] - math.log(cfg.vocab_size)), 0.2)
+        self.assertEqual(log2, log3[:2])  # deterministic; step s depends only on sequences s*G .. s*G+G-1
+
+        # Step 1 has lr(0) = 0: the weights after it are the initial weights, bitwise (decay is scaled by lr too).
+        W1, meta = safetensors_io.load_file(out[1])
+        self.assertEqual(meta["steps"], "1")
+        self.assertEqual(sorted(W1), sorted(P0))
+        for n in P0:
+            self.assertEqual(W1[n].dtype, torch.float64, n)
+            self.assertTrue(torch.equal(W1[n], P0[n]), f"{n} changed in the lr-0 step")
+        # The step-1 loss is the loss of the first global batch (spec 4.5).
+        with torch.no_grad():
+            want = tp.loss_of(cfg, P0, inputs[:2], targets[:2]).item()
+        self.assertLess(abs(log3[0]["loss"] - want) / want, 1e-14)
+        self.assertLess(abs(log1[0]["loss"] - tp.loss_of(cfg, P0, inputs[:4], targets[:4]).item()) / want, 1e-14)
+
+        # After 3 steps every parameter has moved, by at most ~ (1.5e-3 + 3e-3) * (1 + wd |p|) per entry (times
+        # 1.0004: with changing gradients |mhat| / sqrt(vhat) can exceed 1 a little from the 2nd update on).
+        W3, _ = safetensors_io.load_file(out[3])
+        moved = []
+        for n in P0:
+            step = (W3[n] - P0[n]).abs()
+            self.assertTrue(bool((step > 0).all()), f"{n}: not every entry moved")
+            moved.append(step.max().item())
+            self.assertLess(step.max().item(), 4.5e-3 * 1.0004 * (1 + 0.1 * P0[n].abs().max().item()), n)
+        report("3 steps: largest / smallest per-tensor max |change|", f"{max(moved):.3e} / {min(moved):.3e}")
+        # The step-3 loss is the loss of the 2-step weights (as written) on the third global batch.
+        W2, _ = safetensors_io.load_file(out[2])
+        with torch.no_grad():
+            third = tp.loss_of(cfg, W2, inputs[4:6], targets[4:6]).item()
+        self.assertLess(abs(log3[2]["loss"] - third) / third, 1e-14)
+
+        # fp32 mode: F32 weights out, the same run to fp32 accuracy.
+        out32 = os.path.join(self.tmp.name, "out32.safetensors")
+        log32 = run_train_cli(self.case, os.path.join(self.case, "batch.txt"), 3, out32, "--dtype", "fp32")
+        W32, _ = safetensors_io.load_file(out32)
+        rel_loss = max(abs(a["loss"] - b["loss"]) / a["loss"] for a, b in zip(log3, log32))
+        num = sum(((W32[n].double() - W3[n]) ** 2).sum().item() for n in W3)
+        den = sum(((W3[n] - P0[n]) ** 2).sum().item() for n in W3)
+        report("fp32 vs fp64 training: losses rel / weight change rel by norm", f"{rel_loss:.1e} / "
+               f"{math.sqrt(num / den):.1e}")
+        self.assertTrue(all(t.dtype == torch.float32 for t in W32.values()))
+        self.assertLess(rel_loss, 1e-5)
+
+    def test_clip_inside_training(self):
+        # The tiny case's gradient norm is ~0.85, so clip at 0.5 to make train() clip. Replayed by hand with a
+        # manual scale 0.5 / norm; without clipping the weights differ (AdamW is scale-invariant only up to eps).
+        cfg, P, inputs, targets = load_case(self.case)
+        schedule = lambda s: 1e-3  # noqa: E731
+        trained, log = tp.train(cfg, P, inputs[:4], targets[:4], 2, 2, schedule, adamw.AdamW(P), grad_clip=0.5)
+        Q, opt = dict(P), adamw.AdamW(P)
+        for s in range(2):
+            loss, grads = tp.loss_and_grads(cfg, Q, inputs[2 * s:2 * s + 2], targets[2 * s:2 * s + 2])
+            norm = math.sqrt(sum((g * g).sum().item() for g in grads.values()))
+            self.assertGreater(norm, 0.5)
+            self.assertLess(abs(log[s]["grad_norm"] - norm) / norm, 1e-14)  # the logged norm is unclipped
+            Q = opt.step(Q, {n: g * (0.5 / norm) for n, g in grads.items()}, 1e-3)
+        diff = max((trained[n] - Q[n]).abs().max().item() for n in P)
+        unclipped, _ = tp.train(cfg, P, inputs[:4], targets[:4], 2, 2, schedule, adamw.AdamW(P), grad_clip=1e9)
+        effect = max((trained[n] - unclipped[n]).abs().max().item() for n in P)
+        report("clip 0.5 in train(): vs hand replay / vs no clipping, max abs weight diff",
+               f"{diff:.1e} / {effect:.1e}")
+        self.assertLess(diff, 1e-15)
+        self.assertGreater(effect, 1e-10)
+
+    def test_constant_lr_decreases_loss(self):
+        cfg, P, inputs, targets = load_case(self.case)
+        steps = 5
+        reps = torch.arange(2).repeat(steps)  # the first global batch, 5 times
+        schedule = lambda s: adamw.warmup_cosine_lr(s, 1e-2, 1e-2, 0, steps)  # noqa: E731 - constant 1e-2
+        optimizer = adamw.AdamW(P)
+        _, log = tp.train(cfg, P, inputs[reps], targets[reps], steps, 2, schedule, optimizer)
+        losses = [r["loss"] for r in log]
+        report("constant lr 1e-2, repeated batch: losses", [f"{x:.4f}" for x in losses])
+        self.assertEqual([r["lr"] for r in log], [1e-2] * steps)
+        for a, b in zip(losses, losses[1:]):
+            self.assertLess(b, a)
+        self.assertLess(losses[-1], losses[0] - 0.1)
+        with self.assertRaises(ValueError):  # the file must hold exactly steps * G sequences
+            tp.train(cfg, P, inputs, targets, 2, 2, schedule, adamw.AdamW(P))
 
 
 if __name__ == "__main__":

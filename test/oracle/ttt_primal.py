@@ -19,6 +19,14 @@ CLI:
                                  [--dtype fp64|fp32] [--grads OUT.safetensors]
 prints {"loss": <float>, "tokens": <unmasked targets>}; --grads writes d loss / d parameter for every
 parameter (same names, layouts and dtype).
+
+Training mode (outer optimizer of spec 4.1-4.2 in adamw.py):
+  /usr/bin/python3 ttt_primal.py --config C.json --weights W.safetensors --train-batches B.txt --steps N
+      --lr PEAK --lr-end END --warmup-steps W --total-steps D --global-batch G --out-weights OUT.safetensors
+      [--weight-decay 0.1 --beta1 0.9 --beta2 0.95 --eps 1e-8 --grad-clip 1.0] [--dtype fp64|fp32]
+step s (0-based) uses sequences s*G .. s*G+G-1 of B.txt (exactly N*G sequences): loss of spec 4.5 and its
+gradients, clip by the global norm, AdamW with lr = schedule(s); prints one JSON line per step
+{"step": s+1, "loss", "grad_norm" (unclipped), "lr" (the lr applied)} and writes the final weights to OUT.
 """
 
 import argparse
@@ -30,6 +38,7 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import adamw  # noqa: E402
 import safetensors_io  # noqa: E402
 
 LN_EPS = 1e-6   # ttt_norm and post_norm LayerNorms (spec 2.4, 2.7)
@@ -369,6 +378,29 @@ def loss_and_grads(cfg, P, inputs, targets):
     return loss.detach(), {n: g.detach() for n, g in zip(names, grads)}
 
 
+def train(cfg, P, inputs, targets, steps, global_batch, lr_of_step, optimizer, grad_clip=1.0, on_step=None):
+    """Runs `steps` outer optimizer steps (spec 4.1). Step s uses sequences s*G .. s*G+G-1 of (inputs,
+    targets); its loss is the spec 4.5 loss of that global batch. Gradients are clipped by their global norm
+    over all parameters, then `optimizer` (adamw.AdamW) applies lr_of_step(s). Returns the final parameters
+    and one record {"step", "loss", "grad_norm", "lr"} per step (also passed to on_step as it is made)."""
+    G = global_batch
+    if inputs.shape[0] != steps * G:
+        raise ValueError(f"training needs exactly steps * global_batch = {steps * G} sequences, "
+                         f"got {inputs.shape[0]}")
+    records = []
+    for s in range(steps):
+        rows = slice(s * G, (s + 1) * G)
+        loss, grads = loss_and_grads(cfg, P, inputs[rows], targets[rows])
+        clipped, norm, _ = adamw.clip_by_global_norm(grads, grad_clip)
+        lr = lr_of_step(s)
+        P = optimizer.step(P, clipped, lr)
+        record = {"step": s + 1, "loss": float(loss), "grad_norm": norm, "lr": lr}
+        records.append(record)
+        if on_step is not None:
+            on_step(record)
+    return P, records
+
+
 # --------------------------------------------------------------------------------------------------
 # CLI
 # --------------------------------------------------------------------------------------------------
@@ -377,17 +409,53 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description="TTT-Linear (M) oracle, per-token primal form")
     parser.add_argument("--config", required=True, help="Hugging Face config.json")
     parser.add_argument("--weights", required=True, help="safetensors file with HF names (F64 or F32)")
-    parser.add_argument("--batch", required=True, help="token batch file (T+1 ids per line)")
+    parser.add_argument("--batch", help="token batch file (T+1 ids per line): print the loss")
     parser.add_argument("--dtype", choices=sorted(DTYPES), default="fp64")
     parser.add_argument("--grads", help="write d loss / d parameter to this safetensors file")
+    training = parser.add_argument_group("training mode (spec 4.1-4.2)")
+    training.add_argument("--train-batches", help="token file with steps * global-batch sequences: train")
+    training.add_argument("--steps", type=int, help="optimizer steps N")
+    training.add_argument("--global-batch", type=int, help="sequences per step G")
+    training.add_argument("--lr", type=float, help="peak learning rate")
+    training.add_argument("--lr-end", type=float, help="final learning rate of the cosine decay")
+    training.add_argument("--warmup-steps", type=int, help="linear warmup steps W (from lr 0)")
+    training.add_argument("--total-steps", type=int, help="decay steps D (> W) of the schedule")
+    training.add_argument("--weight-decay", type=float, default=0.1)
+    training.add_argument("--beta1", type=float, default=0.9)
+    training.add_argument("--beta2", type=float, default=0.95)
+    training.add_argument("--eps", type=float, default=1e-8)
+    training.add_argument("--grad-clip", type=float, default=1.0, help="max global gradient norm")
+    training.add_argument("--out-weights", help="write the trained weights here (HF names, --dtype)")
     args = parser.parse_args(argv)
+    if (args.batch is None) == (args.train_batches is None):
+        parser.error("give exactly one of --batch (loss) and --train-batches (training)")
+    if args.train_batches is not None:
+        need = ("steps", "global_batch", "lr", "lr_end", "warmup_steps", "total_steps", "out_weights")
+        missing = ["--" + n.replace("_", "-") for n in need if getattr(args, n) is None]
+        if missing:
+            parser.error("training mode needs " + " ".join(missing))
+        if args.grads:
+            parser.error("--grads is for the loss mode")
+        if args.steps < 1 or args.global_batch < 1:
+            parser.error("--steps and --global-batch must be positive")
 
     dtype = DTYPES[args.dtype]
     cfg = Config.load(args.config)
     P = load_parameters(cfg, args.weights, dtype)
-    inputs, targets = load_batch(args.batch)
+    inputs, targets = load_batch(args.batch if args.batch is not None else args.train_batches)
     if int(inputs.max()) >= cfg.vocab_size or int(inputs.min()) < 0 or int(targets.max()) >= cfg.vocab_size:
         raise ValueError("token id outside [0, vocab_size)")
+    if args.train_batches is not None:
+        adamw.warmup_cosine_lr(0, args.lr, args.lr_end, args.warmup_steps, args.total_steps)  # validates
+        optimizer = adamw.AdamW(P, beta1=args.beta1, beta2=args.beta2, eps=args.eps,
+                                weight_decay=args.weight_decay)
+        schedule = lambda s: adamw.warmup_cosine_lr(  # noqa: E731
+            s, args.lr, args.lr_end, args.warmup_steps, args.total_steps)
+        P, _ = train(cfg, P, inputs, targets, args.steps, args.global_batch, schedule, optimizer,
+                     args.grad_clip, on_step=lambda r: print(json.dumps(r), flush=True))
+        safetensors_io.save_file(args.out_weights, P, {"format": "pt", "dtype": args.dtype,
+                                                       "steps": str(args.steps)})
+        return 0
     tokens = int((targets != BOS_ID).sum())
     if args.grads:
         loss, grads = loss_and_grads(cfg, P, inputs, targets)
