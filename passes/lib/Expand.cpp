@@ -1,4 +1,5 @@
 // ttt-expand: the unrolled ttt.model -> tttp.program "eval_step" of tensor primitives (Passes.td).
+#include "DualFormStep.h"
 #include "ttt/Passes/Passes.h"
 
 #include "mlir/IR/Builders.h"
@@ -15,81 +16,9 @@ using namespace ttt;
 namespace p = ttt::prim;
 
 namespace {
-using Shape = SmallVector<int64_t>;
-
-Shape shapeOf(Value v) {
-  ArrayRef<int64_t> s = cast<ShapedType>(v.getType()).getShape();
-  return Shape(s.begin(), s.end());
-}
-
-// Emits primitives with static shapes; every helper computes its result type.
-struct Emitter {
-  OpBuilder &b;
-  Location loc;
-  Type elem;
-  llvm::StringMap<Value> params;
-
-  RankedTensorType type(ArrayRef<int64_t> shape) { return RankedTensorType::get(shape, elem); }
-
-  Value param(ParamOp op, StringRef name) {
-    Value &v = params[name];
-    if (!v)
-      v = b.create<p::ParamOp>(loc, type(op.getType().getShape()), name);
-    return v;
-  }
-  Value matmul(Value a, Value w, bool ta = false, bool tb = false) {
-    Shape sa = shapeOf(a), sb = shapeOf(w);
-    Shape out(sa.begin(), sa.end());
-    out[out.size() - 2] = ta ? sa.back() : sa[sa.size() - 2];
-    out.back() = tb ? sb[sb.size() - 2] : sb.back();
-    return b.create<p::MatmulOp>(loc, type(out), a, w, ta, tb);
-  }
-  Value binary(StringRef kind, Value x, Value y) {
-    Shape sx = shapeOf(x), sy = shapeOf(y);
-    size_t rank = std::max(sx.size(), sy.size());
-    Shape out(rank, 1);
-    for (size_t i = 0; i < rank; ++i) {
-      int64_t dx = i < rank - sx.size() ? 1 : sx[i - (rank - sx.size())];
-      int64_t dy = i < rank - sy.size() ? 1 : sy[i - (rank - sy.size())];
-      out[i] = std::max(dx, dy);
-    }
-    return b.create<p::BinaryOp>(loc, type(out), x, y, kind);
-  }
-  Value add(Value x, Value y) { return binary("add", x, y); }
-  Value sub(Value x, Value y) { return binary("sub", x, y); }
-  Value mul(Value x, Value y) { return binary("mul", x, y); }
-  Value unary(StringRef kind, Value x, double alpha = 0.0) {
-    return b.create<p::UnaryOp>(loc, x.getType(), x, b.getStringAttr(kind), b.getF64FloatAttr(alpha));
-  }
-  Value reduce(StringRef kind, Value x) {
-    Shape s = shapeOf(x);
-    s.pop_back();
-    return b.create<p::ReduceOp>(loc, type(s), x, kind);
-  }
-  // Reduction over the last dimension keeping it as size 1 (for broadcasting back).
-  Value reduceKeep(StringRef kind, Value x) {
-    Shape s = shapeOf(x);
-    s.back() = 1;
-    return reshape(reduce(kind, x), s);
-  }
-  Value reshape(Value x, ArrayRef<int64_t> shape) {
-    if (shapeOf(x) == Shape(shape.begin(), shape.end()))
-      return x;
-    return b.create<p::ReshapeOp>(loc, type(shape), x);
-  }
-  Value transpose(Value x, ArrayRef<int64_t> perm) {
-    Shape s = shapeOf(x), out;
-    for (int64_t d : perm)
-      out.push_back(s[d]);
-    return b.create<p::TransposeOp>(loc, type(out), x, b.getDenseI64ArrayAttr(perm));
-  }
-  Value constant(double value, ArrayRef<int64_t> shape) {
-    return b.create<p::ConstantOp>(loc, type(shape), b.getF64FloatAttr(value));
-  }
-  Value layerNorm(Value x, Value w, Value bias, double eps) {
-    return b.create<p::LayerNormOp>(loc, x.getType(), x, w, bias, b.getF64FloatAttr(eps));
-  }
-};
+using ttt::dualform::Emitter;
+using ttt::dualform::Shape;
+using ttt::dualform::shapeOf;
 
 // The TTT-Linear layer (spec 2.1-2.7) as primitives, the inner loop as a tttp.scan.
 Value expandTTTLinear(Emitter &e, TTTLinearOp op, IRMapping &map, int64_t B, int64_t T) {
@@ -162,38 +91,9 @@ Value expandTTTLinear(Emitter &e, TTTLinearOp op, IRMapping &map, int64_t B, int
     Value W = body->getArgument(0), bb = body->getArgument(1);
     Value Q = body->getArgument(2), K = body->getArgument(3), V = body->getArgument(4);
     Value etaS = body->getArgument(5); // [B, H, b]
-    Value bRow = e.reshape(bb, {B, H, 1, f});
-
-    // 2.4 G = grad_z 1/2 |LN(z) - (v - k)|^2 at z = K W0 + b0, in closed form.
-    Value z = e.add(e.matmul(K, W), bRow);
-    Value target = e.sub(V, K);
-    Value zc = e.sub(z, e.reduceKeep("mean", z));
-    Value rstd = e.unary("rsqrt", e.unary("add_scalar", e.reduceKeep("mean", e.mul(zc, zc)), eps));
-    Value zhat = e.mul(zc, rstd);
-    Value g = e.mul(e.sub(e.add(e.mul(gamma, zhat), lambda), target), gamma);
-    Value s1 = e.reduceKeep("sum", g);
-    Value s2 = e.reduceKeep("sum", e.mul(g, zhat));
-    // (Operands are emitted in separate statements so the op order does not depend on the C++
-    // compiler's argument evaluation order.)
-    Value zhatS2 = e.mul(zhat, s2);
-    Value inner = e.sub(e.sub(e.unary("scale", g, double(f)), s1), zhatS2);
-    Value G = e.mul(e.unary("scale", inner, 1.0 / f), rstd);
-
-    // 2.6 dual form: E[i, j] = tau_i eta_j; Zbar = Q W0 + b0 - (tril(E) * (1 + tril(Q K^T))) G.
-    Value E = e.mul(tauCol, e.reshape(etaS, {B, H, 1, mb}));
-    Value A = e.b.create<p::TrilOp>(e.loc, e.type({B, H, mb, mb}), e.matmul(Q, K, false, true));
-    Value Etril = e.b.create<p::TrilOp>(e.loc, E.getType(), E);
-    Value coeff = e.add(e.mul(E, A), Etril);
-    Value coeffG = e.matmul(coeff, G);
-    Value zbar = e.sub(e.add(e.matmul(Q, W), bRow), coeffG);
-    Value ln = e.layerNorm(zbar, onesF, zerosF, eps);
-    Value out = e.add(Q, e.add(e.mul(gamma, ln), lambda));
-
-    // Carried state: W0 - (e * K)^T G and b0 - e G with e = E[b, :] = tau_b eta.
-    Value eLast = e.mul(etaS, tauLast); // [B, H, b]
-    Value Wn = e.sub(W, e.matmul(e.mul(K, e.reshape(eLast, {B, H, mb, 1})), G, true, false));
-    Value bn = e.sub(bb, e.reshape(e.matmul(e.reshape(eLast, {B, H, 1, mb}), G), {B, H, f}));
-    e.b.create<p::YieldOp>(e.loc, ValueRange{Wn, bn, out});
+    dualform::StepClosure closure{gamma, lambda, tauCol, tauLast, onesF, zerosF};
+    SmallVector<Value, 3> next = dualform::emitDualFormStep(e, W, bb, Q, K, V, etaS, closure, eps);
+    e.b.create<p::YieldOp>(e.loc, ValueRange(next));
   }
   e.b.setInsertionPointAfter(scan);
 
@@ -292,3 +192,45 @@ struct Expand : ttt::impl::TTTExpandBase<Expand> {
   }
 };
 } // namespace
+
+// The step of the inner loop's scan (DualFormStep.h); spec 2.4 and 2.6.
+SmallVector<Value, 3> ttt::dualform::emitDualFormStep(Emitter &e, Value W, Value bb, Value Q,
+                                                    Value K, Value V, Value etaS,
+                                                    const StepClosure &c, double eps) {
+  Shape ws = shapeOf(W);
+  const int64_t B = ws[0], H = ws[1], f = ws[3], mb = shapeOf(Q)[2];
+  Value gamma = c.gamma, lambda = c.lambda, tauCol = c.tauCol, tauLast = c.tauLast;
+  Value onesF = c.onesF, zerosF = c.zerosF;
+  Value bRow = e.reshape(bb, {B, H, 1, f});
+
+  // 2.4 G = grad_z 1/2 |LN(z) - (v - k)|^2 at z = K W0 + b0, in closed form.
+  Value z = e.add(e.matmul(K, W), bRow);
+  Value target = e.sub(V, K);
+  Value zc = e.sub(z, e.reduceKeep("mean", z));
+  Value rstd = e.unary("rsqrt", e.unary("add_scalar", e.reduceKeep("mean", e.mul(zc, zc)), eps));
+  Value zhat = e.mul(zc, rstd);
+  Value g = e.mul(e.sub(e.add(e.mul(gamma, zhat), lambda), target), gamma);
+  Value s1 = e.reduceKeep("sum", g);
+  Value s2 = e.reduceKeep("sum", e.mul(g, zhat));
+  // (Operands are emitted in separate statements so the op order does not depend on the C++
+  // compiler's argument evaluation order.)
+  Value zhatS2 = e.mul(zhat, s2);
+  Value inner = e.sub(e.sub(e.unary("scale", g, double(f)), s1), zhatS2);
+  Value G = e.mul(e.unary("scale", inner, 1.0 / f), rstd);
+
+  // 2.6 dual form: E[i, j] = tau_i eta_j; Zbar = Q W0 + b0 - (tril(E) * (1 + tril(Q K^T))) G.
+  Value E = e.mul(tauCol, e.reshape(etaS, {B, H, 1, mb}));
+  Value A = e.b.create<p::TrilOp>(e.loc, e.type({B, H, mb, mb}), e.matmul(Q, K, false, true));
+  Value Etril = e.b.create<p::TrilOp>(e.loc, E.getType(), E);
+  Value coeff = e.add(e.mul(E, A), Etril);
+  Value coeffG = e.matmul(coeff, G);
+  Value zbar = e.sub(e.add(e.matmul(Q, W), bRow), coeffG);
+  Value ln = e.layerNorm(zbar, onesF, zerosF, eps);
+  Value out = e.add(Q, e.add(e.mul(gamma, ln), lambda));
+
+  // Carried state: W0 - (e * K)^T G and b0 - e G with e = E[b, :] = tau_b eta.
+  Value eLast = e.mul(etaS, tauLast); // [B, H, b]
+  Value Wn = e.sub(W, e.matmul(e.mul(K, e.reshape(eLast, {B, H, mb, 1})), G, true, false));
+  Value bn = e.sub(bb, e.reshape(e.matmul(e.reshape(eLast, {B, H, 1, mb}), G), {B, H, f}));
+  return {Wn, bn, out};
+}

@@ -1,6 +1,7 @@
 #include "runtime/exec/Interpreter.h"
 
 #include "runtime/backend/cpu/Backward.h"
+#include "runtime/backend/cpu/InnerLoop.h"
 
 #include <algorithm>
 #include <chrono>
@@ -259,6 +260,22 @@ private:
       Shape m = shape(arg(0));
       cpu::maskedMeanBackward<T>(in(arg(0)), floats_[arg(1)].at(0), m[0], m[1],
                                  out(res(0)).data());
+    } else if (op == "inner_loop_fwd" || op == "inner_loop_bwd") {
+      // The fused inner loop (InnerLoop.h): q is operand 2, floats [eps], ints [remat_group].
+      Shape qs = shape(arg(2));
+      cpu::InnerLoopShape s{qs[0], qs[1], qs[2], qs[3], qs[4], ints(0), flt(0)};
+      std::vector<T *> r;
+      for (uint32_t i = 0; i < ins.results()->size(); ++i)
+        r.push_back(out(res(int(i))).data());
+      if (op == "inner_loop_fwd")
+        cpu::innerLoopForward<T>(s, in(arg(0)), in(arg(1)), in(arg(2)), in(arg(3)), in(arg(4)),
+                                 in(arg(5)), in(arg(6)), in(arg(7)), in(arg(8)), in(arg(9)), r[0],
+                                 r[1], r[2], r[3], r[4]);
+      else
+        cpu::innerLoopBackward<T>(s, in(arg(0)), in(arg(1)), in(arg(2)), in(arg(3)), in(arg(4)),
+                                  in(arg(5)), in(arg(6)), in(arg(7)), in(arg(8)), in(arg(9)),
+                                  in(arg(10)), in(arg(11)), in(arg(12)), r[0], r[1], r[2], r[3],
+                                  r[4], r[5], r[6], r[7], r[8], r[9]);
     } else {
       return op + ": no CPU kernel for this instruction (plan from a newer tttc?)";
     }

@@ -196,6 +196,9 @@ int compile(const CompileOptions &o) {
     autodiff.rematGroup = model.getRecipe().getRematGroup();
     pm.addPass(createTTTAutodiff(autodiff));
   }
+  // After the programs: the inner loop's scans become the fused ops (optional, same results).
+  if (o.fuseInnerLoop && o.compileTo != "primitive" && o.compileTo != "programs")
+    pm.addPass(createTTTFuseInnerLoop());
   if (failed(pm.run(*lowered)))
     return 1;
   if (printIR) {

@@ -137,6 +137,14 @@ private:
           floats = {f64(o.getAlphaAttr())};
         })
         .Case([&](prim::SoftmaxXentBwdOp o) { ints = {o.getIgnoreToken()}; })
+        .Case([&](prim::InnerLoopFwdOp o) {
+          ints = {o.getRematGroup()};
+          floats = {f64(o.getEpsAttr())};
+        })
+        .Case([&](prim::InnerLoopBwdOp o) {
+          ints = {o.getRematGroup()};
+          floats = {f64(o.getEpsAttr())};
+        })
         .Case([&](prim::ScanOp o) {
           ints = {int64_t(o.getInits().size()), o.getReverse() ? 1 : 0};
           for (BlockArgument arg : o.getBody().front().getArguments())

@@ -132,5 +132,56 @@ LogicalResult ScanOp::verifyRegions() {
   return success();
 }
 
+// The shapes of the fused inner loop (PrimOps.td): W [B,H,f,f], b [B,H,f], q/k/v [n,B,H,b,f],
+// eta [n,B,H,b], tau [b], tau_last [], gamma/lambda [H,f], checkpoints [n/k, ...].
+static LogicalResult verifyInnerLoop(Operation *op, Value q, Value W, Value bias, Value k,
+                                     Value v, Value eta, Value tau, Value tauLast, Value gamma,
+                                     Value lambda, Value ckW, Value ckB, int64_t group) {
+  ArrayRef<int64_t> qs = shapeOf(q);
+  if (qs.size() != 5)
+    return op->emitOpError() << "q must be [n, B, H, b, f]";
+  int64_t n = qs[0], B = qs[1], H = qs[2], mb = qs[3], f = qs[4];
+  if (group <= 0 || n % group != 0)
+    return op->emitOpError() << "remat_group must divide the mini-batch count " << n;
+  auto expect = [&](Value x, ArrayRef<int64_t> want, StringRef name) -> LogicalResult {
+    if (shapeOf(x) != want)
+      return op->emitOpError() << name << " has the wrong shape";
+    return success();
+  };
+  int64_t g = n / group;
+  if (failed(expect(W, {B, H, f, f}, "W")) || failed(expect(bias, {B, H, f}, "b")) ||
+      failed(expect(k, qs, "k")) || failed(expect(v, qs, "v")) ||
+      failed(expect(eta, {n, B, H, mb}, "eta")) || failed(expect(tau, {mb}, "tau")) ||
+      failed(expect(tauLast, {}, "tau_last")) || failed(expect(gamma, {H, f}, "gamma")) ||
+      failed(expect(lambda, {H, f}, "lambda")) || failed(expect(ckW, {g, B, H, f, f}, "ckpt_W")) ||
+      failed(expect(ckB, {g, B, H, f}, "ckpt_b")))
+    return failure();
+  return success();
+}
+
+LogicalResult InnerLoopFwdOp::verify() {
+  if (getW0().getType() != getWFinal().getType() || getB0().getType() != getBFinal().getType() ||
+      getO().getType() != getQ().getType())
+    return emitOpError() << "results must match W0, b0 and q";
+  return verifyInnerLoop(*this, getQ(), getW0(), getB0(), getK(), getV(), getEta(), getTau(),
+                         getTauLast(), getGamma(), getLambda(), getCkptW(), getCkptB(),
+                         getRematGroup());
+}
+
+LogicalResult InnerLoopBwdOp::verify() {
+  if (failed(verifyInnerLoop(*this, getQ(), getDwFinal(), getDbFinal(), getK(), getV(), getEta(),
+                             getTau(), getTauLast(), getGamma(), getLambda(), getCkptW(),
+                             getCkptB(), getRematGroup())))
+    return failure();
+  ValueRange ins = {getDwFinal(), getDbFinal(), getQ(), getK(), getV(), getEta(), getTau(),
+                    getTauLast(), getGamma(), getLambda()};
+  for (auto [in, out] : llvm::zip(ins, getResults()))
+    if (in.getType() != out.getType())
+      return emitOpError() << "each cotangent must have the type of its primal";
+  if (getDO().getType() != getQ().getType())
+    return emitOpError() << "d_o must have the type of q";
+  return success();
+}
+
 #define GET_OP_CLASSES
 #include "ttt/Dialect/Prim/PrimOps.cpp.inc"

@@ -324,4 +324,76 @@ def Prim_MaskedMeanBwdOp : Prim_BwdOp<"masked_mean_bwd",
   let arguments = (ins Prim_Tensor:$mask, Prim_Tensor:$dout);
 }
 
+//===----------------------------------------------------------------------===//
+// Fused inner loop (emitted by ttt-fuse-inner-loop; kernels in runtime/backend/cpu/InnerLoop.h)
+//===----------------------------------------------------------------------===//
+
+def Prim_InnerLoopFwdOp : Prim_Op<"inner_loop_fwd", [Pure]> {
+  let summary = "The whole forward inner loop of one TTT-Linear layer (spec 2.4-2.6)";
+  let description = [{
+    Replaces the `tttp.scan` that `ttt-expand` emits for the inner loop (or the grouped scan
+    of `ttt-autodiff`): for every (batch, head) the mini-batches m = 0..n-1 run in order from
+    (W0, b0), each one the dual-form step of spec 2.6 with the closed-form LN + L2 gradient of
+    spec 2.4 (`eps` for both LayerNorms):
+
+    * `Z = K W + b`, `G = LNL2grad(Z, V - K; gamma_h, lambda_h)` (row-wise)
+    * `E[i, j] = tau[i] * eta[j]`, `Zbar = Q W + b - (tril(E) * (1 + tril(Q K^T))) G`
+    * `o = Q + gamma_h * LN(Zbar) + lambda_h`
+    * `W' = W - K^T diag(tau_last * eta) G`, `b' = b - (tau_last * eta)^T G`
+
+    Operands: `W0 [B, H, f, f]`, `b0 [B, H, f]`, `q, k, v [n, B, H, b, f]`, `eta [n, B, H, b]`,
+    `tau [b]` (the per-position scale tau_i, the rows of E), `tau_last []` (the scale of the
+    carried update; the scan reads it as its own closure value, tau[b-1] in the model),
+    `gamma, lambda [H, f]` (ttt_norm). Results: `W_final`, `b_final`, `o [n, B, H, b, f]` and
+    the carried state at the start of every group of `remat_group` mini-batches,
+    `ckpt_W [n/k, B, H, f, f]`, `ckpt_b [n/k, B, H, f]` (what `tttp.inner_loop_bwd` reads).
+
+    Example:
+    ```mlir
+    %W, %b, %o, %cw, %cb = tttp.inner_loop_fwd %W0, %b0, %q, %k, %v, %eta, %tau, %taul, %g, %l
+        {eps = 1.0e-06 : f64, remat_group = 2 : i64}
+        : (tensor<2x4x16x16xf64>, ..., tensor<4x16xf64>) -> (..., tensor<2x2x4x16xf64>)
+    ```
+  }];
+  let arguments = (ins Prim_Tensor:$w0, Prim_Tensor:$b0, Prim_Tensor:$q, Prim_Tensor:$k,
+                       Prim_Tensor:$v, Prim_Tensor:$eta, Prim_Tensor:$tau, Prim_Tensor:$tau_last,
+                       Prim_Tensor:$gamma, Prim_Tensor:$lambda, F64Attr:$eps,
+                       I64Attr:$remat_group);
+  let results = (outs Prim_Tensor:$w_final, Prim_Tensor:$b_final, Prim_Tensor:$o,
+                      Prim_Tensor:$ckpt_w, Prim_Tensor:$ckpt_b);
+  let assemblyFormat = "operands attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def Prim_InnerLoopBwdOp : Prim_Op<"inner_loop_bwd", [Pure]> {
+  let summary = "Cotangents of every input of tttp.inner_loop_fwd";
+  let description = [{
+    The reverse of `tttp.inner_loop_fwd` with the same `eps` and `remat_group`: groups are
+    visited last to first; each recomputes its forward from its checkpoint (keeping the state at
+    every step start), then back-propagates through its steps in reverse.
+
+    Operands: `ckpt_W [n/k, B, H, f, f]`, `ckpt_b [n/k, B, H, f]` (from the forward; `ckpt[0]`
+    is W0/b0), `q, k, v, eta, tau, tau_last, gamma, lambda` (as for the forward), then the
+    cotangents `dW_final [B, H, f, f]`, `db_final [B, H, f]`, `do [n, B, H, b, f]`.
+    Results: `dW0, db0, dq, dk, dv, deta, dtau [b], dtau_last [], dgamma [H, f], dlambda [H, f]`.
+
+    Example:
+    ```mlir
+    %dW0, %db0, %dq, %dk, %dv, %deta, %dtau, %dtl, %dg, %dl = tttp.inner_loop_bwd %cw, %cb,
+        %q, %k, %v, %eta, %tau, %taul, %g, %l, %dW, %db, %do {eps = 1.0e-06 : f64, remat_group = 2 : i64}
+        : (...) -> (...)
+    ```
+  }];
+  let arguments = (ins Prim_Tensor:$ckpt_w, Prim_Tensor:$ckpt_b, Prim_Tensor:$q, Prim_Tensor:$k,
+                       Prim_Tensor:$v, Prim_Tensor:$eta, Prim_Tensor:$tau, Prim_Tensor:$tau_last,
+                       Prim_Tensor:$gamma, Prim_Tensor:$lambda, Prim_Tensor:$dw_final,
+                       Prim_Tensor:$db_final, Prim_Tensor:$d_o, F64Attr:$eps,
+                       I64Attr:$remat_group);
+  let results = (outs Prim_Tensor:$dw0, Prim_Tensor:$db0, Prim_Tensor:$dq, Prim_Tensor:$dk,
+                      Prim_Tensor:$dv, Prim_Tensor:$deta, Prim_Tensor:$dtau,
+                      Prim_Tensor:$dtau_last, Prim_Tensor:$dgamma, Prim_Tensor:$dlambda);
+  let assemblyFormat = "operands attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
 #endif // TTT_PRIM_OPS_TD

@@ -1,0 +1,35 @@
+// The fused TTT-Linear inner loop (tttp.inner_loop_fwd / tttp.inner_loop_bwd, PrimOps.td): a
+// separate, direct implementation of the scan that ttt-expand emits, written as plain loops per
+// (batch, head) with W and b carried locally, the dual-form step of spec 2.6 and the closed-form
+// LayerNorm + L2 gradient of spec 2.4; the backward is derived by hand and recomputes each
+// group's forward from its checkpoint. Everything is computed in double (the carried state is
+// rounded to T after every step, as the unfused program stores it), in a fixed order: the
+// results are deterministic.
+#pragma once
+
+#include <cstdint>
+
+namespace ttt::cpu {
+// q, k, v [n, B, H, b, f]; eta [n, B, H, b]; W [B, H, f, f]; b [B, H, f]; tau [b];
+// tau_last []; gamma, lambda [H, f]; checkpoints [n / group, B, H, f, f] and [n / group, B, H, f].
+struct InnerLoopShape {
+  int64_t n = 0, batch = 0, heads = 0, miniBatch = 0, headDim = 0;
+  int64_t group = 1; // mini-batches per rematerialization group; divides n
+  double eps = 1e-6; // of both LayerNorms
+};
+
+// Forward: W_final, b_final, o and the state at the start of every group. Throws
+// std::invalid_argument on a bad shape (group not dividing n).
+template <typename T>
+void innerLoopForward(const InnerLoopShape &s, const T *W0, const T *b0, const T *q, const T *k,
+                      const T *v, const T *eta, const T *tau, const T *tauLast, const T *gamma,
+                      const T *lambda, T *Wfinal, T *bfinal, T *o, T *ckptW, T *ckptB);
+
+// Backward: the cotangents of every forward input given those of (W_final, b_final, o).
+template <typename T>
+void innerLoopBackward(const InnerLoopShape &s, const T *ckptW, const T *ckptB, const T *q,
+                       const T *k, const T *v, const T *eta, const T *tau, const T *tauLast,
+                       const T *gamma, const T *lambda, const T *dWfinal, const T *dbfinal,
+                       const T *dO, T *dW0, T *db0, T *dq, T *dk, T *dv, T *deta, T *dtau,
+                       T *dtauLast, T *dgamma, T *dlambda);
+} // namespace ttt::cpu

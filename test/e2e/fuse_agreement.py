@@ -1,0 +1,88 @@
+"""The fused inner loop (ttt-fuse-inner-loop: tttp.inner_loop_fwd / inner_loop_bwd and their
+direct CPU kernels) against the unfused scans (tttc --no-fuse-inner-loop) and the oracle.
+
+Usage: fuse_agreement.py WORKDIR SRC_DIR
+For the tiny model (2 layers, fp64), remat groups 1, 2 and 4:
+  fused vs unfused: the loss and every parameter's gradient, max |difference| < 1e-12
+  fused vs the PyTorch oracle's autograd gradients: relative error by norm < 1e-9 (remat 4)
+Also checks that the fused plan has no scan left and the unfused one no fused op.
+"""
+import json
+import os
+import subprocess
+import sys
+
+work, src = sys.argv[1], sys.argv[2]
+py = sys.executable
+sys.path.insert(0, os.path.join(src, "test", "oracle"))
+import safetensors_io  # noqa: E402
+
+
+def run(*cmd):
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    if out.returncode != 0:
+        sys.exit(f"FAILED: {' '.join(cmd)}\n{out.stdout}{out.stderr}")
+    return out.stdout
+
+
+def load(path):
+    tensors = safetensors_io.load_file(path)
+    return tensors[0] if isinstance(tensors, tuple) else tensors
+
+
+os.makedirs(work, exist_ok=True)
+case = os.path.join(work, "case")
+run(py, os.path.join(src, "test", "oracle", "make_case.py"), "--out", case, "--seed", "11",
+    "--vocab", "32000", "--hidden", "64", "--intermediate", "128", "--layers", "2", "--heads", "4",
+    "--batch", "2", "--seq", "64", "--dtype", "fp64")
+run(py, os.path.join(src, "test", "oracle", "ttt_primal.py"), "--config", f"{case}/config.json",
+    "--weights", f"{case}/model.safetensors", "--batch", f"{case}/batch.txt", "--dtype", "fp64",
+    "--grads", f"{work}/oracle_grads.safetensors")
+oracle = load(f"{work}/oracle_grads.safetensors")
+
+failures = []
+
+
+def check(label, err, bound):
+    ok = err < bound
+    print(f"{label}: {err:.3e}, bound {bound:g} {'ok' if ok else 'FAIL'}")
+    if not ok:
+        failures.append(label)
+
+
+for remat in (1, 2, 4):
+    model = f"{work}/model{remat}.mlir"
+    run("tttc", "import-hf", f"{case}/config.json", "--recipe", "tiny", "--seq-len", "64",
+        "--global-batch", "2", "--remat-group", str(remat), "-o", model)
+    results = {}
+    for variant, flags in (("fused", []), ("unfused", ["--no-fuse-inner-loop"])):
+        plan = f"{work}/{variant}_r{remat}.bin"
+        run("tttc", model, "--target", "cpu", "--precision", "fp64", "-o", plan, *flags)
+        dump = open(plan, "rb").read()  # the instruction names are plain strings in the plan
+        grads = f"{work}/grads_{variant}_r{remat}.safetensors"
+        out = run("ttt-run", plan, "--loss", f"{case}/batch.txt", "--weights",
+                  f"{case}/model.safetensors", "--save-grads", grads)
+        eval_out = run("ttt-run", plan, "--loss", f"{case}/batch.txt", "--weights",
+                       f"{case}/model.safetensors")
+        results[variant] = (json.loads(out)["loss"], json.loads(eval_out)["loss"], load(grads),
+                            dump)
+    fl, fe, fg, fdump = results["fused"]
+    ul, ue, ug, udump = results["unfused"]
+    if remat == 4:
+        print(f"fused plan: inner_loop_fwd {b'inner_loop_fwd' in fdump}, "
+              f"inner_loop_bwd {b'inner_loop_bwd' in fdump}, scan {b'scan' in fdump}")
+        print(f"unfused plan: inner_loop_fwd {b'inner_loop_fwd' in udump}, "
+              f"scan {b'scan' in udump}")
+    assert set(fg) == set(ug), sorted(set(fg) ^ set(ug))
+    worst_name, worst = max(((k, (fg[k].double() - ug[k].double()).abs().max().item())
+                             for k in fg), key=lambda t: t[1])
+    check(f"remat {remat} loss fused vs unfused (micro_step)", abs(fl - ul), 1e-12)
+    check(f"remat {remat} loss fused vs unfused (eval_step)", abs(fe - ue), 1e-12)
+    check(f"remat {remat} grads fused vs unfused, max abs ({worst_name})", worst, 1e-12)
+    if remat == 4:
+        assert set(fg) == set(oracle), sorted(set(fg) ^ set(oracle))
+        errs = {k: ((fg[k].double() - oracle[k].double()).norm() / oracle[k].double().norm())
+                .item() for k in oracle}
+        name = max(errs, key=errs.get)
+        check(f"fused vs oracle, worst relative ({name})", errs[name], 1e-9)
+sys.exit(f"disagreement: {failures}" if failures else 0)
