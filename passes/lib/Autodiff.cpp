@@ -459,15 +459,37 @@ struct AutodiffPass : ttt::impl::TTTAutodiffBase<AutodiffPass> {
     cot[loss] = b.create<p::ConstantOp>(loc, loss.getType(), b.getF64FloatAttr(1.0));
     if (failed(ad.backward(forward, cot)))
       return signalPassFailure();
-    // One gradient output per parameter, in parameter order.
+    // Each gradient is accumulated right where it becomes final (after the op defining its
+    // final cotangent), then buckets of about bucketMb megabytes are closed in backward order.
     for (Operation *op : forward)
       if (auto param = dyn_cast<p::ParamOp>(op)) {
         Value g = cot.lookup(param.getResult());
         if (!g)
           g = ad.zeros(param.getResult());
-        b.create<p::OutputOp>(loc, ("grad:" + param.getName()).str(), g);
+        OpBuilder::InsertionGuard guard(b);
+        b.setInsertionPointAfterValue(g);
+        b.create<p::AccumulateGradOp>(loc, param.getName(), g);
       }
     eraseDeadOps(micro.getBody().front());
+    markBuckets(micro, int64_t(bucketMb * 1024 * 1024));
+  }
+
+  static void markBuckets(p::ProgramOp micro, int64_t capBytes) {
+    SmallVector<p::AccumulateGradOp> accs(micro.getBody().getOps<p::AccumulateGradOp>());
+    SmallVector<Attribute> names;
+    int64_t bytes = 0, bucket = 0;
+    for (auto [i, acc] : llvm::enumerate(accs)) {
+      auto type = cast<ShapedType>(acc.getGrad().getType());
+      bytes += type.getNumElements() * int64_t(type.getElementTypeBitWidth() / 8);
+      names.push_back(acc.getNameAttr());
+      if (bytes >= capBytes || i + 1 == accs.size()) {
+        OpBuilder b(acc->getContext());
+        b.setInsertionPointAfter(acc);
+        b.create<p::BucketReadyOp>(acc.getLoc(), bucket++, b.getArrayAttr(names), bytes);
+        names.clear();
+        bytes = 0;
+      }
+    }
   }
 };
 } // namespace

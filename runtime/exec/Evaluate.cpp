@@ -74,20 +74,20 @@ std::string evaluate(const plan::Plan &plan, const NamedInts &batch, const EvalO
   const plan::Program *eval = findProgram(plan, programName);
   if (!eval)
     return std::string("the plan has no ") + programName + " program; recompile it with this tttc";
-  NamedTensors<T> outputs;
+  NamedTensors<T> outputs, accumulators;
+  for (size_t i = 0; i < params.size(); ++i)
+    accumulators[params.Get(i)->name()->str()].assign(named[params.Get(i)->name()->str()].size(),
+                                                      T(0));
+  GradientSink<T> sink{&accumulators, 1.0, nullptr};
   auto start = std::chrono::steady_clock::now();
-  if (std::string err = runProgram<T>(*eval, named, batch, outputs); !err.empty())
+  if (std::string err = runProgram<T>(*eval, named, batch, outputs, &sink); !err.empty())
     return err;
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   result.loss = double(outputs.at("loss").at(0));
   if (!options.saveGrads.empty()) {
     Weights<T> grads(params.size());
-    for (size_t i = 0; i < params.size(); ++i) {
-      auto it = outputs.find("grad:" + params.Get(i)->name()->str());
-      if (it == outputs.end())
-        return "micro_step gives no gradient for " + params.Get(i)->name()->str();
-      grads[i] = std::move(it->second);
-    }
+    for (size_t i = 0; i < params.size(); ++i)
+      grads[i] = std::move(accumulators[params.Get(i)->name()->str()]);
     if (std::string err = saveWeights(plan, grads, options.saveGrads); !err.empty())
       return err;
   }

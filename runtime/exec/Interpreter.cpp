@@ -34,10 +34,11 @@ public:
   }
 
   std::string run(const NamedTensors<T> &params, const NamedInts &inputs,
-                  NamedTensors<T> &outputs) {
+                  NamedTensors<T> &outputs, const GradientSink<T> *gradients) {
     params_ = &params;
     inputs_ = &inputs;
     outputs_ = &outputs;
+    gradients_ = gradients;
     std::vector<int32_t> yielded;
     return exec(program_.instrs(), yielded);
   }
@@ -65,6 +66,7 @@ private:
   const NamedTensors<T> *params_ = nullptr;
   const NamedInts *inputs_ = nullptr;
   NamedTensors<T> *outputs_ = nullptr;
+  const GradientSink<T> *gradients_ = nullptr;
   std::vector<std::vector<T>> floats_;
   std::vector<int32_t> lastUse_; // per tensor: last top-level instruction reading it, -1 none
   int32_t current_ = -1;         // index of the top-level instruction running, -1 in a body
@@ -118,6 +120,23 @@ private:
     return "";
   }
 
+  static std::vector<std::string> bucketMembers(const plan::Instr &ins) {
+    // bucket_ready: the parameter names, newline-separated in `name` (plan.fbs).
+    std::vector<std::string> names;
+    std::string all = str(ins.name()), item;
+    for (char c : all) {
+      if (c == '\n') {
+        names.push_back(item);
+        item.clear();
+      } else {
+        item += c;
+      }
+    }
+    if (!item.empty())
+      names.push_back(item);
+    return names;
+  }
+
   std::string step(const std::string &op, const plan::Instr &ins) {
     auto arg = [&](int i) { return ins.operands()->Get(i); };
     auto res = [&](int i) { return ins.results()->Get(i); };
@@ -137,6 +156,19 @@ private:
       ints_[res(0)] = it->second;
     } else if (op == "output") {
       (*outputs_)[name] = floats_[arg(0)];
+    } else if (op == "accumulate_grad") {
+      if (!gradients_ || !gradients_->accumulators)
+        return "accumulate_grad: this program needs gradient accumulators (run it as micro_step)";
+      auto it = gradients_->accumulators->find(name);
+      const std::vector<T> &g = floats_[arg(0)];
+      if (it == gradients_->accumulators->end() || it->second.size() != g.size())
+        return "accumulate_grad: no accumulator of the right size for '" + name + "'";
+      const T scale = T(gradients_->scale);
+      for (size_t i = 0; i < g.size(); ++i)
+        it->second[i] += scale * g[i];
+    } else if (op == "bucket_ready") {
+      if (gradients_ && gradients_->onBucketReady)
+        gradients_->onBucketReady(ins.ints()->Get(0), bucketMembers(ins));
     } else if (op == "embedding") {
       Shape table = shape(arg(1));
       return cpu::embedding<T>(ints_[arg(0)].data(), size(arg(0)), in(arg(1)), table[0], table[1],
@@ -341,23 +373,26 @@ template <typename T> ProgramRunner<T>::~ProgramRunner() { delete state_; }
 
 template <typename T>
 std::string ProgramRunner<T>::run(const NamedTensors<T> &params, const NamedInts &inputs,
-                                  NamedTensors<T> &outputs) {
-  std::string err = state_->interpreter.run(params, inputs, outputs);
+                                  NamedTensors<T> &outputs, const GradientSink<T> *gradients) {
+  std::string err = state_->interpreter.run(params, inputs, outputs, gradients);
   return err.empty() ? err : "program " + str(state_->program.name()) + ": " + err;
 }
 
 template <typename T>
 std::string runProgram(const plan::Program &program, const NamedTensors<T> &params,
-                       const NamedInts &inputs, NamedTensors<T> &outputs) {
-  return ProgramRunner<T>(program).run(params, inputs, outputs);
+                       const NamedInts &inputs, NamedTensors<T> &outputs,
+                       const GradientSink<T> *gradients) {
+  return ProgramRunner<T>(program).run(params, inputs, outputs, gradients);
 }
 
 template class ProgramRunner<float>;
 template class ProgramRunner<double>;
 template std::string runProgram<float>(const plan::Program &, const NamedTensors<float> &,
-                                       const NamedInts &, NamedTensors<float> &);
+                                       const NamedInts &, NamedTensors<float> &,
+                                       const GradientSink<float> *);
 template std::string runProgram<double>(const plan::Program &, const NamedTensors<double> &,
-                                        const NamedInts &, NamedTensors<double> &);
+                                        const NamedInts &, NamedTensors<double> &,
+                                        const GradientSink<double> *);
 
 const plan::Program *findProgram(const plan::Plan &plan, const std::string &name) {
   if (plan.programs())

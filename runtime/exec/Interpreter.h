@@ -5,6 +5,7 @@
 #include "ttt/schema/plan_generated.h"
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -14,6 +15,14 @@ namespace ttt::exec {
 template <typename T> using NamedTensors = std::map<std::string, std::vector<T>>;
 using NamedInts = std::map<std::string, std::vector<int32_t>>;
 
+/// Where micro_step's gradients go: `accumulators[name] += scale * grad` at each
+/// accumulate_grad, and `onBucketReady` at each reduction point (data parallelism hooks in there).
+template <typename T> struct GradientSink {
+  NamedTensors<T> *accumulators = nullptr;
+  double scale = 1.0;
+  std::function<void(int64_t bucket, const std::vector<std::string> &params)> onBucketReady;
+};
+
 /// Runs `program` again and again, keeping its buffers between runs (training steps reuse
 /// every allocation). Parameters are read by name from `params` (not copied).
 template <typename T> class ProgramRunner {
@@ -22,7 +31,7 @@ public:
   ~ProgramRunner();
   /// Fills `outputs` with the program's named results. "" or a one-line error.
   std::string run(const NamedTensors<T> &params, const NamedInts &inputs,
-                  NamedTensors<T> &outputs);
+                  NamedTensors<T> &outputs, const GradientSink<T> *gradients = nullptr);
 
 private:
   struct State;
@@ -32,7 +41,8 @@ private:
 /// One run of `program` (a ProgramRunner used once).
 template <typename T>
 std::string runProgram(const plan::Program &program, const NamedTensors<T> &params,
-                       const NamedInts &inputs, NamedTensors<T> &outputs);
+                       const NamedInts &inputs, NamedTensors<T> &outputs,
+                       const GradientSink<T> *gradients = nullptr);
 
 /// The program called `name` in the plan, or null.
 const plan::Program *findProgram(const plan::Plan &plan, const std::string &name);

@@ -5,9 +5,13 @@
 #include "runtime/exec/Evaluate.h"
 #include "runtime/exec/Interpreter.h"
 #include "runtime/exec/Weights.h"
+#include "runtime/train/Checkpoint.h"
+
+#include <csignal>
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -17,6 +21,32 @@
 namespace ttt::train {
 namespace {
 using exec::Weights;
+
+// SIGINT/SIGTERM (Ctrl-C, preemption): the step in flight finishes, a checkpoint is saved, the
+// run exits 0. A second signal restores the default action (a hard stop).
+volatile std::sig_atomic_t gStopSignal = 0;
+class StopSignals {
+public:
+  StopSignals() {
+    gStopSignal = 0;
+    previousInt_ = std::signal(SIGINT, handle);
+    previousTerm_ = std::signal(SIGTERM, handle);
+  }
+  ~StopSignals() {
+    std::signal(SIGINT, previousInt_);
+    std::signal(SIGTERM, previousTerm_);
+  }
+  bool stopRequested() const { return gStopSignal != 0; }
+  const char *which() const { return gStopSignal == SIGTERM ? "SIGTERM" : "SIGINT"; }
+
+private:
+  static void handle(int sig) {
+    gStopSignal = sig;
+    std::signal(sig, SIG_DFL);
+  }
+  void (*previousInt_)(int);
+  void (*previousTerm_)(int);
+};
 
 struct Schedule {
   double peak, end;
@@ -63,6 +93,10 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
   const plan::Program *apply = exec::findProgram(plan, "apply_step");
   if (!micro || !apply)
     return "the plan has no micro_step/apply_step program; recompile it with this tttc";
+  if (std::none_of(micro->instrs()->begin(), micro->instrs()->end(), [](const plan::Instr *i) {
+        return i->op()->str() == "accumulate_grad";
+      }))
+    return "the plan's micro_step accumulates no gradients (written by an older tttc); recompile it";
   if (o.backend != "cpu")
     return "--backend " + o.backend + " is not available in this build yet (issue 8); use --backend cpu";
 
@@ -83,16 +117,31 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
   const double weightDecay = o.weightDecay.value_or(recipe.weight_decay());
   const uint64_t seed = o.seed.value_or(uint64_t(recipe.seed()));
 
-  Weights<T> params, m, v, grads;
-  if (std::string err = o.weights.empty() ? exec::initWeights(plan, seed, params)
-                                          : exec::loadWeights(plan, o.weights, params);
-      !err.empty())
-    return err;
-  for (const auto &p : params) {
-    m.emplace_back(p.size(), T(0));
-    v.emplace_back(p.size(), T(0));
-    grads.emplace_back(p.size(), T(0));
+  // Weights and AdamW moments: a checkpoint, HF weights, or the init program.
+  TrainState<T> state;
+  if (!o.resumeFrom.empty()) {
+    if (std::string err = loadCheckpoint(plan, o.resumeFrom, state); !err.empty())
+      return err;
+  } else {
+    std::string err = o.weights.empty() ? exec::initWeights(plan, seed, state.params)
+                                        : exec::loadWeights(plan, o.weights, state.params);
+    if (!err.empty())
+      return err;
+    for (const auto &p : state.params) {
+      state.m.emplace_back(p.size(), T(0));
+      state.v.emplace_back(p.size(), T(0));
+    }
   }
+  Weights<T> &params = state.params, &m = state.m, &v = state.v, grads;
+  for (const auto &p : params)
+    grads.emplace_back(p.size(), T(0));
+  const int64_t saveEvery = o.saveEvery.value_or(recipe.checkpoint_every());
+  const int64_t milestoneEvery = o.milestoneEvery.value_or(recipe.milestone_every());
+  state.args = {{"data", o.data},          {"backend", o.backend},     {"max_train_steps", steps},
+                {"learning_rate", sched.peak}, {"lr_end", sched.end},   {"lr_warmup_steps", sched.warmup},
+                {"total_steps", sched.total}, {"weight_decay", weightDecay}, {"seed", seed},
+                {"gradient_accumulation_steps", accum}, {"per_device_train_batch_size", rows},
+                {"seq_length", seq},        {"global_batch", global},    {"output_dir", o.outputDir}};
   const auto &table = *plan.parameters();
   std::vector<std::string> names;
   for (const plan::Parameter *p : table)
@@ -104,6 +153,7 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
   std::unique_ptr<data::Tokenizer> tok;
   std::unique_ptr<data::ShardSource> shards;
   std::unique_ptr<data::TrainLoader> loader;
+  std::string tokenizerPath;
   // batches:FILE: global batches taken in order from a token batch file (wrapping around).
   exec::NamedInts fileBatches;
   int64_t fileRows = 0;
@@ -117,6 +167,7 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
       return path + ": " + std::to_string(fileRows) + " sequences, not a multiple of the global batch " +
              std::to_string(global);
   } else try {
+    tokenizerPath = data::Tokenizer::locate(o.tokenizer, nullptr);
     tok = data::Tokenizer::load(o.tokenizer);
     shards = std::make_unique<data::ShardSource>(source);
     data::LoaderOptions lo;
@@ -125,9 +176,12 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
     lo.seed = seed;
     lo.threads = o.threads;
     loader = std::make_unique<data::TrainLoader>(*shards, *tok, lo, report);
+    if (!o.resumeFrom.empty())
+      loader->seek(data::Cursor::deserialize(state.dataCursor));
   } catch (const std::exception &e) {
     return e.what();
   }
+  auto cursorNow = [&] { return loader ? loader->cursor().serialize() : std::string("batches"); };
 
   std::ofstream jsonl;
   if (!o.outputDir.empty()) {
@@ -135,7 +189,8 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
     std::filesystem::create_directories(o.outputDir, ec);
     if (ec)
       return o.outputDir + ": cannot create the output directory: " + ec.message();
-    jsonl.open(o.outputDir + "/train_log.jsonl", std::ios::trunc);
+    jsonl.open(o.outputDir + "/train_log.jsonl",
+               o.resumeFrom.empty() ? std::ios::trunc : std::ios::app);
   }
   log << "training " << plan.provenance()->model_name()->str() << ": " << steps << " steps x "
       << global << " sequences x " << seq << " tokens (accumulation " << accum << " x "
@@ -150,13 +205,32 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
   for (const std::string &n : names)
     live.push_back(&named[n]);
   exec::ProgramRunner<T> runner(*micro);
+  // micro_step adds each gradient / accum into its accumulator as soon as it is final.
+  exec::NamedTensors<T> accumulators;
+  for (const std::string &n : names)
+    accumulators[n].assign(named[n].size(), T(0));
+  exec::GradientSink<T> sink{&accumulators, 1.0 / double(accum), nullptr};
   exec::NamedTensors<T> out;
   exec::NamedInts inputs;
 
   const auto start = std::chrono::steady_clock::now();
+  const int64_t firstStep = state.step;
   data::Batch batch;
-  for (int64_t step = 0; step < steps; ++step) {
-    for (auto &g : grads)
+  StopSignals signals;
+  auto save = [&](const std::string &name) -> std::string {
+    if (o.outputDir.empty())
+      return "";
+    for (size_t i = 0; i < params.size(); ++i)
+      params[i] = *live[i];
+    state.dataCursor = cursorNow();
+    std::string dir = o.outputDir + "/" + name;
+    if (std::string err = saveCheckpoint(plan, state, tokenizerPath, dir); !err.empty())
+      return err;
+    log << "saved " << dir << "\n" << std::flush;
+    return "";
+  };
+  for (int64_t step = state.step; step < steps; ++step) {
+    for (auto &[name, g] : accumulators)
       std::fill(g.begin(), g.end(), T(0));
     double loss = 0;
     if (fileRows) {
@@ -177,31 +251,45 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
       auto begin = [&](const std::vector<int32_t> &x) { return x.begin() + a * rows * seq; };
       inputs["tokens"].assign(begin(batch.inputs), begin(batch.inputs) + rows * seq);
       inputs["targets"].assign(begin(batch.targets), begin(batch.targets) + rows * seq);
-      if (std::string err = runner.run(named, inputs, out); !err.empty())
+      if (std::string err = runner.run(named, inputs, out, &sink); !err.empty())
         return err;
       loss += double(out.at("loss").at(0)) / double(accum);
-      for (size_t i = 0; i < params.size(); ++i) {
-        const std::vector<T> &g = out.at("grad:" + names[i]);
-        for (size_t j = 0; j < g.size(); ++j)
-          grads[i][j] += g[j] / T(accum);
-      }
     }
+    if (!std::isfinite(loss))
+      return "step " + std::to_string(step + 1) + ": the loss is " + std::to_string(loss) +
+             "; stopping (" + (save("checkpoint-" + std::to_string(step)).empty()
+                                   ? "the state before this step is saved"
+                                   : "no checkpoint could be written") + ")";
+    for (size_t i = 0; i < names.size(); ++i)
+      for (T g : accumulators[names[i]])
+        if (!std::isfinite(double(g)))
+          return "step " + std::to_string(step + 1) + ": the gradient of " + names[i] +
+                 " is not finite; stopping (" +
+                 (save("checkpoint-" + std::to_string(step)).empty()
+                      ? "the state before this step is saved"
+                      : "no checkpoint could be written") + ")";
     // The optimizer's own count starts at 0, so the first update uses lr(0) (0 with warmup),
     // exactly like the reference (optax); see docs/training.md.
     double lr = cpu::warmupCosineLr(step, sched.peak, sched.end, sched.warmup, sched.total);
     double gradNorm = 0;
-    if (std::string err = applyStep(*apply, live, grads, m, v, step + 1, lr, weightDecay,
-                                    gradNorm);
+    for (size_t i = 0; i < names.size(); ++i)
+      grads[i].swap(accumulators[names[i]]);
+    std::string applyErr = applyStep(*apply, live, grads, m, v, step + 1, lr, weightDecay, gradNorm);
+    for (size_t i = 0; i < names.size(); ++i)
+      grads[i].swap(accumulators[names[i]]);
+    if (std::string err = applyErr;
         !err.empty())
       return err;
+    state.step = step + 1;
     double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    double tokens = double(step + 1) * double(global * seq);
+    double tokens = double(step + 1 - firstStep) * double(global * seq);
+    double eta = seconds / double(step + 1 - firstStep) * double(steps - step - 1);
     log << "step " << std::setw(5) << step + 1 << "/" << steps << "  loss " << std::fixed
         << std::setprecision(4) << loss << "  grad_norm " << std::setprecision(3) << gradNorm
         << "  lr " << std::scientific << std::setprecision(2) << lr << std::defaultfloat
         << "  " << std::setprecision(0) << std::fixed << tokens / seconds << " tok/s  "
-        << std::setprecision(1) << seconds << " s" << std::defaultfloat << std::setprecision(6)
-        << "\n"
+        << std::setprecision(1) << seconds << " s  eta " << std::setprecision(0) << eta << " s"
+        << std::defaultfloat << std::setprecision(6) << "\n"
         << std::flush;
     if (jsonl)
       jsonl << nlohmann::json{{"step", step + 1}, {"loss", loss},   {"grad_norm", gradNorm},
@@ -209,16 +297,26 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
                    .dump()
             << "\n"
             << std::flush;
+    if (!o.outputDir.empty() && state.step % milestoneEvery == 0 && state.step < steps)
+      if (std::string err = save("milestone-" + std::to_string(state.step)); !err.empty())
+        return err;
+    if (!o.outputDir.empty() && state.step % saveEvery == 0 && state.step < steps) {
+      if (std::string err = save("checkpoint-" + std::to_string(state.step)); !err.empty())
+        return err;
+      pruneCheckpoints(o.outputDir, o.keepCheckpoints);
+    }
+    if (signals.stopRequested()) {
+      log << "stopping after step " << state.step << " (signal " << signals.which() << ")\n";
+      if (o.outputDir.empty())
+        return "";
+      if (std::string err = save("checkpoint-" + std::to_string(state.step)); !err.empty())
+        return err;
+      pruneCheckpoints(o.outputDir, o.keepCheckpoints);
+      return "";
+    }
   }
-  if (!o.outputDir.empty()) {
-    std::filesystem::create_directories(o.outputDir + "/final_model");
-    for (size_t i = 0; i < params.size(); ++i)
-      params[i] = *live[i];
-    if (std::string err = exec::saveWeights(plan, params, o.outputDir + "/final_model/model.safetensors");
-        !err.empty())
-      return err;
-    log << "wrote " << o.outputDir << "/final_model/model.safetensors\n";
-  }
+  if (std::string err = save("final_model"); !err.empty())
+    return err;
   return "";
 }
 } // namespace

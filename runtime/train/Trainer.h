@@ -22,10 +22,15 @@ struct TrainOptions {
   std::optional<int64_t> warmupSteps;       // default: the recipe's
   std::optional<double> weightDecay;        // default: the recipe's
   std::optional<int64_t> gradAccumulation;  // default: global batch / (plan batch x ranks)
-  std::string outputDir;                    // logs and the final model; empty: none written
+  std::string outputDir;                    // logs, checkpoints and the final model
   int threads = 0;                          // data pipeline workers (0: all cores)
+  std::string resumeFrom;                   // a checkpoint directory: continue exactly
+  std::optional<int64_t> saveEvery;         // checkpoint-N every N steps (recipe's)
+  std::optional<int64_t> milestoneEvery;    // milestone-N every N steps, kept (recipe's)
+  int keepCheckpoints = 3;                  // newest checkpoint-N directories kept
 };
 
-/// Trains; prints one line per step to `log`. Returns "" or a one-line error.
+/// Trains; prints one line per step to `log`. SIGINT/SIGTERM finish the step, save a checkpoint
+/// and return "". Returns "" or a one-line error.
 std::string train(const plan::Plan &plan, const TrainOptions &options, std::ostream &log);
 } // namespace ttt::train

@@ -1,4 +1,6 @@
-// RUN: ttt-opt %inputs/mini.mlir --ttt-unroll-repeat --ttt-expand="batch=2 seq-len=64 dtype=f64" --ttt-autodiff=remat-group=2 | FileCheck %s
+// RUN: ttt-opt %inputs/mini.mlir --ttt-unroll-repeat --ttt-expand="batch=2 seq-len=64 dtype=f64" --ttt-autodiff=remat-group=2 > %t
+// RUN: FileCheck %s < %t
+// RUN: FileCheck %s --check-prefix=ACC < %t
 // micro_step: the forward with the inner-loop scan in groups of 2 mini-batches keeping the
 // carried (W, b) at each group start, the loss, then a reversed scan over the groups that
 // recomputes the group's forward and runs the step VJP in reverse; one gradient per parameter.
@@ -22,7 +24,11 @@
 // CHECK: tttp.causal_conv_bwd
 // CHECK: tttp.rms_norm_bwd
 // CHECK: tttp.embedding_bwd
-// CHECK-DAG: tttp.output "grad:embed" {{.*}} : tensor<32x8xf64>
-// CHECK-DAG: tttp.output "grad:layers.0.ttt.W1" {{.*}} : tensor<2x4x4xf64>
-// CHECK-DAG: tttp.output "grad:layers.0.ttt.token_idx" {{.*}} : tensor<16xf64>
-// CHECK-DAG: tttp.output "grad:final_norm" {{.*}} : tensor<8xf64>
+// Gradients are accumulated where they become final; the last one closes the only bucket.
+// ACC-LABEL: tttp.program "micro_step"
+// ACC-DAG: tttp.accumulate_grad "embed" {{.*}} : tensor<32x8xf64>
+// ACC-DAG: tttp.accumulate_grad "layers.0.ttt.W1" {{.*}} : tensor<2x4x4xf64>
+// ACC-DAG: tttp.accumulate_grad "layers.0.ttt.token_idx" {{.*}} : tensor<16xf64>
+// ACC-DAG: tttp.accumulate_grad "final_norm" {{.*}} : tensor<8xf64>
+// ACC: tttp.bucket_ready 0 [
+// ACC-NOT: tttp.bucket_ready

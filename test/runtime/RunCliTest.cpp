@@ -91,11 +91,12 @@ TEST_F(RunCli, JsonWithoutDumpIsAUsageError) {
   EXPECT_NE(r.err.find("--dump"), std::string::npos) << r.err;
 }
 
-TEST_F(RunCli, PlanWithoutActionPrintsSummaryAndCannotTrainYet) {
+TEST_F(RunCli, TrainingAPlanWithoutProgramsIsOneLineError) {
+  // ttt-run PLAN trains; this test plan carries only the tables, no programs.
   Result r = run("'" + plan_ + "'");
-  EXPECT_EQ(r.exitCode, 2);
-  EXPECT_NE(r.out.find("ttt_toy: 2 layers"), std::string::npos) << r.out;
-  EXPECT_EQ(r.err.rfind("ttt-run: this build cannot train yet", 0), 0u) << r.err;
+  EXPECT_EQ(r.exitCode, 1);
+  EXPECT_EQ(r.err.rfind("ttt-run: error: the plan has no micro_step/apply_step program", 0), 0u)
+      << r.err;
   EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << r.err;
 }
 

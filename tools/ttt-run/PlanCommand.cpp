@@ -53,6 +53,16 @@ void addPlanOptions(CLI::App &app, PlanOptions &opts) {
                  "micro-batches per optimizer step (default: global batch / (per-device batch x ranks))");
   app.add_option("--output-dir,--output_dir", t.outputDir, "where logs and the final model go");
   app.add_option("--data-threads", t.threads, "tokenizer workers of the data pipeline (0: all cores)");
+  app.add_option("--resume-from-checkpoint,--resume_from_checkpoint", t.resumeFrom,
+                 "continue a run exactly from OUT/checkpoint-N (weights, AdamW state, step, data cursor)");
+  app.add_option("--init-from,--init_from", opts.initFrom,
+                 "start a new run from the weights of a Hugging Face-format checkpoint directory");
+  app.add_option("--save-every,--save_every,--checkpoint-every", t.saveEvery,
+                 "write OUT/checkpoint-N every N steps (default: the recipe's, 1000)");
+  app.add_option("--milestone-every,--milestone_every", t.milestoneEvery,
+                 "write OUT/milestone-N every N steps, never deleted (default: the recipe's, 2000)");
+  app.add_option("--keep-checkpoints,--save-total-limit,--save_total_limit", t.keepCheckpoints,
+                 "newest checkpoint-N directories kept (default 3)");
   for (CLI::Option *mode : {dry, eval, bench, loss})
     mode->excludes(dump);
   loss->excludes(dry)->excludes(eval)->excludes(bench);
@@ -100,6 +110,13 @@ int runPlan(const PlanOptions &opts) {
   }
   train::TrainOptions t = opts.train;
   t.weights = opts.weights;
+  if (!opts.initFrom.empty()) {
+    if (!t.weights.empty())
+      return reportError("--init-from and --weights both give starting weights; pass one");
+    t.weights = opts.initFrom + "/model.safetensors";
+  }
+  if (!t.resumeFrom.empty() && !t.weights.empty())
+    return reportError("--resume-from-checkpoint restores the weights itself; drop --weights/--init-from");
   if (opts.seed >= 0)
     t.seed = uint64_t(opts.seed);
   if (std::string err = train::train(*file.plan(), t, std::cout); !err.empty())

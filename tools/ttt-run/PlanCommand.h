@@ -25,6 +25,7 @@ struct PlanOptions {
   std::string weights;
   std::string saveWeights;
   std::string saveGrads;
+  std::string initFrom;
   int64_t seed = -1;
   // Training (the default action).
   train::TrainOptions train;

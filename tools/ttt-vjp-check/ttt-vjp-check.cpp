@@ -146,8 +146,11 @@ int main(int argc, char **argv) {
     }
     return out.at("loss").at(0);
   };
-  ttt::exec::NamedTensors<double> outs;
-  if (std::string err = ttt::exec::runProgram<double>(*microProg, params, inputs, outs);
+  ttt::exec::NamedTensors<double> outs, grads;
+  for (auto &[name, v] : params)
+    grads[name].assign(v.size(), 0.0);
+  ttt::exec::GradientSink<double> sink{&grads, 1.0, nullptr};
+  if (std::string err = ttt::exec::runProgram<double>(*microProg, params, inputs, outs, &sink);
       !err.empty()) {
     llvm::errs() << err << "\n";
     return 1;
@@ -157,7 +160,7 @@ int main(int argc, char **argv) {
   llvm::outs() << llvm::format("loss %.17g, micro_step loss %.17g %s\n", base, microLoss,
                                ok ? "ok" : "FAIL");
   for (const std::string &name : names) {
-    const std::vector<double> &g = outs.at("grad:" + name);
+    const std::vector<double> &g = grads.at(name);
     std::vector<double> &v = params[name];
     double diff2 = 0, ref2 = 0;
     for (size_t i = 0; i < v.size(); ++i) {

@@ -126,6 +126,12 @@ private:
         .Case([&](prim::ConstantOp o) { floats = {f64(o.getValueAttr())}; })
         .Case([&](prim::IotaOp o) { floats = {f64(o.getStartAttr())}; })
         .Case([&](prim::SoftmaxXentOp o) { ints = {o.getIgnoreToken()}; })
+        .Case([&](prim::AccumulateGradOp o) { name = o.getName().str(); })
+        .Case([&](prim::BucketReadyOp o) {
+          ints = {o.getBucket(), o.getBytes()};
+          for (Attribute a : o.getParams())
+            name += (name.empty() ? "" : "\n") + cast<StringAttr>(a).str();
+        })
         .Case([&](prim::RmsNormBwdOp o) { floats = {f64(o.getEpsAttr())}; })
         .Case([&](prim::LayerNormBwdOp o) { floats = {f64(o.getEpsAttr())}; })
         .Case([&](prim::RopeBwdOp o) {

@@ -54,12 +54,16 @@ def TTTAutodiff : Pass<"ttt-autodiff", "::mlir::ModuleOp"> {
   let description = [{
     Writes `tttp.program "micro_step"`: the forward of `eval_step`, its `loss` output, then the
     backward built from each primitive's VJP rule (`VJPOpInterface`) in reverse order, and one
-    `grad:<parameter>` output per parameter. Only values that depend on a parameter get
+    `tttp.accumulate_grad` per parameter. Only values that depend on a parameter get
     cotangents. A `tttp.scan` is reversed generically: the forward runs in groups of
     `remat-group` steps and keeps the carried state at every group start; the backward is a
     reversed scan over the groups that recomputes the group's forward from its checkpoint, then
     runs the step body's VJP in reverse over the group, accumulating the gradients of the values
     the body reads from outside (closure) as carried state.
+
+    Each parameter's gradient goes to `tttp.accumulate_grad` as soon as it is final, and
+    `tttp.bucket_ready` marks where a bucket of about `bucket-mb` megabytes of gradients is
+    complete (the data-parallel reduction points).
 
     Example: `ttt-opt m.mlir --ttt-unroll-repeat --ttt-expand=dtype=f64 --ttt-autodiff=remat-group=4`
   }];
@@ -67,6 +71,8 @@ def TTTAutodiff : Pass<"ttt-autodiff", "::mlir::ModuleOp"> {
   let options = [
     Option<"rematGroup", "remat-group", "int64_t", "4",
            "scan steps per rematerialization group (the recipe's remat_group)">,
+    Option<"bucketMb", "bucket-mb", "double", "25.0",
+           "megabytes of gradients per reduction bucket">,
   ];
 }
 

@@ -254,6 +254,32 @@ def Prim_YieldOp : Prim_Op<"yield", [Pure, Terminator, HasParent<"ScanOp">]> {
   let assemblyFormat = "$values attr-dict `:` type($values)";
 }
 
+def Prim_AccumulateGradOp : Prim_Op<"accumulate_grad", []> {
+  let summary = "Adds a parameter's gradient into its persistent gradient buffer";
+  let description = [{
+    Placed by `ttt-autodiff` right after the parameter's gradient is final, so the reduction of
+    its bucket can start while the backward goes on. The runtime adds `scale * grad` into the
+    parameter's accumulator (scale = 1 / gradient-accumulation steps).
+
+    Example: `tttp.accumulate_grad "layers.0.ttt.W1" %g : tensor<4x16x16xf32>`
+  }];
+  let arguments = (ins StrAttr:$name, Prim_Tensor:$grad);
+  let assemblyFormat = "$name $grad attr-dict `:` type($grad)";
+}
+
+def Prim_BucketReadyOp : Prim_Op<"bucket_ready", []> {
+  let summary = "Reduction point: every gradient of this bucket is final";
+  let description = [{
+    The data-parallel runtime starts reducing the bucket's accumulators here (on its own
+    stream), overlapped with the rest of the backward. Buckets follow the backward order and
+    hold about `bucket-mb` megabytes each.
+
+    Example: `tttp.bucket_ready 0 ["final_norm", "embed"] {bytes = 8192000 : i64}`
+  }];
+  let arguments = (ins I64Attr:$bucket, StrArrayAttr:$params, I64Attr:$bytes);
+  let assemblyFormat = "$bucket $params attr-dict";
+}
+
 //===----------------------------------------------------------------------===//
 // Backward primitives (emitted by ttt-autodiff; kernels in runtime/backend/cpu/Backward.h)
 //===----------------------------------------------------------------------===//
