@@ -202,6 +202,44 @@ void printTable(std::ostringstream &os, const std::vector<std::vector<std::strin
   }
 }
 
+// The plan's memory map per program (null when the plan has none), and what one device needs:
+// programs run one at a time and share the largest arena; checkpoints are micro_step's.
+ordered_json memoryJson(const fb::Plan &plan) {
+  if (!plan.memory())
+    return nullptr;
+  ordered_json programs = ordered_json::array();
+  uint64_t params = 0, grads = 0, moments = 0, checkpoints = 0, arena = 0;
+  for (const fb::ProgramMemory *m : *plan.memory()) {
+    ordered_json j;
+    j["program"] = str(m->program());
+    j["alignment"] = m->alignment();
+    j["params_bytes"] = m->params_bytes();
+    j["grads_bytes"] = m->grads_bytes();
+    j["moments_bytes"] = m->moments_bytes();
+    j["checkpoints_bytes"] = m->checkpoints_bytes();
+    j["arena_bytes"] = m->arena_bytes();
+    j["arena_peak_bytes"] = m->arena_peak_bytes();
+    j["tensors"] = m->buffers() ? m->buffers()->size() : 0;
+    programs.push_back(j);
+    params = std::max<uint64_t>(params, m->params_bytes());
+    grads = std::max<uint64_t>(grads, m->grads_bytes());
+    moments = std::max<uint64_t>(moments, m->moments_bytes());
+    checkpoints = std::max<uint64_t>(checkpoints, m->checkpoints_bytes());
+    arena = std::max<uint64_t>(arena, m->arena_bytes());
+  }
+  ordered_json device;
+  device["params_bytes"] = params;
+  device["grads_bytes"] = grads;
+  device["moments_bytes"] = moments;
+  device["checkpoints_bytes"] = checkpoints;
+  device["arena_bytes"] = arena;
+  device["total_bytes"] = params + grads + moments + checkpoints + arena;
+  ordered_json j;
+  j["programs"] = programs;
+  j["device"] = device;
+  return j;
+}
+
 uint64_t masterBytes(const fb::Plan &plan) {
   uint64_t bytes = 0;
   if (plan.parameters())
@@ -309,6 +347,7 @@ ordered_json planToJson(const fb::PlanFile &file, const std::string &name) {
   countsJson["values"] = counts.values;
   countsJson["master_bytes"] = masterBytes(plan);
   j["parameter_counts"] = countsJson;
+  j["memory"] = memoryJson(plan);
   return j;
 }
 
@@ -361,6 +400,35 @@ std::string formatPlanText(const fb::PlanFile &file, const std::string &name) {
   printTable(os, rows, {false, true, true, true});
   os << "  master copy " << humanBytes(counts["master_bytes"].get<uint64_t>()) << " ("
      << groupDigits(counts["master_bytes"].get<uint64_t>()) << " bytes)\n";
+
+  const ordered_json &memory = j["memory"];
+  os << "\nmemory plan";
+  if (memory.is_null()) {
+    os << "\n  (absent from this plan)\n";
+    return os.str();
+  }
+  auto bytes = [](const ordered_json &v) { return humanBytes(v.get<uint64_t>()); };
+  const ordered_json &programs = memory["programs"];
+  if (!programs.empty())
+    os << " (buffers aligned to " << programs[0]["alignment"].get<int64_t>() << " B)";
+  os << "\n";
+  std::vector<std::vector<std::string>> mem = {
+      {"program", "tensors", "params", "grads", "moments", "checkpoints", "arena", "arena peak",
+       "peak/arena"}};
+  for (const ordered_json &m : programs) {
+    uint64_t arena = m["arena_bytes"].get<uint64_t>(), peak = m["arena_peak_bytes"].get<uint64_t>();
+    mem.push_back({m["program"].get<std::string>(), groupDigits(m["tensors"].get<uint64_t>()),
+                   bytes(m["params_bytes"]), bytes(m["grads_bytes"]), bytes(m["moments_bytes"]),
+                   bytes(m["checkpoints_bytes"]), bytes(m["arena_bytes"]),
+                   bytes(m["arena_peak_bytes"]), arena ? percent(peak, arena) : "-"});
+  }
+  printTable(os, mem, {false, true, true, true, true, true, true, true, true});
+  const ordered_json &d = memory["device"];
+  os << "  per device  params " << bytes(d["params_bytes"]) << " + grads " << bytes(d["grads_bytes"])
+     << " + moments " << bytes(d["moments_bytes"]) << " + checkpoints "
+     << bytes(d["checkpoints_bytes"]) << " + arena " << bytes(d["arena_bytes"])
+     << " (the largest program's) = " << bytes(d["total_bytes"]) << " ("
+     << groupDigits(d["total_bytes"].get<uint64_t>()) << " bytes)\n";
   return os.str();
 }
 

@@ -44,8 +44,7 @@ std::string withCommas(int64_t n) {
 const std::map<std::string, std::string> &pendingPhases() {
   static const std::map<std::string, std::string> pending = {
       {"fused", "the fusion passes (issue 5)"},
-      {"runtime", "the runtime-call lowering (issue 6)"},
-      {"planned", "the memory planner (issue 6)"}};
+      {"runtime", "the runtime-call lowering (issue 6)"}};
   return pending;
 }
 
@@ -135,7 +134,7 @@ std::string versionString() {
 int compile(const CompileOptions &o) {
   if (auto it = pendingPhases().find(o.compileTo); it != pendingPhases().end())
     return fail("--compile-to=" + o.compileTo + " is not available yet: it comes with " +
-                it->second + "; available now: model, primitive, programs, plan");
+                it->second + "; available now: model, primitive, programs, planned, plan");
   if (std::find(phaseNames().begin(), phaseNames().end(), o.compileTo) == phaseNames().end())
     return fail("unknown phase '" + o.compileTo + "'; phases: " +
                 llvm::join(phaseNames(), ", "));
@@ -175,7 +174,8 @@ int compile(const CompileOptions &o) {
     out->keep();
     return 0;
   }
-  const bool printIR = o.compileTo == "primitive" || o.compileTo == "programs";
+  const bool printIR =
+      o.compileTo == "primitive" || o.compileTo == "programs" || o.compileTo == "planned";
   if (!printIR && o.output.empty())
     return o.summary ? 0 : fail("no output file: pass -o train.bin (or --summary)");
   if (!printIR && o.output == "-")
@@ -199,6 +199,11 @@ int compile(const CompileOptions &o) {
   // After the programs: the inner loop's scans become the fused ops (optional, same results).
   if (o.fuseInnerLoop && o.compileTo != "primitive" && o.compileTo != "programs")
     pm.addPass(createTTTFuseInnerLoop());
+  if (o.compileTo == "planned" || o.compileTo == "plan") {
+    // Every plan's memory map is checked before it is printed or serialized.
+    pm.addPass(createTTTPlanMemory());
+    pm.addPass(createTTTVerifyMemory());
+  }
   if (failed(pm.run(*lowered)))
     return 1;
   if (printIR) {

@@ -6,6 +6,7 @@
 #include "ttt/schema/plan_generated.h"
 
 #include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/StringMap.h"
 #include "llvm/ADT/TypeSwitch.h"
 #include "llvm/Config/llvm-config.h"
 #include "llvm/Support/raw_ostream.h"
@@ -75,15 +76,51 @@ public:
                                      &instrs);
   }
 
+  // The memory map of the program written last (ttt-plan-memory's attributes), one buffer per
+  // tensor index; null when the program was not planned.
+  flatbuffers::Offset<plan::ProgramMemory> memory(prim::ProgramOp program) {
+    auto summary = program->getAttrOfType<DictionaryAttr>("tttp.memory");
+    if (!summary)
+      return 0;
+    auto get = [&](StringRef key) {
+      auto a = summary.getAs<IntegerAttr>(key);
+      return a ? a.getInt() : int64_t(0);
+    };
+    std::vector<plan::Buffer> table;
+    for (Value v : values) {
+      ArrayAttr list;
+      unsigned index;
+      if (auto r = dyn_cast<OpResult>(v)) {
+        list = r.getOwner()->getAttrOfType<ArrayAttr>("tttp.buffers");
+        index = r.getResultNumber();
+      } else {
+        auto a = cast<BlockArgument>(v);
+        list = a.getOwner()->getParentOp()->getAttrOfType<ArrayAttr>("tttp.arg_buffers");
+        index = a.getArgNumber();
+      }
+      auto entry = list && index < list.size() ? dyn_cast<ArrayAttr>(list[index]) : ArrayAttr();
+      auto field = [&](unsigned i) { return cast<IntegerAttr>(entry[i]).getInt(); };
+      table.push_back(entry ? plan::Buffer(plan::Region(field(0)), field(1), field(2))
+                            : plan::Buffer(plan::Region::arena, -1, 0));
+    }
+    return plan::CreateProgramMemoryDirect(fbb, program.getSymName().str().c_str(),
+                                           get("alignment"), get("params"), get("grads"),
+                                           get("moments"), get("checkpoints"), get("arena"),
+                                           get("arena_peak"), &table);
+  }
+
 private:
   flatbuffers::FlatBufferBuilder &fbb;
   llvm::DenseMap<Value, int32_t> ids;
   std::vector<Type> types;
+  std::vector<Value> values; // by tensor index
 
   int32_t id(Value v) {
     auto [it, inserted] = ids.try_emplace(v, int32_t(types.size()));
-    if (inserted)
+    if (inserted) {
       types.push_back(v.getType());
+      values.push_back(v);
+    }
     return it->second;
   }
 
@@ -217,6 +254,40 @@ flatbuffers::Offset<plan::Program> serializeProgram(flatbuffers::FlatBufferBuild
   return ProgramWriter(fbb).write(program);
 }
 
+// The memory maps of init (its tensors are the parameters' master slots) and apply_step (its
+// tensors are the gradient accumulators, same layout): slots as ttt-plan-memory laid them out,
+// read from the planned programs' tttp.param ops; no arena.
+static flatbuffers::Offset<plan::ProgramMemory>
+writeParamMemory(flatbuffers::FlatBufferBuilder &fbb, const char *name, plan::Region region,
+                 ModelOp model, llvm::ArrayRef<prim::ProgramOp> programOps) {
+  DictionaryAttr summary;
+  llvm::StringMap<std::pair<int64_t, int64_t>> slots; // parameter -> (offset, size)
+  for (prim::ProgramOp program : programOps) {
+    if (!summary)
+      summary = program->getAttrOfType<DictionaryAttr>("tttp.memory");
+    program.walk([&](prim::ParamOp param) {
+      if (auto list = param->getAttrOfType<ArrayAttr>("tttp.buffers"))
+        if (auto entry = dyn_cast<ArrayAttr>(list[0]))
+          slots[param.getName()] = {cast<IntegerAttr>(entry[1]).getInt(),
+                                    cast<IntegerAttr>(entry[2]).getInt()};
+    });
+  }
+  if (!summary)
+    return 0;
+  auto get = [&](StringRef key) {
+    auto a = summary.getAs<IntegerAttr>(key);
+    return a ? a.getInt() : int64_t(0);
+  };
+  std::vector<plan::Buffer> table;
+  for (ParamInstance &p : enumerateParams(model)) {
+    auto it = slots.find(p.name);
+    table.push_back(it == slots.end() ? plan::Buffer(region, -1, 0)
+                                      : plan::Buffer(region, it->second.first, it->second.second));
+  }
+  return plan::CreateProgramMemoryDirect(fbb, name, get("alignment"), get("params"), get("grads"),
+                                         get("moments"), 0, 0, 0, &table);
+}
+
 std::vector<uint8_t> buildPlanPayload(ModelOp model, const CompiledShape &shape,
                                       llvm::ArrayRef<prim::ProgramOp> programOps) {
   flatbuffers::FlatBufferBuilder fbb(1 << 16);
@@ -261,14 +332,24 @@ std::vector<uint8_t> buildPlanPayload(ModelOp model, const CompiledShape &shape,
   }
   auto paramsVec = fbb.CreateVector(params);
   std::vector<flatbuffers::Offset<plan::Program>> programs;
+  std::vector<flatbuffers::Offset<plan::ProgramMemory>> memory;
   if (!programOps.empty()) {
     programs.push_back(writeInitProgram(fbb, model, dtype));
+    memory.push_back(writeParamMemory(fbb, "init", plan::Region::params, model, programOps));
     programs.push_back(writeApplyProgram(fbb, model, dtype));
+    memory.push_back(writeParamMemory(fbb, "apply_step", plan::Region::grads, model, programOps));
   }
-  for (prim::ProgramOp program : programOps)
-    programs.push_back(serializeProgram(fbb, program));
+  for (prim::ProgramOp program : programOps) {
+    ProgramWriter writer(fbb);
+    programs.push_back(writer.write(program));
+    memory.push_back(writer.memory(program));
+  }
   auto programsVec = fbb.CreateVector(programs);
-  auto root = plan::CreatePlan(fbb, prov, config, recipe, compiled, paramsVec, programsVec);
+  // The memory map is written only when every program was planned (tttc always plans).
+  bool planned = llvm::all_of(memory, [](auto m) { return !m.IsNull(); });
+  auto memoryVec = planned && !memory.empty() ? fbb.CreateVector(memory) : 0;
+  auto root = plan::CreatePlan(fbb, prov, config, recipe, compiled, paramsVec, programsVec,
+                               memoryVec);
   plan::FinishPlanBuffer(fbb, root);
   return std::vector<uint8_t>(fbb.GetBufferPointer(), fbb.GetBufferPointer() + fbb.GetSize());
 }

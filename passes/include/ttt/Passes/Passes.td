@@ -101,4 +101,66 @@ def TTTFuseInnerLoop : Pass<"ttt-fuse-inner-loop", "::mlir::ModuleOp"> {
   let dependentDialects = ["::ttt::prim::PrimDialect"];
 }
 
+def TTTPlanMemory : Pass<"ttt-plan-memory", "::mlir::ModuleOp"> {
+  let summary = "Static memory plan: every tensor of every program gets a region and an offset";
+  let description = [{
+    Runs over every `tttp.program` after `ttt-autodiff`. Each tensor (SSA value, including the
+    block arguments of scan bodies) gets one buffer `[region, offset, size]` (bytes) in one of
+    five regions:
+
+    | index | region | what lives there |
+    |---|---|---|
+    | 0 | `params` | the values of `tttp.param`: they alias the master parameters, one slot per parameter in the model's declaration order (two reads of one parameter share it) |
+    | 1 | `grads` | the gradient accumulators, same layout as `params`: the values of `tttp.output "grad:<name>"` go to the slot of parameter `<name>` (a gradient added by `tttp.accumulate_grad` is a transient in the arena; its accumulator is that slot) |
+    | 2 | `moments` | AdamW's m and v (2 x the `params` size); no program value lives there |
+    | 3 | `checkpoints` | the inner-loop checkpoints: results of a top-level forward scan (or `tttp.inner_loop_fwd`) read only as scanned inputs of top-level reversed scans (or by `tttp.inner_loop_bwd`): the carry at each remat group start; one slot each |
+    | 4 | `arena` | every other tensor, packed by liveness |
+
+    Liveness, in program order (ops numbered in a pre-order walk; a scan spans its body): a value
+    lives from its definition to its last use, a use inside a scan body counting until that scan
+    ends; block arguments and values defined in a scan body live for the whole scan
+    (conservative: the body runs many times); inputs live from the start, values read by
+    `tttp.output` until the end of the program. Arena packing is greedy by size with best fit
+    (TFLite's and Triton's arena planners work this way): buffers in decreasing size order, each
+    takes the smallest gap that fits between the already placed buffers whose lifetimes overlap
+    its own, else goes on top of them. Every slot and offset is aligned to 256 bytes, so region
+    sizes are sums of sizes rounded up to 256. Element sizes: f32 and i32 4, f64 8, bf16 2 (bf16
+    plans still compute activations in f32 in this version).
+
+    Attributes written:
+    - on every op with results, `tttp.buffers = [[region, offset, size], ...]`, one per result;
+    - on `tttp.scan`, also `tttp.arg_buffers` for its body's block arguments;
+    - on `tttp.program`, `tttp.memory = {alignment, arena, arena_peak, checkpoints, grads,
+      moments, params}`: region sizes in bytes; `arena_peak` is the most bytes (aligned sizes)
+      live at any one position, a lower bound for any packing of the same intervals, to compare
+      with `arena`.
+
+    Example:
+    ```mlir
+    tttp.program "micro_step" attributes {tttp.memory = {alignment = 256, arena = 1536,
+        arena_peak = 1280, checkpoints = 512, grads = 2048, moments = 4096, params = 2048}} {
+      %w = tttp.param "w" {tttp.buffers = [[0, 1024, 256]]} : tensor<8x8xf32>
+      %y = tttp.matmul %x, %w {tttp.buffers = [[4, 512, 256]]} : ...
+      tttp.output "grad:w" %dw : tensor<8x8xf32>   // %dw has tttp.buffers = [[1, 1024, 256]]
+    }
+    ```
+  }];
+}
+
+def TTTVerifyMemory : Pass<"ttt-verify-memory", "::mlir::ModuleOp"> {
+  let summary = "Rejects a memory plan with overlapping live buffers or missing assignments";
+  let description = [{
+    Checks what `ttt-plan-memory` recorded on every `tttp.program`, recomputing the liveness
+    intervals independently of the packing: every op result and scan body argument has a buffer
+    (`tttp.buffers`, `tttp.arg_buffers`) whose size is its tensor's byte size, inside its region
+    (sizes from `tttp.memory`) and 256-aligned; and no two buffers of the same region (except
+    `params`, whose slots are the master parameters, aliased on purpose) are live at the same
+    time and share a byte. Each error is reported at the op that owns the buffer, with a note at
+    the other one. On success the program is marked `tttp.memory_verified`, so a pipeline's
+    output shows that the check ran (tttc runs it on every plan).
+
+    Example: `ttt-opt m.mlir ... --ttt-autodiff --ttt-plan-memory --ttt-verify-memory`
+  }];
+}
+
 #endif // TTT_PASSES_TD
