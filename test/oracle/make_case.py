@@ -2,7 +2,7 @@
 """Writes a deterministic random test case for the TTT-Linear (M) oracle from a seed.
 
   /usr/bin/python3 make_case.py --out DIR --seed S --vocab 32000 --hidden 64 --intermediate 128 \
-      --layers 2 --heads 4 --batch 2 --seq 64 [--dtype fp64|fp32] [--steps N]
+      --layers 2 --heads 4 --batch 2 --seq 64 [--dtype fp64|fp32] [--steps N [--stream]]
 
 writes
   DIR/config.json        Hugging Face TTT config (spec 5.1), Mamba backbone (share_qk, use_gate, pre_conv, tied)
@@ -12,6 +12,10 @@ writes
   DIR/batch.txt          `batch` sequences of seq+1 token ids; a few targets are BOS (1) so masking matters.
                          With --steps N (default 1): N * batch sequences, the input of the oracle's training
                          mode (step s uses sequences s*batch .. s*batch+batch-1); N = 1 gives the same file.
+                         With --stream (state passing): row r of step s+1 continues row r of step s, i.e. the
+                         rows are windows of `batch` token streams of N*seq+1 ids: the sequence of (step s,
+                         row r) is stream_r[s*seq .. s*seq+seq] (the boundary token is shared: the last target
+                         of step s is the first input of step s+1); only stream position 0 is a BOS input.
 
 All randomness comes from one torch.Generator seeded with S, drawn in a fixed order in float64 on the CPU.
 """
@@ -113,7 +117,26 @@ def make_tokens(vocab, batch, seq, seed, steps=1):
     return tokens
 
 
-def write_case(out, seed, vocab, hidden, intermediate, layers, heads, batch, seq, dtype="fp64", steps=1):
+def make_stream_tokens(vocab, batch, seq, seed, steps):
+    """[steps * batch, seq + 1] token ids cut from `batch` streams of steps*seq+1 ids: the sequence of step s,
+    row r (file row s*batch + r) is stream_r[s*seq .. s*seq+seq], so consecutive steps share their boundary
+    token and row r of step s+1 continues row r of step s. Each stream starts with BOS (an input only); every
+    step's window has 2 + r mod batch BOS targets and one EOS."""
+    gen = torch.Generator().manual_seed(seed * 7919 + 29)
+    streams = torch.randint(3, vocab, (batch, steps * seq + 1), generator=gen)
+    streams[:, 0] = 1
+    for r in range(batch):
+        for s in range(steps):
+            count = 2 + r % batch
+            positions = s * seq + 1 + torch.randperm(seq, generator=gen)[:count]
+            streams[r, positions] = 1
+            streams[r, s * seq + 1 + int(torch.randint(0, seq, (1,), generator=gen))] = 2
+    rows = [streams[r, s * seq:s * seq + seq + 1] for s in range(steps) for r in range(batch)]
+    return torch.stack(rows)
+
+
+def write_case(out, seed, vocab, hidden, intermediate, layers, heads, batch, seq, dtype="fp64", steps=1,
+               stream=False):
     fields = make_config(vocab, hidden, intermediate, layers, heads)
     cfg = Config(fields)
     if seq % cfg.mini_batch_size or seq < 2 * cfg.mini_batch_size:
@@ -130,9 +153,13 @@ def write_case(out, seed, vocab, hidden, intermediate, layers, heads, batch, seq
     params = {n: t.to(torch_dtype) for n, t in make_parameters(cfg, seed).items()}
     safetensors_io.save_file(os.path.join(out, "model.safetensors"), params,
                              {"format": "pt", "seed": str(seed)})
-    tokens = make_tokens(vocab, batch, seq, seed, steps)
+    tokens = make_stream_tokens(vocab, batch, seq, seed, steps) if stream else \
+        make_tokens(vocab, batch, seq, seed, steps)
     with open(os.path.join(out, "batch.txt"), "w", encoding="utf-8") as f:
-        if steps == 1:
+        if stream:
+            f.write(f"# make_case seed {seed}: {steps} steps x {batch} sequences of {seq}+1 token ids, row r of "
+                    f"step s+1 continues row r of step s (shared boundary token; for --state-passing)\n")
+        elif steps == 1:
             f.write(f"# make_case seed {seed}: {batch} sequences of {seq}+1 token ids (inputs = first {seq}, "
                     f"targets = last {seq})\n")
         else:
@@ -156,9 +183,11 @@ def main(argv=None):
     parser.add_argument("--seq", type=int, default=64)
     parser.add_argument("--dtype", choices=["fp64", "fp32"], default="fp64")
     parser.add_argument("--steps", type=int, default=1, help="write steps * batch sequences (training input)")
+    parser.add_argument("--stream", action="store_true",
+                        help="row r of step s+1 continues row r of step s (state-passing input)")
     args = parser.parse_args(argv)
     write_case(args.out, args.seed, args.vocab, args.hidden, args.intermediate, args.layers, args.heads,
-               args.batch, args.seq, args.dtype, args.steps)
+               args.batch, args.seq, args.dtype, args.steps, args.stream)
     return 0
 
 

@@ -580,5 +580,206 @@ class TrainingTest(unittest.TestCase):
             tp.train(cfg, P, inputs, targets, 2, 2, schedule, adamw.AdamW(P))
 
 
+# --------------------------------------------------------------------------------------------------
+# Multi-step loss mode and state passing (truncated BPTT across steps, issue 6 item 3)
+# --------------------------------------------------------------------------------------------------
+
+def run_steps_cli(case, steps, global_batch, *extra, batch_file=None):
+    cmd = [sys.executable, os.path.join(HERE, "ttt_primal.py"),
+           "--config", os.path.join(case, "config.json"),
+           "--weights", os.path.join(case, "model.safetensors"),
+           "--batch", batch_file or os.path.join(case, "batch.txt"),
+           "--steps", str(steps), "--global-batch", str(global_batch), *extra]
+    stdout = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return [json.loads(line) for line in stdout.strip().splitlines()]
+
+
+def concatenated_tail_loss(cfg, P, inputs, targets, steps, G, row_step):
+    """Loss of step `row_step` computed without state passing: row r's windows of steps 0..row_step joined into
+    one sequence (the windows share their boundary token), the spec 4.5 masked mean over its last T targets."""
+    T = inputs.shape[1]
+    ins = torch.cat([inputs[s * G:(s + 1) * G] for s in range(row_step + 1)], dim=1)
+    tgs = torch.cat([targets[s * G:(s + 1) * G] for s in range(row_step + 1)], dim=1)
+    with torch.no_grad():
+        nll = tp.token_losses(cfg, P, ins, tgs)[:, -T:]
+    mask = (tgs[:, -T:] != tp.BOS_ID).to(nll.dtype)
+    return ((nll * mask).sum(dim=1) / mask.sum(dim=1)).mean().item()
+
+
+class StatePassingTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        cls.steps, cls.G, cls.T = 3, TINY["batch"], 32   # T = 2 mini-batches (keeps the tests fast)
+        out = os.path.join(cls.tmp.name, "stream")
+        sizes = dict(TINY, seq=cls.T)
+        make_case.write_case(out, 9, steps=cls.steps, stream=True, **sizes)  # row r of step s+1 continues row r
+        cls.case = out
+        cls.cfg, cls.P, cls.inputs, cls.targets = load_case(out)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def test_stream_case_is_contiguous(self):
+        G, T = self.G, self.T
+        self.assertEqual(list(self.inputs.shape), [self.steps * G, T])
+        for s in range(1, self.steps):
+            prev, cur = slice((s - 1) * G, s * G), slice(s * G, (s + 1) * G)
+            self.assertTrue(torch.equal(self.inputs[cur][:, 0], self.targets[prev][:, -1]), "shared boundary")
+        self.assertTrue(bool((self.inputs[:G, 0] == tp.BOS_ID).all()))
+        self.assertFalse(bool((self.inputs[G:, 0] == tp.BOS_ID).any()))  # later windows are not new documents
+        for s in range(self.steps):
+            self.assertTrue(bool((self.targets[s * G:(s + 1) * G] == tp.BOS_ID).any(dim=1).all()))
+
+    def test_multi_step_without_state_passing(self):
+        # The multi-step loss mode without state passing = N independent --batch evaluations.
+        # (One step through the CLI's --batch, every step through loss_of, which is what --batch evaluates.)
+        log = run_steps_cli(self.case, self.steps, self.G)
+        self.assertEqual([r["step"] for r in log], [1, 2, 3])
+        path = os.path.join(self.tmp.name, "step1.txt")
+        write_batch(path, self.inputs[self.G:2 * self.G], self.targets[self.G:2 * self.G])
+        single = run_cli(self.case, "--batch", path)  # the later --batch overrides the case's file
+        self.assertEqual(single, {"loss": log[1]["loss"], "tokens": log[1]["tokens"]})
+        worst = 0.0
+        for s in range(self.steps):
+            rows = slice(s * self.G, (s + 1) * self.G)
+            with torch.no_grad():
+                want = tp.loss_of(self.cfg, self.P, self.inputs[rows], self.targets[rows]).item()
+            worst = max(worst, abs(want - log[s]["loss"]))
+            self.assertEqual(int((self.targets[rows] != tp.BOS_ID).sum()), log[s]["tokens"])
+        report("multi-step (no state passing) vs independent evaluations, max abs diff", worst)
+        self.assertEqual(worst, 0.0)
+        with self.assertRaises(ValueError):  # needs exactly steps * G sequences
+            tp.evaluate_steps(self.cfg, self.P, self.inputs, self.targets, 2, self.G)
+
+    def test_state_passing_continues_the_sequence(self):
+        off, _ = tp.evaluate_steps(self.cfg, self.P, self.inputs, self.targets, self.steps, self.G)
+        on = run_steps_cli(self.case, self.steps, self.G, "--state-passing")
+        self.assertEqual(on[0], off[0])  # step 0 starts from W1 / b1 and zero conv history, as without it
+        cfg, P, inputs, targets, G = self.cfg, self.P, self.inputs, self.targets, self.G
+        # Step s with state passing = the windows 0..s of each row as ONE sequence, loss over its last T targets.
+        diffs, effects = [], []
+        for s in (1, 2):
+            want = concatenated_tail_loss(cfg, P, inputs, targets, self.steps, G, s)
+            diffs.append(abs(on[s]["loss"] - want))
+            effects.append(abs(on[s]["loss"] - off[s]["loss"]))
+        report("state passing step 2 / step 3 vs concatenated sequences (2T+1, 3T+1 tokens), abs diff",
+               f"{diffs[0]:.1e} / {diffs[1]:.1e}")
+        report("state passing vs fresh start, |loss difference| at steps 2 / 3", f"{effects[0]:.2e} / "
+               f"{effects[1]:.2e}")
+        self.assertLess(max(diffs), 1e-12)
+        self.assertGreater(min(effects), 1e-5)
+
+        # Both halves of the carried state matter: dropping either breaks the agreement.
+        rows0, rows1 = slice(0, G), slice(G, 2 * G)
+        with torch.no_grad():
+            state = []
+            tp.loss_of(cfg, P, inputs[rows0], targets[rows0], state_out=state)
+            want = concatenated_tail_loss(cfg, P, inputs, targets, self.steps, G, 1)
+            full = tp.loss_of(cfg, P, inputs[rows1], targets[rows1], state_in=state).item()
+            K1, f = cfg.conv_kernel - 1, cfg.head_dim
+            no_tails = [dict(st, **{k: torch.zeros_like(st[k]) for k in ("pre_conv", "conv_q", "conv_k")})
+                        for st in state]
+            no_inner = []
+            for layer, st in enumerate(state):
+                sb = f"model.layers.{layer}.seq_modeling_block."
+                no_inner.append(dict(st, W=P[sb + "W1"].unsqueeze(0).expand(G, -1, f, f),
+                                     b=P[sb + "b1"][:, 0, :].unsqueeze(0).expand(G, -1, f)))
+            self.assertEqual(list(state[0]["conv_q"].shape), [G, K1, cfg.hidden_size])
+            self.assertTrue(torch.equal(state[0]["conv_q"], state[0]["conv_k"]))  # share_qk: same input
+            a = abs(tp.loss_of(cfg, P, inputs[rows1], targets[rows1], state_in=no_tails).item() - want)
+            b = abs(tp.loss_of(cfg, P, inputs[rows1], targets[rows1], state_in=no_inner).item() - want)
+        report("step 2: full state / without conv tails / without inner W,b vs concatenated, abs diff",
+               f"{abs(full - want):.1e} / {a:.1e} / {b:.1e}")
+        self.assertEqual(full, on[1]["loss"])
+        self.assertGreater(a, 1e-6)
+        self.assertGreater(b, 1e-6)
+
+        # --reset-every 2: the 0-based step 2 starts fresh again (= no state passing), step 1 still carries.
+        reset, _ = tp.evaluate_steps(cfg, P, inputs, targets, self.steps, G, state_passing=True, reset_every=2)
+        self.assertEqual([r["loss"] for r in reset], [on[0]["loss"], on[1]["loss"], off[2]["loss"]])
+
+    def test_state_passing_gradients(self):
+        path = os.path.join(self.tmp.name, "grads_sp.safetensors")
+        log = run_steps_cli(self.case, self.steps, self.G, "--state-passing", "--grads-step", "2", "--grads", path)
+        grads, meta = safetensors_io.load_file(path)
+        self.assertEqual((meta["step"], meta["state_passing"]), ("2", "true"))
+        self.assertEqual(float(meta["loss"]), log[1]["loss"])
+        self.assertEqual(sorted(grads), sorted(self.P))
+        cfg, P, inputs, targets, G = self.cfg, self.P, self.inputs, self.targets, self.G
+        for name in P:
+            initial = name.endswith(".W1") or name.endswith(".b1")
+            if initial:  # truncated BPTT: W1 / b1 only enter through the detached state of step 0
+                self.assertTrue(bool((grads[name] == 0).all()), f"{name}: gradient must be exactly zero")
+            else:
+                self.assertTrue(bool((grads[name] != 0).any()), f"{name}: gradient is identically zero")
+        # Step 1 (fresh) with state passing has the same gradients as the plain --grads of its batch.
+        _, g1 = tp.evaluate_steps(cfg, P, inputs, targets, self.steps, G, state_passing=True, grads_step=0)
+        _, plain = tp.loss_and_grads(cfg, P, inputs[:G], targets[:G])
+        self.assertEqual(max((g1[n] - plain[n]).abs().max().item() for n in P), 0.0)
+        self.assertTrue(bool((g1["model.layers.0.seq_modeling_block.W1"] != 0).any()))
+
+        # Step-2 gradients vs 4th-order central differences of the step-2 loss with the carried state held fixed
+        # (the state is a constant under truncated BPTT; perturbing a parameter does not re-run step 1). Entries
+        # among the largest tenth of |gradient| of their tensor; FD rounding noise is ~1e-12 absolute.
+        with torch.no_grad():
+            state = []
+            tp.loss_of(cfg, P, inputs[:G], targets[:G], state_out=state)
+        rows = slice(G, 2 * G)
+
+        def loss_with(name, flat_index, delta):
+            Q = dict(P)
+            Q[name] = P[name].clone()
+            Q[name].view(-1)[flat_index] += delta
+            with torch.no_grad():
+                return tp.loss_of(cfg, Q, inputs[rows], targets[rows], state_in=state).item()
+
+        gen = torch.Generator().manual_seed(12)
+        names = ["model.layers.0.seq_modeling_block.learnable_token_idx", "model.layers.1.conv.conv.weight",
+                 "model.layers.0.seq_modeling_block.conv_k.weight", "model.layers.1.seq_modeling_block.ttt_norm_bias"]
+        h, worst = 5e-4, 0.0
+        for name in names:
+            magnitude = grads[name].abs().view(-1)
+            candidates = torch.nonzero(magnitude >= torch.quantile(magnitude, 0.9)).view(-1)
+            flat_index = int(candidates[int(torch.randint(0, len(candidates), (1,), generator=gen))])
+            L = {k: loss_with(name, flat_index, k * h) for k in (-2, -1, 1, 2)}
+            fd = (-L[2] + 8 * L[1] - 8 * L[-1] + L[-2]) / (12 * h)
+            g = grads[name].view(-1)[flat_index].item()
+            worst = max(worst, abs(g - fd) / abs(fd))
+            report(f"step-2 grad {name}[{flat_index}]",
+                   f"autograd {g:.12e} fd {fd:.12e} abs {abs(g - fd):.1e} rel {abs(g - fd) / abs(fd):.2e}")
+            self.assertLess(abs(g - fd), 1e-6 * abs(fd) + 2e-11, name)  # 2e-11: FD rounding floor
+        report("state-passing step-2 grads vs central differences (state fixed), worst relative", f"{worst:.2e}")
+        # With --reset-every 1 every step is fresh: W1 gets a gradient again at step 2.
+        _, gr = tp.evaluate_steps(cfg, P, inputs, targets, self.steps, G, state_passing=True, reset_every=1,
+                                  grads_step=1)
+        _, plain2 = tp.loss_and_grads(cfg, P, inputs[rows], targets[rows])
+        self.assertEqual(max((gr[n] - plain2[n]).abs().max().item() for n in P), 0.0)
+
+    def test_training_with_state_passing(self):
+        out_on = os.path.join(self.tmp.name, "trained_sp.safetensors")
+        batch = os.path.join(self.case, "batch.txt")
+        on = run_train_cli(self.case, batch, self.steps, out_on, "--state-passing")   # warmup 2: lr(0) = 0
+        schedule = lambda s: adamw.warmup_cosine_lr(s, 3e-3, 1e-5, 2, 10)  # noqa: E731 - the CLI's schedule
+        W_off, off = tp.train(self.cfg, self.P, self.inputs, self.targets, self.steps, self.G, schedule,
+                              adamw.AdamW(self.P))
+        self.assertEqual(on[0], off[0])
+        # The first update has lr 0, so step 2 runs with the initial weights and the state of step 1: its loss and
+        # gradient norm are those of the multi-step loss mode with state passing.
+        loss_mode, grads = tp.evaluate_steps(self.cfg, self.P, self.inputs, self.targets, self.steps, self.G,
+                                             state_passing=True, grads_step=1)
+        norm = math.sqrt(sum((g * g).sum().item() for g in grads.values()))
+        report("training with state passing: losses", [f"{r['loss']:.6f}" for r in on])
+        report("training step 2 vs loss mode: loss / grad norm rel diff",
+               f"{abs(on[1]['loss'] - loss_mode[1]['loss']):.1e} / {abs(on[1]['grad_norm'] - norm) / norm:.1e}")
+        self.assertEqual(on[1]["loss"], loss_mode[1]["loss"])
+        self.assertLess(abs(on[1]["grad_norm"] - norm) / norm, 1e-14)
+        self.assertGreater(abs(on[2]["loss"] - off[2]["loss"]), 1e-5)
+        W_on, meta = safetensors_io.load_file(out_on)
+        self.assertEqual(meta["state_passing"], "true")
+        self.assertGreater(max((W_on[n] - W_off[n]).abs().max().item() for n in W_on), 1e-6)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -27,6 +27,15 @@ Training mode (outer optimizer of spec 4.1-4.2 in adamw.py):
 step s (0-based) uses sequences s*G .. s*G+G-1 of B.txt (exactly N*G sequences): loss of spec 4.5 and its
 gradients, clip by the global norm, AdamW with lr = schedule(s); prints one JSON line per step
 {"step": s+1, "loss", "grad_norm" (unclipped), "lr" (the lr applied)} and writes the final weights to OUT.
+
+Multi-step loss mode (fixed weights): --batch B.txt --steps N --global-batch G prints one line per step
+{"step": s+1, "loss", "tokens"} (step s uses sequences s*G .. s*G+G-1); with --grads OUT --grads-step S it
+writes the gradients of the loss of printed step S.
+
+State passing (--state-passing [--reset-every K], both multi-step modes; truncated BPTT): row r of step s+1
+continues row r of step s. Each layer's inner state after the last mini-batch (W, b per row and head) and the
+last K-1 inputs of its three causal convs (pre-conv, conv_q, conv_k) become row r's initial state (what x[<0]
+means), detached. Step 0, and every 0-based step that is a multiple of K, start from W1/b1 and zero history.
 """
 
 import argparse
@@ -190,12 +199,22 @@ def silu(x):
     return x * torch.sigmoid(x)
 
 
-def causal_depthwise_conv(x, weight, bias):
+def causal_depthwise_conv(x, weight, bias, history=None, tail=None):
     """Depthwise causal conv (spec 2.1, 5.2): out[t, c] = bias[c] + sum_j weight[c, 0, j] * x[t - K + 1 + j, c],
-    with x[<0] = 0. x: [B, T, d], weight: [d, 1, K], bias: [d]."""
+    with x[<0] = 0. x: [B, T, d], weight: [d, 1, K], bias: [d].
+
+    State passing: `history` [B, K-1, d] (row s = x[s - K + 1]) replaces the zeros of x[<0]; if `tail` is a list,
+    the last K-1 inputs of the extended sequence (history followed by x) are appended to it, detached: they are
+    the next segment's history."""
     B, T, d = x.shape
     K = weight.shape[-1]
-    padded = torch.cat([x.new_zeros(B, K - 1, d), x], dim=1)  # padded[:, s] = x[:, s - K + 1]
+    if history is None:
+        history = x.new_zeros(B, K - 1, d)
+    if list(history.shape) != [B, K - 1, d]:
+        raise ValueError(f"conv history has shape {list(history.shape)}, expected {[B, K - 1, d]}")
+    padded = torch.cat([history.to(x.dtype), x], dim=1)  # padded[:, s] = x[:, s - K + 1]
+    if tail is not None:
+        tail.append(padded[:, padded.shape[1] - (K - 1):].detach())
     out = bias.expand(B, T, d)
     for j in range(K):
         out = out + weight[:, 0, j] * padded[:, j:j + T, :]
@@ -260,24 +279,38 @@ def per_token_gradients(W0, b0, k, v, gamma, lam):
     with torch.enable_grad():
         W_copies = W0.unsqueeze(2).repeat(1, 1, m, 1, 1)
         b_copies = b0.unsqueeze(2).repeat(1, 1, m, 1)
-        if not outer:
+        # A start state that is not part of the outer graph (no outer training, or a carried state, which is a
+        # constant) gets leaf copies; otherwise the copies are differentiable functions of W1 / b1.
+        if not W_copies.requires_grad:
             W_copies.requires_grad_(True)
+        if not b_copies.requires_grad:
             b_copies.requires_grad_(True)
         losses = inner_loss(k, v, W_copies, b_copies, gamma[None, :, None, :], lam[None, :, None, :])
         gradW, gradb = torch.autograd.grad(losses.sum(), (W_copies, b_copies), create_graph=outer)
     return gradW, gradb
 
 
-def ttt_primal(XQ, XK, XV, eta, tau, W1, b1, gamma, lam, mini_batch_size):
+def ttt_primal(XQ, XK, XV, eta, tau, W1, b1, gamma, lam, mini_batch_size, initial=None, final=None):
     """Per-token primal TTT-Linear (spec 2.5) over the whole sequence.
 
     XQ, XK, XV: [B, H, T, f] (q, k rotated); eta: [B, H, T] = eta_lr of each (source) token;
     tau: [b] token-position scale; W1: [H, f, f]; b1: [H, 1, f]; gamma, lam: [H, f].
-    Returns the outputs o [B, H, T, f]."""
+    Returns the outputs o [B, H, T, f].
+
+    State passing: `initial` = (W [B, H, f, f], b [B, H, f]) replaces W1 / b1 as every row's start state (it is
+    used as given: the caller passes it detached); if `final` is a list, the state after the last mini-batch,
+    (W, b) detached, is appended to it (T must then be a multiple of the mini-batch size)."""
     B, H, T, f = XQ.shape
     b = mini_batch_size
-    W0 = W1.unsqueeze(0).expand(B, H, f, f)   # every sequence starts from W1 / b1 (spec 2.8)
-    b0 = b1[:, 0, :].unsqueeze(0).expand(B, H, f)
+    if initial is None:
+        W0 = W1.unsqueeze(0).expand(B, H, f, f)   # every sequence starts from W1 / b1 (spec 2.8)
+        b0 = b1[:, 0, :].unsqueeze(0).expand(B, H, f)
+    else:
+        W0, b0 = initial
+        if list(W0.shape) != [B, H, f, f] or list(b0.shape) != [B, H, f]:
+            raise ValueError("initial inner state has the wrong shape")
+    if final is not None and T % b:
+        raise ValueError("state passing needs a sequence length that is a multiple of mini_batch_size")
     outputs = []
     for start in range(0, T, b):
         q = XQ[:, :, start:start + b]
@@ -295,6 +328,8 @@ def ttt_primal(XQ, XK, XV, eta, tau, W1, b1, gamma, lam, mini_batch_size):
         z = (q.unsqueeze(-2) @ W_i).squeeze(-2) + b_i
         outputs.append(q + layer_norm(z, gamma[None, :, None, :], lam[None, :, None, :]))
         W0, b0 = W_i[:, :, -1], b_i[:, :, -1]  # carry the last token's state
+    if final is not None:
+        final.append((W0.detach(), b0.detach()))
     return torch.cat(outputs, dim=2)
 
 
@@ -302,15 +337,19 @@ def ttt_primal(XQ, XK, XV, eta, tau, W1, b1, gamma, lam, mini_batch_size):
 # Model
 # --------------------------------------------------------------------------------------------------
 
-def ttt_layer(cfg, P, prefix, u, inner_loop=ttt_primal):
-    """The TTT-Linear (M) sequence-modeling block (spec 2.1-2.7). u = RMSNorm_seq(h): [B, T, d]."""
+def ttt_layer(cfg, P, prefix, u, inner_loop=ttt_primal, state_in=None, state_out=None):
+    """The TTT-Linear (M) sequence-modeling block (spec 2.1-2.7). u = RMSNorm_seq(h): [B, T, d].
+    state_in / state_out: this layer's carried state dict (see `logits_of`), or None."""
     B, T, d = u.shape
     H, f = cfg.num_attention_heads, cfg.head_dim
     s = prefix + "seq_modeling_block."
+    tails = [] if state_out is not None else None
     # 2.1 projections: shared q/k projection followed by two causal convs; v; gate pre-activation.
     shared = linear(u, P[s + "q_proj.weight"])
-    XQ = causal_depthwise_conv(shared, P[s + "conv_q.weight"], P[s + "conv_q.bias"])
-    XK = causal_depthwise_conv(shared, P[s + "conv_k.weight"], P[s + "conv_k.bias"])
+    XQ = causal_depthwise_conv(shared, P[s + "conv_q.weight"], P[s + "conv_q.bias"],
+                               None if state_in is None else state_in["conv_q"], tails)
+    XK = causal_depthwise_conv(shared, P[s + "conv_k.weight"], P[s + "conv_k.bias"],
+                               None if state_in is None else state_in["conv_k"], tails)
     XV = linear(u, P[s + "v_proj.weight"])
     gate = linear(u, P[s + "g_proj.weight"])
     # 2.2 heads and RoPE at position t mod mini_batch_size (q and k only).
@@ -324,73 +363,145 @@ def ttt_layer(cfg, P, prefix, u, inner_loop=ttt_primal):
     eta = cfg.ttt_base_lr * torch.sigmoid(lr_logits) / f                    # [B, H, T]
     position = torch.arange(1, cfg.mini_batch_size + 1, dtype=u.dtype)
     tau = torch.clamp(1.0 / position + P[s + "learnable_token_idx"], min=0.0)   # [b]
-    # 2.4-2.6 inner loop.
+    # 2.4-2.6 inner loop (extra arguments only with state passing, so other inner loops keep working).
+    carry = {}
+    if state_in is not None:
+        carry["initial"] = (state_in["W"], state_in["b"])
+    final = None
+    if state_out is not None:
+        final = carry["final"] = []
     O = inner_loop(XQ, XK, XV, eta, tau, P[s + "W1"], P[s + "b1"],
-                   P[s + "ttt_norm_weight"], P[s + "ttt_norm_bias"], cfg.mini_batch_size)
+                   P[s + "ttt_norm_weight"], P[s + "ttt_norm_bias"], cfg.mini_batch_size, **carry)
+    if state_out is not None:
+        (state_out["W"], state_out["b"]), = final
+        state_out["conv_q"], state_out["conv_k"] = tails
     # 2.7 tail: post LayerNorm over d, tanh-GELU gate, output projection.
     Y = layer_norm(merge_heads(O), P[s + "post_norm.weight"], P[s + "post_norm.bias"])
     Y = gelu_tanh(gate) * Y
     return linear(Y, P[s + "o_proj.weight"])
 
 
-def block(cfg, P, layer, h, inner_loop=ttt_primal):
-    """Pre-norm residual block of spec 3.1 (pre-conv, TTT layer, SwiGLU)."""
+def block(cfg, P, layer, h, inner_loop=ttt_primal, state_in=None, state_out=None):
+    """Pre-norm residual block of spec 3.1 (pre-conv, TTT layer, SwiGLU). state_in / state_out: this layer's
+    carried state (see `logits_of`) or None."""
     p = f"model.layers.{layer}."
     eps = cfg.rms_norm_eps
+    tails = [] if state_out is not None else None
     h = h + causal_depthwise_conv(rms_norm(h, P[p + "conv.norm.weight"], eps),
-                                  P[p + "conv.conv.weight"], P[p + "conv.conv.bias"])
-    h = h + ttt_layer(cfg, P, p, rms_norm(h, P[p + "seq_norm.weight"], eps), inner_loop)
+                                  P[p + "conv.conv.weight"], P[p + "conv.conv.bias"],
+                                  None if state_in is None else state_in["pre_conv"], tails)
+    if state_out is not None:
+        state_out["pre_conv"], = tails
+    h = h + ttt_layer(cfg, P, p, rms_norm(h, P[p + "seq_norm.weight"], eps), inner_loop, state_in, state_out)
     x = rms_norm(h, P[p + "ffn_norm.weight"], eps)
     mlp = silu(linear(x, P[p + "mlp.gate_proj.weight"])) * linear(x, P[p + "mlp.up_proj.weight"])
     return h + linear(mlp, P[p + "mlp.down_proj.weight"])
 
 
-def logits_of(cfg, P, inputs, inner_loop=ttt_primal):
-    """inputs [B, T] int64 -> logits [B, T, V] (tied head)."""
+def logits_of(cfg, P, inputs, inner_loop=ttt_primal, state_in=None, state_out=None):
+    """inputs [B, T] int64 -> logits [B, T, V] (tied head).
+
+    State passing (truncated BPTT): `state_in` is None (every row starts from W1 / b1 and x[<0] = 0) or a list
+    with one dict per layer: "W" [B, H, f, f], "b" [B, H, f] (row r's inner state to start from), "pre_conv",
+    "conv_q", "conv_k" [B, K-1, d] (the last K-1 inputs of that conv in row r's previous segment, oldest
+    first: what x[-K+1 .. -1] means). If `state_out` is a list, one such dict per layer is appended, all
+    tensors detached: the state after this segment's last token."""
     E = P["model.embed_tokens.weight"]
     h = E[inputs]
     for layer in range(cfg.num_hidden_layers):
-        h = block(cfg, P, layer, h, inner_loop)
+        out = {} if state_out is not None else None
+        h = block(cfg, P, layer, h, inner_loop, None if state_in is None else state_in[layer], out)
+        if state_out is not None:
+            state_out.append(out)
     h = rms_norm(h, P["model.norm.weight"], cfg.rms_norm_eps)
     return h @ E.t()
 
 
-def token_losses(cfg, P, inputs, targets, inner_loop=ttt_primal):
+def token_losses(cfg, P, inputs, targets, inner_loop=ttt_primal, state_in=None, state_out=None):
     """Per-position negative log-likelihood [B, T] (unmasked)."""
-    logp = torch.log_softmax(logits_of(cfg, P, inputs, inner_loop), dim=-1)
+    logp = torch.log_softmax(logits_of(cfg, P, inputs, inner_loop, state_in, state_out), dim=-1)
     return -logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
 
 
-def loss_of(cfg, P, inputs, targets, inner_loop=ttt_primal):
+def loss_of(cfg, P, inputs, targets, inner_loop=ttt_primal, state_in=None, state_out=None):
     """Spec 4.5: per-sequence masked mean (mask = target != BOS), then the mean over the batch."""
-    nll = token_losses(cfg, P, inputs, targets, inner_loop)
+    nll = token_losses(cfg, P, inputs, targets, inner_loop, state_in, state_out)
     mask = (targets != BOS_ID).to(nll.dtype)
     per_sequence = (nll * mask).sum(dim=1) / torch.clamp(mask.sum(dim=1), min=1e-10)
     return per_sequence.mean()
 
 
-def loss_and_grads(cfg, P, inputs, targets):
-    """Loss and d loss / d parameter for every parameter (autograd through the inner autograd)."""
+def loss_and_grads(cfg, P, inputs, targets, state_in=None, state_out=None):
+    """Loss and d loss / d parameter for every parameter (autograd through the inner autograd). A carried
+    `state_in` is a constant (truncated BPTT): no gradient flows into the step that produced it."""
     leaves = {name: t.detach().clone().requires_grad_(True) for name, t in P.items()}
-    loss = loss_of(cfg, leaves, inputs, targets)
+    loss = loss_of(cfg, leaves, inputs, targets, state_in=state_in, state_out=state_out)
     names = sorted(leaves)
-    grads = torch.autograd.grad(loss, [leaves[n] for n in names])
-    return loss.detach(), {n: g.detach() for n, g in zip(names, grads)}
+    # allow_unused: with a carried state W1 / b1 do not enter the loss at all; their gradient is exactly zero.
+    grads = torch.autograd.grad(loss, [leaves[n] for n in names], allow_unused=True)
+    return loss.detach(), {n: torch.zeros_like(leaves[n]).detach() if g is None else g.detach()
+                           for n, g in zip(names, grads)}
 
 
-def train(cfg, P, inputs, targets, steps, global_batch, lr_of_step, optimizer, grad_clip=1.0, on_step=None):
+def starts_fresh(step, state_passing, reset_every=0):
+    """Whether 0-based `step` starts every row from W1 / b1 and zero conv history: always without state
+    passing; with it at step 0 and, if reset_every = K > 0, at every step that is a multiple of K."""
+    return (not state_passing) or step == 0 or (reset_every > 0 and step % reset_every == 0)
+
+
+def _check_steps(inputs, steps, global_batch):
+    if inputs.shape[0] != steps * global_batch:
+        raise ValueError(f"{steps} steps of {global_batch} sequences need exactly {steps * global_batch} "
+                         f"sequences, got {inputs.shape[0]}")
+
+
+def evaluate_steps(cfg, P, inputs, targets, steps, global_batch, state_passing=False, reset_every=0,
+                   grads_step=None, on_step=None):
+    """Loss of `steps` consecutive global batches with fixed parameters. Step s (0-based) uses sequences
+    s*G .. s*G+G-1. With state passing, row r of step s starts from the state row r reached at the end of step
+    s-1 (inner W, b of every layer and head, last K-1 inputs of the three convs of every layer), detached;
+    see `starts_fresh` for the steps that start from W1 / b1. If grads_step (0-based) is given, that step's
+    loss is also differentiated (w.r.t. every parameter; the carried state is a constant).
+    Returns (records [{"step": s+1, "loss", "tokens"}], grads of grads_step or None)."""
+    G = global_batch
+    _check_steps(inputs, steps, G)
+    records, grads, state = [], None, None
+    for s in range(steps):
+        rows = slice(s * G, (s + 1) * G)
+        state_in = None if starts_fresh(s, state_passing, reset_every) else state
+        state_out = [] if state_passing else None
+        if s == grads_step:
+            loss, grads = loss_and_grads(cfg, P, inputs[rows], targets[rows], state_in, state_out)
+        else:
+            with torch.no_grad():
+                loss = loss_of(cfg, P, inputs[rows], targets[rows], state_in=state_in, state_out=state_out)
+        state = state_out
+        record = {"step": s + 1, "loss": float(loss), "tokens": int((targets[rows] != BOS_ID).sum())}
+        records.append(record)
+        if on_step is not None:
+            on_step(record)
+    return records, grads
+
+
+def train(cfg, P, inputs, targets, steps, global_batch, lr_of_step, optimizer, grad_clip=1.0, on_step=None,
+          state_passing=False, reset_every=0):
     """Runs `steps` outer optimizer steps (spec 4.1). Step s uses sequences s*G .. s*G+G-1 of (inputs,
     targets); its loss is the spec 4.5 loss of that global batch. Gradients are clipped by their global norm
     over all parameters, then `optimizer` (adamw.AdamW) applies lr_of_step(s). Returns the final parameters
-    and one record {"step", "loss", "grad_norm", "lr"} per step (also passed to on_step as it is made)."""
+    and one record {"step", "loss", "grad_norm", "lr"} per step (also passed to on_step as it is made).
+
+    With state passing (truncated BPTT), row r of step s starts from the detached state that row r reached in
+    step s-1's forward pass (computed with the parameters before step s-1's update), except at the steps
+    `starts_fresh` names."""
     G = global_batch
-    if inputs.shape[0] != steps * G:
-        raise ValueError(f"training needs exactly steps * global_batch = {steps * G} sequences, "
-                         f"got {inputs.shape[0]}")
-    records = []
+    _check_steps(inputs, steps, G)
+    records, state = [], None
     for s in range(steps):
         rows = slice(s * G, (s + 1) * G)
-        loss, grads = loss_and_grads(cfg, P, inputs[rows], targets[rows])
+        state_in = None if starts_fresh(s, state_passing, reset_every) else state
+        state_out = [] if state_passing else None
+        loss, grads = loss_and_grads(cfg, P, inputs[rows], targets[rows], state_in, state_out)
+        state = state_out
         clipped, norm, _ = adamw.clip_by_global_norm(grads, grad_clip)
         lr = lr_of_step(s)
         P = optimizer.step(P, clipped, lr)
@@ -412,10 +523,18 @@ def main(argv=None):
     parser.add_argument("--batch", help="token batch file (T+1 ids per line): print the loss")
     parser.add_argument("--dtype", choices=sorted(DTYPES), default="fp64")
     parser.add_argument("--grads", help="write d loss / d parameter to this safetensors file")
+    parser.add_argument("--grads-step", type=int,
+                        help="multi-step loss mode: the step (1-based, as printed) whose gradients --grads writes")
+    parser.add_argument("--state-passing", action="store_true",
+                        help="row r of step s+1 continues row r of step s: inner W, b and conv tails carried, "
+                             "detached (truncated BPTT); needs --steps and --global-batch")
+    parser.add_argument("--reset-every", type=int, default=0,
+                        help="with --state-passing: start from W1/b1 again at every 0-based step that is a "
+                             "multiple of K (0: only at step 0)")
     training = parser.add_argument_group("training mode (spec 4.1-4.2)")
     training.add_argument("--train-batches", help="token file with steps * global-batch sequences: train")
-    training.add_argument("--steps", type=int, help="optimizer steps N")
-    training.add_argument("--global-batch", type=int, help="sequences per step G")
+    training.add_argument("--steps", type=int, help="optimizer steps N (loss mode: consecutive steps N)")
+    training.add_argument("--global-batch", type=int, help="sequences per step G (both modes)")
     training.add_argument("--lr", type=float, help="peak learning rate")
     training.add_argument("--lr-end", type=float, help="final learning rate of the cosine decay")
     training.add_argument("--warmup-steps", type=int, help="linear warmup steps W (from lr 0)")
@@ -434,10 +553,27 @@ def main(argv=None):
         missing = ["--" + n.replace("_", "-") for n in need if getattr(args, n) is None]
         if missing:
             parser.error("training mode needs " + " ".join(missing))
-        if args.grads:
-            parser.error("--grads is for the loss mode")
+        if args.grads or args.grads_step is not None:
+            parser.error("--grads and --grads-step are for the loss mode")
+    multi_step = args.steps is not None or args.global_batch is not None
+    if multi_step:
+        if args.steps is None or args.global_batch is None:
+            parser.error("--steps and --global-batch go together")
         if args.steps < 1 or args.global_batch < 1:
             parser.error("--steps and --global-batch must be positive")
+    if args.state_passing and not multi_step:
+        parser.error("--state-passing needs --steps and --global-batch")
+    if args.reset_every < 0:
+        parser.error("--reset-every must be >= 0")
+    if args.reset_every and not args.state_passing:
+        parser.error("--reset-every needs --state-passing")
+    if args.batch is not None and multi_step:
+        if (args.grads is None) != (args.grads_step is None):
+            parser.error("in the multi-step loss mode --grads needs --grads-step and vice versa")
+        if args.grads_step is not None and not 1 <= args.grads_step <= args.steps:
+            parser.error("--grads-step must be in 1 .. --steps")
+    elif args.grads_step is not None:
+        parser.error("--grads-step needs the multi-step loss mode (--steps, --global-batch)")
 
     dtype = DTYPES[args.dtype]
     cfg = Config.load(args.config)
@@ -445,6 +581,8 @@ def main(argv=None):
     inputs, targets = load_batch(args.batch if args.batch is not None else args.train_batches)
     if int(inputs.max()) >= cfg.vocab_size or int(inputs.min()) < 0 or int(targets.max()) >= cfg.vocab_size:
         raise ValueError("token id outside [0, vocab_size)")
+    if args.state_passing and inputs.shape[1] % cfg.mini_batch_size:
+        raise ValueError("--state-passing needs a sequence length that is a multiple of mini_batch_size")
     if args.train_batches is not None:
         adamw.warmup_cosine_lr(0, args.lr, args.lr_end, args.warmup_steps, args.total_steps)  # validates
         optimizer = adamw.AdamW(P, beta1=args.beta1, beta2=args.beta2, eps=args.eps,
@@ -452,9 +590,22 @@ def main(argv=None):
         schedule = lambda s: adamw.warmup_cosine_lr(  # noqa: E731
             s, args.lr, args.lr_end, args.warmup_steps, args.total_steps)
         P, _ = train(cfg, P, inputs, targets, args.steps, args.global_batch, schedule, optimizer,
-                     args.grad_clip, on_step=lambda r: print(json.dumps(r), flush=True))
+                     args.grad_clip, on_step=lambda r: print(json.dumps(r), flush=True),
+                     state_passing=args.state_passing, reset_every=args.reset_every)
         safetensors_io.save_file(args.out_weights, P, {"format": "pt", "dtype": args.dtype,
-                                                       "steps": str(args.steps)})
+                                                       "steps": str(args.steps),
+                                                       "state_passing": str(args.state_passing).lower(),
+                                                       "reset_every": str(args.reset_every)})
+        return 0
+    if multi_step:
+        grads_step = None if args.grads_step is None else args.grads_step - 1
+        records, grads = evaluate_steps(cfg, P, inputs, targets, args.steps, args.global_batch,
+                                        args.state_passing, args.reset_every, grads_step,
+                                        on_step=lambda r: print(json.dumps(r), flush=True))
+        if grads is not None:
+            safetensors_io.save_file(args.grads, grads, {
+                "loss": repr(records[grads_step]["loss"]), "dtype": args.dtype, "step": str(args.grads_step),
+                "state_passing": str(args.state_passing).lower(), "reset_every": str(args.reset_every)})
         return 0
     tokens = int((targets != BOS_ID).sum())
     if args.grads:
