@@ -1,6 +1,7 @@
 #include "runtime/exec/Interpreter.h"
 
 #include "runtime/backend/cpu/Backward.h"
+#include "runtime/backend/cpu/Fused.h"
 #include "runtime/backend/cpu/InnerLoop.h"
 
 #include <algorithm>
@@ -308,6 +309,33 @@ private:
                                   in(arg(5)), in(arg(6)), in(arg(7)), in(arg(8)), in(arg(9)),
                                   in(arg(10)), in(arg(11)), in(arg(12)), r[0], r[1], r[2], r[3],
                                   r[4], r[5], r[6], r[7], r[8], r[9]);
+    } else if (op == "fused_elementwise") {
+      // Fused.h: name = the steps' ops, one per line; ints = 3 slots per step; floats = alphas.
+      std::vector<cpu::FusedStep> steps;
+      if (std::string err = cpu::parseFusedSteps(bucketMembers(ins), ins.ints()->data(),
+                                                 ins.floats()->data(), ins.operands()->size(),
+                                                 steps);
+          !err.empty())
+        return err;
+      std::vector<const T *> inputs;
+      std::vector<Shape> shapes;
+      for (int32_t id : *ins.operands()) {
+        inputs.push_back(in(id));
+        shapes.push_back(shape(id));
+      }
+      cpu::fusedElementwise<T>(steps, inputs, shapes, shape(res(0)), out(res(0)).data());
+    } else if (op == "lm_head_xent" || op == "lm_head_xent_bwd") {
+      // Fused.h: hidden [..., D] (n rows), table [V, D]; ints [ignore_token, chunk].
+      Shape e = shape(arg(1));
+      int64_t n = size(arg(0)) / e[1];
+      std::vector<T *> r;
+      for (uint32_t i = 0; i < ins.results()->size(); ++i)
+        r.push_back(out(res(int(i))).data());
+      if (op == "lm_head_xent")
+        return cpu::lmHeadXent<T>(in(arg(0)), in(arg(1)), ints_[arg(2)].data(), n, e[1], e[0],
+                                  ints(0), ints(1), r[0], r[1], r[2]);
+      cpu::lmHeadXentBackward<T>(in(arg(0)), in(arg(1)), ints_[arg(2)].data(), in(arg(3)),
+                                 in(arg(4)), n, e[1], e[0], ints(0), ints(1), r[0], r[1]);
     } else {
       return op + ": no CPU kernel for this instruction (plan from a newer tttc?)";
     }

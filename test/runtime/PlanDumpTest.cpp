@@ -84,7 +84,7 @@ TEST(PlanDump, JsonHasEverySectionInAFixedOrder) {
   for (const auto &kv : j.items())
     keys.push_back(kv.key());
   EXPECT_EQ(keys, (std::vector<std::string>{"file", "header", "provenance", "config", "recipe", "compiled",
-                                            "parameters", "parameter_counts"}));
+                                            "parameters", "parameter_counts", "memory", "fusion"}));
   EXPECT_EQ(j["file"], "toy.bin");
   EXPECT_EQ(j["header"]["magic"], "TTTP");
   EXPECT_EQ(j["header"]["format_major"], fb::kFormatMajor);

@@ -202,6 +202,21 @@ void printTable(std::ostringstream &os, const std::vector<std::vector<std::strin
   }
 }
 
+// Kernels and bytes moved per step of each program, without fusion and as compiled (null when
+// the plan has no cost table).
+ordered_json costJson(const fb::Plan &plan) {
+  if (!plan.cost())
+    return nullptr;
+  ordered_json programs = ordered_json::array();
+  for (const fb::ProgramCost *c : *plan.cost())
+    programs.push_back(ordered_json{{"program", str(c->program())},
+                                    {"kernels_unfused", c->kernels_unfused()},
+                                    {"kernels", c->kernels()},
+                                    {"bytes_unfused", c->bytes_unfused()},
+                                    {"bytes", c->bytes()}});
+  return programs;
+}
+
 // The plan's memory map per program (null when the plan has none), and what one device needs:
 // programs run one at a time and share the largest arena; checkpoints are micro_step's.
 ordered_json memoryJson(const fb::Plan &plan) {
@@ -348,6 +363,7 @@ ordered_json planToJson(const fb::PlanFile &file, const std::string &name) {
   countsJson["master_bytes"] = masterBytes(plan);
   j["parameter_counts"] = countsJson;
   j["memory"] = memoryJson(plan);
+  j["fusion"] = costJson(plan);
   return j;
 }
 
@@ -400,6 +416,20 @@ std::string formatPlanText(const fb::PlanFile &file, const std::string &name) {
   printTable(os, rows, {false, true, true, true});
   os << "  master copy " << humanBytes(counts["master_bytes"].get<uint64_t>()) << " ("
      << groupDigits(counts["master_bytes"].get<uint64_t>()) << " bytes)\n";
+
+  if (const ordered_json &fusion = j["fusion"]; !fusion.is_null()) {
+    os << "\nkernels and bytes moved per step, before -> after fusion\n";
+    std::vector<std::vector<std::string>> cost = {
+        {"program", "kernels unfused", "kernels", "bytes unfused", "bytes", "bytes/unfused"}};
+    for (const ordered_json &c : fusion) {
+      uint64_t before = c["bytes_unfused"].get<uint64_t>(), after = c["bytes"].get<uint64_t>();
+      cost.push_back({c["program"].get<std::string>(),
+                      groupDigits(c["kernels_unfused"].get<uint64_t>()),
+                      groupDigits(c["kernels"].get<uint64_t>()), humanBytes(before),
+                      humanBytes(after), before ? percent(after, before) : "-"});
+    }
+    printTable(os, cost, {false, true, true, true, true, true});
+  }
 
   const ordered_json &memory = j["memory"];
   os << "\nmemory plan";

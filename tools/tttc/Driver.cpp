@@ -43,7 +43,6 @@ std::string withCommas(int64_t n) {
 // Which issue brings each phase that is not implemented yet.
 const std::map<std::string, std::string> &pendingPhases() {
   static const std::map<std::string, std::string> pending = {
-      {"fused", "the fusion passes (issue 5)"},
       {"runtime", "the runtime-call lowering (issue 6)"}};
   return pending;
 }
@@ -134,7 +133,7 @@ std::string versionString() {
 int compile(const CompileOptions &o) {
   if (auto it = pendingPhases().find(o.compileTo); it != pendingPhases().end())
     return fail("--compile-to=" + o.compileTo + " is not available yet: it comes with " +
-                it->second + "; available now: model, primitive, programs, planned, plan");
+                it->second + "; available now: model, primitive, programs, fused, planned, plan");
   if (std::find(phaseNames().begin(), phaseNames().end(), o.compileTo) == phaseNames().end())
     return fail("unknown phase '" + o.compileTo + "'; phases: " +
                 llvm::join(phaseNames(), ", "));
@@ -175,7 +174,8 @@ int compile(const CompileOptions &o) {
     return 0;
   }
   const bool printIR =
-      o.compileTo == "primitive" || o.compileTo == "programs" || o.compileTo == "planned";
+      o.compileTo == "primitive" || o.compileTo == "programs" || o.compileTo == "fused" ||
+      o.compileTo == "planned";
   if (!printIR && o.output.empty())
     return o.summary ? 0 : fail("no output file: pass -o train.bin (or --summary)");
   if (!printIR && o.output == "-")
@@ -196,9 +196,14 @@ int compile(const CompileOptions &o) {
     autodiff.rematGroup = model.getRecipe().getRematGroup();
     pm.addPass(createTTTAutodiff(autodiff));
   }
+  // Kernels and bytes per step before fusion, for the plan's before/after table.
+  if (o.compileTo == "plan")
+    pm.addPass(createTTTRecordCost());
   // After the programs: the inner loop's scans become the fused ops (optional, same results).
   if (o.fuseInnerLoop && o.compileTo != "primitive" && o.compileTo != "programs")
     pm.addPass(createTTTFuseInnerLoop());
+  if (o.fuseElementwise && o.compileTo != "primitive" && o.compileTo != "programs")
+    pm.addPass(createTTTFuseElementwise());
   if (o.compileTo == "planned" || o.compileTo == "plan") {
     // Every plan's memory map is checked before it is printed or serialized.
     pm.addPass(createTTTPlanMemory());

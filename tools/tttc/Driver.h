@@ -21,6 +21,7 @@ struct CompileOptions {
   std::string target = "sm_90";    // cpu | sm_90
   bool summary = false;            // print the parameter summary
   bool fuseInnerLoop = true;       // ttt-fuse-inner-loop for plans (--no-fuse-inner-loop: off)
+  bool fuseElementwise = true;     // ttt-fuse-elementwise (--no-fuse-elementwise: off)
 };
 int compile(const CompileOptions &options);
 

@@ -2,6 +2,7 @@
 
 #include "runtime/plan/PlanFile.h"
 #include "ttt/Dialect/TTT/TTTModel.h"
+#include "ttt/Passes/KernelCost.h"
 #include "ttt/Version.h"
 #include "ttt/schema/plan_generated.h"
 
@@ -188,6 +189,14 @@ private:
           ints = {o.getRematGroup()};
           floats = {f64(o.getEpsAttr())};
         })
+        .Case([&](prim::FusedElementwiseOp o) {
+          for (Attribute a : o.getOps())
+            name += (name.empty() ? "" : "\n") + cast<StringAttr>(a).str();
+          ints.assign(o.getArgs().begin(), o.getArgs().end());
+          floats.assign(o.getAlphas().begin(), o.getAlphas().end());
+        })
+        .Case([&](prim::LmHeadXentOp o) { ints = {o.getIgnoreToken(), o.getChunk()}; })
+        .Case([&](prim::LmHeadXentBwdOp o) { ints = {o.getIgnoreToken(), o.getChunk()}; })
         .Case([&](prim::ScanOp o) {
           ints = {int64_t(o.getInits().size()), o.getReverse() ? 1 : 0};
           for (BlockArgument arg : o.getBody().front().getArguments())
@@ -348,8 +357,21 @@ std::vector<uint8_t> buildPlanPayload(ModelOp model, const CompiledShape &shape,
   // The memory map is written only when every program was planned (tttc always plans).
   bool planned = llvm::all_of(memory, [](auto m) { return !m.IsNull(); });
   auto memoryVec = planned && !memory.empty() ? fbb.CreateVector(memory) : 0;
+  // Kernels and bytes per step, fused (the programs as written) and not (ttt-record-cost).
+  std::vector<flatbuffers::Offset<plan::ProgramCost>> costs;
+  for (prim::ProgramOp program : programOps) {
+    auto before = program->getAttrOfType<DictionaryAttr>("tttp.cost_unfused");
+    if (!before)
+      continue;
+    auto get = [&](StringRef key) { return cast<IntegerAttr>(before.get(key)).getInt(); };
+    KernelCost after = kernelCost(program);
+    costs.push_back(plan::CreateProgramCostDirect(fbb, program.getSymName().str().c_str(),
+                                                  after.kernels, after.bytes, get("kernels"),
+                                                  get("bytes")));
+  }
+  auto costVec = costs.empty() ? 0 : fbb.CreateVector(costs);
   auto root = plan::CreatePlan(fbb, prov, config, recipe, compiled, paramsVec, programsVec,
-                               memoryVec);
+                               memoryVec, costVec);
   plan::FinishPlanBuffer(fbb, root);
   return std::vector<uint8_t>(fbb.GetBufferPointer(), fbb.GetBufferPointer() + fbb.GetSize());
 }

@@ -37,6 +37,8 @@ int main(int argc, char **argv) {
   app.add_flag("--summary", c.summary, "print the model, recipe and parameter counts by kind");
   app.add_flag("--no-fuse-inner-loop{false}", c.fuseInnerLoop,
                "keep the inner loop as scans (no tttp.inner_loop_fwd/bwd)");
+  app.add_flag("--no-fuse-elementwise{false}", c.fuseElementwise,
+               "keep elementwise chains and the lm_head + cross-entropy unfused");
 
   ImportOptions im;
   CLI::App *imp = app.add_subcommand(

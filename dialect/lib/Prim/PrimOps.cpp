@@ -183,5 +183,94 @@ LogicalResult InnerLoopBwdOp::verify() {
   return success();
 }
 
+namespace {
+int64_t numElementsOf(Value v) { return cast<ShapedType>(v.getType()).getNumElements(); }
+
+// Does `in` broadcast to `out` (numpy rules, right-aligned)?
+bool broadcastsTo(ArrayRef<int64_t> in, ArrayRef<int64_t> out) {
+  if (in.size() > out.size())
+    return false;
+  for (size_t i = 0; i < in.size(); ++i) {
+    int64_t d = in[in.size() - 1 - i];
+    if (d != 1 && d != out[out.size() - 1 - i])
+      return false;
+  }
+  return true;
+}
+
+// Slots each step reads: 2 for binary kinds, 1 for unary ones, 3 for "<kind>_bwd"; -1 unknown.
+int fusedArity(StringRef op) {
+  static const char *binary[] = {"add", "sub", "mul", "div", "max"};
+  static const char *unary[] = {"neg",     "exp",  "log",       "sqrt", "rsqrt", "reciprocal",
+                                "sigmoid", "silu", "gelu_tanh", "relu", "scale", "add_scalar"};
+  if (llvm::is_contained(binary, op))
+    return 2;
+  if (llvm::is_contained(unary, op))
+    return 1;
+  if (op.consume_back("_bwd") && llvm::is_contained(unary, op))
+    return 3;
+  return -1;
+}
+} // namespace
+
+LogicalResult FusedElementwiseOp::verify() {
+  size_t steps = getOps().size();
+  if (steps == 0 || getArgs().size() != 3 * steps || getAlphas().size() != steps)
+    return emitOpError() << "needs at least one step, 3 args and 1 alpha per step";
+  int64_t n = numElementsOf(getResult());
+  for (auto [i, v] : llvm::enumerate(getInputs()))
+    if (numElementsOf(v) != n && !broadcastsTo(shapeOf(v), shapeOf(getResult())))
+      return emitOpError() << "input " << i << " neither has the result's " << n
+                           << " elements nor broadcasts to its shape";
+  int64_t slots = getInputs().size();
+  for (size_t j = 0; j < steps; ++j) {
+    StringRef op = cast<StringAttr>(getOps()[j]).getValue();
+    int arity = fusedArity(op);
+    if (arity < 0)
+      return emitOpError() << "step " << j << ": unknown op '" << op << "'";
+    for (int a = 0; a < 3; ++a) {
+      int64_t slot = getArgs()[3 * j + a];
+      if ((a < arity) != (slot >= 0) || slot >= slots)
+        return emitOpError() << "step " << j << " ('" << op << "') reads " << arity
+                             << " earlier slots; argument " << a << " is " << slot;
+    }
+    ++slots;
+  }
+  return success();
+}
+
+static LogicalResult verifyLmHead(Operation *op, Value h, Value table, Value targets,
+                                  int64_t chunk) {
+  ArrayRef<int64_t> hs = shapeOf(h), es = shapeOf(table);
+  if (hs.empty() || es.size() != 2 || hs.back() != es[1])
+    return op->emitOpError() << "needs hidden [..., D] and table [V, D]";
+  if (numElementsOf(targets) * hs.back() != numElementsOf(h))
+    return op->emitOpError() << "needs one target per row of hidden";
+  if (chunk <= 0)
+    return op->emitOpError() << "chunk must be positive";
+  return success();
+}
+
+LogicalResult LmHeadXentOp::verify() {
+  if (failed(verifyLmHead(*this, getHidden(), getTable(), getTargets(), getChunk())))
+    return failure();
+  for (Value r : getResults())
+    if (shapeOf(r).size() != 1 || shapeOf(r)[0] != numElementsOf(getTargets()))
+      return emitOpError() << "loss, mask and lse are [N], one per target";
+  return success();
+}
+
+LogicalResult LmHeadXentBwdOp::verify() {
+  if (failed(verifyLmHead(*this, getHidden(), getTable(), getTargets(), getChunk())))
+    return failure();
+  if (getDhidden().getType() != getHidden().getType() ||
+      getDtable().getType() != getTable().getType())
+    return emitOpError() << "dhidden and dtable must have the types of hidden and table";
+  int64_t n = numElementsOf(getTargets());
+  if (numElementsOf(getLse()) != n || numElementsOf(getDloss()) != n)
+    return emitOpError() << "lse and dloss need one element per target";
+  return success();
+}
+
 #define GET_OP_CLASSES
 #include "ttt/Dialect/Prim/PrimOps.cpp.inc"

@@ -163,4 +163,49 @@ def TTTVerifyMemory : Pass<"ttt-verify-memory", "::mlir::ModuleOp"> {
   }];
 }
 
+def TTTFuseElementwise : Pass<"ttt-fuse-elementwise", "::mlir::ModuleOp"> {
+  let summary = "Fuses elementwise chains and the tied lm_head + cross-entropy into single kernels";
+  let description = [{
+    Runs after `ttt-autodiff` (and `ttt-fuse-inner-loop`) on every program, scan bodies
+    included. Two rewrites:
+
+    * **lm_head + cross-entropy** (`lm-head`): `softmax_xent(reshape(matmul(h, E)
+      {transpose_b}))` -> `tttp.lm_head_xent h, E, targets` (loss, mask and the rows'
+      log-sum-exp), the vocabulary processed `chunk` columns at a time, so the `[N, V]` logits
+      never exist. In micro_step its backward as `ttt-autodiff` builds it (`softmax_xent_bwd`,
+      the reshape, then the matmul VJP: `dh = dC E`, `dE = reshape(dC)^T reshape(h)`) ->
+      `tttp.lm_head_xent_bwd h, E, targets, lse, dloss` (dh, dE), recomputing the logits chunk
+      by chunk. Matched only if the logits have no other reader.
+    * **elementwise chains**: every `tttp.binary`, `tttp.unary` or `tttp.unary_bwd` (last first)
+      roots a group that absorbs, transitively, the producers of its operands that are
+      `binary`, `unary`, `unary_bwd` or `reshape` (a view), in the same block, whose result
+      has a single use and as many elements as the root's, and whose smaller (broadcast)
+      operands broadcast against the root's shape. A group of two or more ops becomes one
+      `tttp.fused_elementwise` (its expression program: one step per op, reshapes vanish);
+      values with several uses stay materialized (group boundaries).
+
+    Fused and unfused programs compute the same values (each step rounded as the unfused
+    primitive rounds it; the lm_head only sums in a different order): tttc runs the pass for
+    plans, `--no-fuse-elementwise` leaves it out (test/e2e/fuse-elementwise-agreement.test).
+
+    Example: `ttt-opt m.mlir --ttt-unroll-repeat --ttt-expand --ttt-autodiff --ttt-fuse-elementwise`
+  }];
+  let dependentDialects = ["::ttt::prim::PrimDialect"];
+  let options = [
+    Option<"lmHead", "lm-head", "bool", "true", "fuse the lm_head with the cross-entropy">,
+    Option<"chunk", "chunk", "int64_t", "4096", "vocabulary columns per chunk of the lm_head">,
+  ];
+}
+
+def TTTRecordCost : Pass<"ttt-record-cost", "::mlir::ModuleOp"> {
+  let summary = "Records each program's kernels and bytes moved per step (before fusion)";
+  let description = [{
+    Sets `tttp.cost_unfused = {bytes, kernels}` on every `tttp.program`: the instructions that
+    run a kernel (all but param, input, output, yield, bucket_ready and the scan itself; a scan
+    body's counted once per iteration) and the bytes they read and write (operand + result
+    sizes, times the trip count inside scans). tttc runs it before the fusion passes; the plan
+    stores these numbers next to the fused program's (ttt-run --dump shows both).
+  }];
+}
+
 #endif // TTT_PASSES_TD

@@ -422,4 +422,83 @@ def Prim_InnerLoopBwdOp : Prim_Op<"inner_loop_bwd", [Pure]> {
   let hasVerifier = 1;
 }
 
+//===----------------------------------------------------------------------===//
+// Elementwise fusion (emitted by ttt-fuse-elementwise; kernels in runtime/backend/cpu/Fused.h)
+//===----------------------------------------------------------------------===//
+
+def Prim_FusedElementwiseOp : Prim_Op<"fused_elementwise", [Pure]> {
+  let summary = "A chain of elementwise primitives evaluated by one kernel";
+  let description = [{
+    Evaluates a small expression program per element of the result. Slots `0 .. #inputs - 1`
+    are the inputs, slot `#inputs + j` the value of step j; the result is the last step. Step j
+    is `ops[j]` applied to the slots `args[3j], args[3j + 1], args[3j + 2]` (-1: unused) with
+    `alphas[j]`:
+
+    * `add`, `sub`, `mul`, `div`, `max`: tttp.binary (two slots);
+    * a tttp.unary kind (`silu`, `scale`, ...): one slot, `alpha` as in tttp.unary;
+    * `<kind>_bwd`: tttp.unary_bwd of that kind on (x, y, dy) (three slots).
+
+    An input with as many elements as the result is read in row-major order (any shape: a
+    reshape inside the chain is a view); a smaller one broadcasts to the result shape (numpy
+    rules). Each step is rounded to the element type exactly as the unfused primitive rounds
+    it, so fused and unfused programs compute the same values.
+
+    Example (SwiGLU's `silu(a) * b`):
+    ```mlir
+    %h = tttp.fused_elementwise %a, %b {alphas = array<f64: 0.0, 0.0>,
+        args = array<i64: 0, -1, -1, 2, 1, -1>, ops = ["silu", "mul"]}
+        : (tensor<128x256xf32>, tensor<128x256xf32>) -> tensor<128x256xf32>
+    ```
+  }];
+  let arguments = (ins Variadic<Prim_Tensor>:$inputs, StrArrayAttr:$ops,
+                       DenseI64ArrayAttr:$args, DenseF64ArrayAttr:$alphas);
+  let results = (outs Prim_Tensor:$result);
+  let assemblyFormat = "operands attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def Prim_LmHeadXentOp : Prim_Op<"lm_head_xent", [Pure]> {
+  let summary = "Tied lm_head and per-token cross-entropy, the logits never materialized";
+  let description = [{
+    For hidden `h [..., D]` (N rows), table `E [V, D]` and targets `i32` (N elements): the loss
+    and mask of `tttp.softmax_xent(h E^T, targets)` and the row's log-sum-exp `lse [N]` (what
+    the backward reads). The vocabulary is processed `chunk` columns at a time with an online
+    log-sum-exp, so only `[rows, chunk]` logits exist at once.
+
+    Example:
+    ```mlir
+    %loss, %mask, %lse = tttp.lm_head_xent %h, %E, %t {chunk = 4096 : i64, ignore_token = -1 : i64}
+        : (tensor<2x64x64xf64>, tensor<32000x64xf64>, tensor<128xi32>)
+        -> (tensor<128xf64>, tensor<128xf64>, tensor<128xf64>)
+    ```
+  }];
+  let arguments = (ins Prim_Tensor:$hidden, Prim_Tensor:$table, TensorOf<[I32]>:$targets,
+                       I64Attr:$ignore_token, I64Attr:$chunk);
+  let results = (outs Prim_Tensor:$loss, Prim_Tensor:$mask, Prim_Tensor:$lse);
+  let assemblyFormat = "operands attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def Prim_LmHeadXentBwdOp : Prim_Op<"lm_head_xent_bwd", [Pure]> {
+  let summary = "Cotangents of the hidden states and the table of tttp.lm_head_xent";
+  let description = [{
+    With `G = dloss * mask * (softmax(h E^T) - onehot(targets))` (the softmax from the
+    forward's `lse`): `dh = G E` (shape of h) and `dE = G^T h` ([V, D]), both computed chunk by
+    chunk of the vocabulary with the logits recomputed, never the full `[N, V]`.
+
+    Example:
+    ```mlir
+    %dh, %dE = tttp.lm_head_xent_bwd %h, %E, %t, %lse, %dloss {chunk = 4096 : i64, ignore_token = -1 : i64}
+        : (tensor<2x64x64xf64>, tensor<32000x64xf64>, tensor<128xi32>, tensor<128xf64>, tensor<128xf64>)
+        -> (tensor<2x64x64xf64>, tensor<32000x64xf64>)
+    ```
+  }];
+  let arguments = (ins Prim_Tensor:$hidden, Prim_Tensor:$table, TensorOf<[I32]>:$targets,
+                       Prim_Tensor:$lse, Prim_Tensor:$dloss, I64Attr:$ignore_token,
+                       I64Attr:$chunk);
+  let results = (outs Prim_Tensor:$dhidden, Prim_Tensor:$dtable);
+  let assemblyFormat = "operands attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
 #endif // TTT_PRIM_OPS_TD

@@ -1,0 +1,93 @@
+"""Elementwise fusion and the chunked lm_head + cross-entropy (ttt-fuse-elementwise:
+tttp.fused_elementwise, tttp.lm_head_xent / lm_head_xent_bwd and their CPU kernels) against the
+unfused programs (tttc --no-fuse-elementwise) and the oracle.
+
+Usage: fuse_elementwise_agreement.py WORKDIR SRC_DIR
+For the tiny model (2 layers, fp64), with the inner loop fused and not:
+  fused vs unfused: the loss (micro_step and eval_step) and every parameter's gradient,
+  max |difference| < 1e-12; fused vs the PyTorch oracle's gradients within 1e-9 by norm.
+Also checks which ops each plan holds and that --dump reports fewer kernels and bytes.
+"""
+import json
+import os
+import subprocess
+import sys
+
+work, src = sys.argv[1], sys.argv[2]
+py = sys.executable
+sys.path.insert(0, os.path.join(src, "test", "oracle"))
+import safetensors_io  # noqa: E402
+
+
+def run(*cmd):
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    if out.returncode != 0:
+        sys.exit(f"FAILED: {' '.join(cmd)}\n{out.stdout}{out.stderr}")
+    return out.stdout
+
+
+def load(path):
+    tensors = safetensors_io.load_file(path)
+    return tensors[0] if isinstance(tensors, tuple) else tensors
+
+
+os.makedirs(work, exist_ok=True)
+case = os.path.join(work, "case")
+run(py, os.path.join(src, "test", "oracle", "make_case.py"), "--out", case, "--seed", "13",
+    "--vocab", "32000", "--hidden", "64", "--intermediate", "128", "--layers", "2", "--heads", "4",
+    "--batch", "2", "--seq", "64", "--dtype", "fp64")
+run(py, os.path.join(src, "test", "oracle", "ttt_primal.py"), "--config", f"{case}/config.json",
+    "--weights", f"{case}/model.safetensors", "--batch", f"{case}/batch.txt", "--dtype", "fp64",
+    "--grads", f"{work}/oracle_grads.safetensors")
+oracle = load(f"{work}/oracle_grads.safetensors")
+model = f"{work}/model.mlir"
+run("tttc", "import-hf", f"{case}/config.json", "--recipe", "tiny", "--seq-len", "64",
+    "--global-batch", "2", "--remat-group", "2", "-o", model)
+
+failures = []
+
+
+def check(label, err, bound):
+    ok = err < bound
+    print(f"{label}: {err:.3e}, bound {bound:g} {'ok' if ok else 'FAIL'}")
+    if not ok:
+        failures.append(label)
+
+
+def compile_and_run(label, flags):
+    plan = f"{work}/{label}.bin"
+    run("tttc", model, "--target", "cpu", "--precision", "fp64", "-o", plan, *flags)
+    grads = f"{work}/grads_{label}.safetensors"
+    out = run("ttt-run", plan, "--loss", f"{case}/batch.txt", "--weights",
+              f"{case}/model.safetensors", "--save-grads", grads)
+    eval_out = run("ttt-run", plan, "--loss", f"{case}/batch.txt", "--weights",
+                   f"{case}/model.safetensors")
+    return (json.loads(out)["loss"], json.loads(eval_out)["loss"], load(grads),
+            open(plan, "rb").read(), plan)
+
+
+for inner, inner_flags in (("inner fused", []), ("inner unfused", ["--no-fuse-inner-loop"])):
+    fl, fe, fg, fdump, fplan = compile_and_run(f"ew_{len(inner_flags)}", inner_flags)
+    ul, ue, ug, udump, _ = compile_and_run(f"noew_{len(inner_flags)}",
+                                           inner_flags + ["--no-fuse-elementwise"])
+    print(f"{inner}: fused plan: fused_elementwise {b'fused_elementwise' in fdump}, "
+          f"lm_head_xent {b'lm_head_xent' in fdump}, lm_head_xent_bwd "
+          f"{b'lm_head_xent_bwd' in fdump}, softmax_xent {b'softmax_xent' in fdump}")
+    print(f"{inner}: unfused plan: fused_elementwise {b'fused_elementwise' in udump}, "
+          f"lm_head_xent {b'lm_head_xent' in udump}")
+    assert set(fg) == set(ug), sorted(set(fg) ^ set(ug))
+    worst_name, worst = max(((k, (fg[k].double() - ug[k].double()).abs().max().item())
+                             for k in fg), key=lambda t: t[1])
+    check(f"{inner}: loss fused vs unfused (micro_step)", abs(fl - ul), 1e-12)
+    check(f"{inner}: loss fused vs unfused (eval_step)", abs(fe - ue), 1e-12)
+    check(f"{inner}: grads fused vs unfused, max abs ({worst_name})", worst, 1e-12)
+    errs = {k: ((fg[k].double() - oracle[k].double()).norm() / oracle[k].double().norm()).item()
+            for k in oracle}
+    name = max(errs, key=errs.get)
+    check(f"{inner}: fused vs oracle, worst relative ({name})", errs[name], 1e-9)
+    if not inner_flags:
+        dump = json.loads(run("ttt-run", fplan, "--dump", "--json"))
+        for c in dump["fusion"]:
+            fewer = c["kernels"] < c["kernels_unfused"] and c["bytes"] < c["bytes_unfused"]
+            print(f"cost {c['program']}: fewer kernels and bytes {fewer}")
+sys.exit(f"disagreement: {failures}" if failures else 0)
