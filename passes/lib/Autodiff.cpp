@@ -71,7 +71,9 @@ public:
   // --- forward: clone, rewriting each scan into groups that keep their start carry ------------
   LogicalResult cloneForward(Block &src, IRMapping &map) {
     for (Operation &op : src) {
-      if (isa<p::OutputOp>(op))
+      // The loss output is re-emitted by the caller; others (state passing's "state_out:*")
+      // stay outputs of micro_step.
+      if (auto out = dyn_cast<p::OutputOp>(op); out && out.getName() == "loss")
         continue;
       if (auto scan = dyn_cast<p::ScanOp>(op)) {
         if (failed(cloneScanGrouped(scan, map)))

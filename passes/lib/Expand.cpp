@@ -20,8 +20,54 @@ using ttt::dualform::Emitter;
 using ttt::dualform::Shape;
 using ttt::dualform::shapeOf;
 
+// State passing (recipe state_passing, issue 6): every TTT layer's (W, b) and every causal conv's
+// last (width - 1) inputs are program inputs "state:<name>" and outputs "state_out:<name>"; the
+// input "state:reset" (1: the rows start new streams) selects W1/b1 and zero history instead.
+// The states are inputs, so no gradient flows into them (truncated BPTT).
+struct StatePassing {
+  bool enabled = false;
+  Value reset, keep;                              // reset and 1 - reset, scalars
+  SmallVector<std::pair<std::string, Value>> outs; // "state_out:<name>" values
+
+  Value input(Emitter &e, const std::string &name, ArrayRef<int64_t> shape) {
+    return e.b.create<p::InputOp>(e.loc, e.type(shape), "state:" + name);
+  }
+  // reset ? fresh : carried
+  Value select(Emitter &e, Value fresh, Value carried) {
+    return e.add(e.mul(fresh, reset), e.mul(carried, keep));
+  }
+};
+
+std::string paramName(Value v) {
+  auto param = v.getDefiningOp<ParamOp>();
+  return param ? param.getName().str() : std::string("unnamed");
+}
+std::string stripSuffix(std::string s, StringRef suffix) {
+  if (StringRef(s).ends_with(suffix))
+    s.resize(s.size() - suffix.size());
+  return s;
+}
+
+// A causal conv; with state passing its input is prefixed by the carried history.
+Value causalConv(Emitter &e, StatePassing &sp, Value x, Value kernel, Value bias,
+                 const std::string &name) {
+  if (!sp.enabled)
+    return e.b.create<p::CausalConvOp>(e.loc, x.getType(), x, kernel, bias);
+  Shape xs = shapeOf(x);
+  const int64_t h = shapeOf(kernel)[0] - 1, T = xs[1];
+  if (h == 0)
+    return e.b.create<p::CausalConvOp>(e.loc, x.getType(), x, kernel, bias);
+  Value tail = e.mul(sp.input(e, name + ".tail", {xs[0], h, xs[2]}), sp.keep);
+  Value ext = e.b.create<p::ConcatOp>(e.loc, e.type({xs[0], T + h, xs[2]}), tail, x, 1);
+  Value y = e.b.create<p::CausalConvOp>(e.loc, ext.getType(), ext, kernel, bias);
+  sp.outs.push_back({name + ".tail",
+                     e.b.create<p::SliceOp>(e.loc, e.type({xs[0], h, xs[2]}), ext, 1, T)});
+  return e.b.create<p::SliceOp>(e.loc, x.getType(), y, 1, h);
+}
+
 // The TTT-Linear layer (spec 2.1-2.7) as primitives, the inner loop as a tttp.scan.
-Value expandTTTLinear(Emitter &e, TTTLinearOp op, IRMapping &map, int64_t B, int64_t T) {
+Value expandTTTLinear(Emitter &e, StatePassing &sp, TTTLinearOp op, IRMapping &map, int64_t B,
+                      int64_t T) {
   auto in = [&](Value v) { return map.lookup(v); };
   const int64_t D = shapeOf(op.getInput()).back(), H = op.getHeads(), f = D / H;
   const int64_t mb = op.getMiniBatch(), n = T / mb;
@@ -30,10 +76,10 @@ Value expandTTTLinear(Emitter &e, TTTLinearOp op, IRMapping &map, int64_t B, int
 
   // 2.1 projections and convs.
   Value s = e.matmul(u, in(op.getWQ()));
-  Value xq = e.b.create<p::CausalConvOp>(e.loc, s.getType(), s, in(op.getConvQKernel()),
-                                         in(op.getConvQBias()));
-  Value xk = e.b.create<p::CausalConvOp>(e.loc, s.getType(), s, in(op.getConvKKernel()),
-                                         in(op.getConvKBias()));
+  Value xq = causalConv(e, sp, s, in(op.getConvQKernel()), in(op.getConvQBias()),
+                        stripSuffix(paramName(op.getConvQKernel()), ".kernel"));
+  Value xk = causalConv(e, sp, s, in(op.getConvKKernel()), in(op.getConvKBias()),
+                        stripSuffix(paramName(op.getConvKKernel()), ".kernel"));
   Value xv = e.matmul(u, in(op.getWV()));
   Value gatePre = e.matmul(u, in(op.getWG()));
 
@@ -69,9 +115,14 @@ Value expandTTTLinear(Emitter &e, TTTLinearOp op, IRMapping &map, int64_t B, int
   Value lambda = e.reshape(in(op.getTttNormBias()), {H, 1, f});
   Value onesF = e.constant(1.0, {f}), zerosF = e.constant(0.0, {f});
 
-  // 2.8 every sequence starts from W1, b1.
+  // 2.8 every sequence starts from W1, b1 (with state passing: unless it continues a stream).
   Value w0 = e.mul(in(op.getW1()), e.constant(1.0, {B, 1, 1, 1}));
   Value b0 = e.mul(in(op.getB1()), e.constant(1.0, {B, 1, 1}));
+  const std::string layer = stripSuffix(paramName(op.getW1()), ".W1");
+  if (sp.enabled) {
+    w0 = sp.select(e, w0, sp.input(e, layer + ".W", {B, H, f, f}));
+    b0 = sp.select(e, b0, sp.input(e, layer + ".b", {B, H, f}));
+  }
 
   Shape outShape = {n, B, H, mb, f};
   auto scan = e.b.create<p::ScanOp>(
@@ -96,6 +147,10 @@ Value expandTTTLinear(Emitter &e, TTTLinearOp op, IRMapping &map, int64_t B, int
     e.b.create<p::YieldOp>(e.loc, ValueRange(next));
   }
   e.b.setInsertionPointAfter(scan);
+  if (sp.enabled) {
+    sp.outs.push_back({layer + ".W", scan.getResult(0)});
+    sp.outs.push_back({layer + ".b", scan.getResult(1)});
+  }
 
   // 2.7 tail: back to [B, T, D], post LayerNorm, gelu gate, output projection.
   Value o = e.reshape(e.transpose(scan.getResult(2), {1, 0, 3, 2, 4}), {B, T, D});
@@ -141,6 +196,12 @@ struct Expand : ttt::impl::TTTExpandBase<Expand> {
     IRMapping map;
     map.map(bodyIn.getArgument(0), b.create<p::InputOp>(loc, tokType, "tokens"));
     map.map(bodyIn.getArgument(1), b.create<p::InputOp>(loc, tokType, "targets"));
+    StatePassing sp;
+    if (model.getRecipe().getStatePassing()) {
+      sp.enabled = true;
+      sp.reset = b.create<p::InputOp>(loc, e.type({}), "state:reset");
+      sp.keep = e.unary("add_scalar", e.unary("neg", sp.reset), 1.0);
+    }
     auto act = [&](Value v) { // [B, T, features] of a model activation
       return e.type({B, T, shapeOf(v).back()});
     };
@@ -157,12 +218,12 @@ struct Expand : ttt::impl::TTTExpandBase<Expand> {
         result = b.create<p::RmsNormOp>(loc, act(norm.getResult()), in(norm.getInput()),
                                         in(norm.getWeight()), norm.getEpsAttr());
       } else if (auto conv = dyn_cast<CausalConvOp>(op)) {
-        result = b.create<p::CausalConvOp>(loc, act(conv.getResult()), in(conv.getInput()),
-                                           in(conv.getKernel()), in(conv.getBias()));
+        result = causalConv(e, sp, in(conv.getInput()), in(conv.getKernel()), in(conv.getBias()),
+                            stripSuffix(paramName(conv.getKernel()), ".kernel"));
       } else if (auto add = dyn_cast<AddOp>(op)) {
         result = e.add(in(add.getLhs()), in(add.getRhs()));
       } else if (auto ttt = dyn_cast<TTTLinearOp>(op)) {
-        result = expandTTTLinear(e, ttt, map, B, T);
+        result = expandTTTLinear(e, sp, ttt, map, B, T);
       } else if (auto mlp = dyn_cast<SwiGLUMlpOp>(op)) {
         Value x = in(mlp.getInput());
         Value gated = e.unary("silu", e.matmul(x, in(mlp.getWGate())));
@@ -182,6 +243,8 @@ struct Expand : ttt::impl::TTTExpandBase<Expand> {
         result = b.create<p::MaskedMeanOp>(loc, e.type({}), loss, mask);
       } else if (auto ret = dyn_cast<ReturnOp>(op)) {
         b.create<p::OutputOp>(loc, "loss", in(ret.getLoss()));
+        for (auto &[name, value] : sp.outs)
+          b.create<p::OutputOp>(loc, "state_out:" + name, value);
         continue;
       } else {
         op.emitError() << "ttt-expand does not know this op";

@@ -80,7 +80,8 @@ std::string evaluate(const plan::Plan &plan, const NamedInts &batch, const EvalO
                                                       T(0));
   GradientSink<T> sink{&accumulators, 1.0, nullptr};
   auto start = std::chrono::steady_clock::now();
-  if (std::string err = runProgram<T>(*eval, named, batch, outputs, &sink); !err.empty())
+  NamedTensors<T> states = freshStates<T>(*eval); // state passing: every row starts a stream
+  if (std::string err = runProgram<T>(*eval, named, batch, outputs, &sink, &states); !err.empty())
     return err;
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   result.loss = double(outputs.at("loss").at(0));

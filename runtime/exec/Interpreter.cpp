@@ -35,7 +35,9 @@ public:
   }
 
   std::string run(const NamedTensors<T> &params, const NamedInts &inputs,
-                  NamedTensors<T> &outputs, const GradientSink<T> *gradients) {
+                  NamedTensors<T> &outputs, const GradientSink<T> *gradients,
+                  const NamedTensors<T> *floatInputs) {
+    floatInputs_ = floatInputs;
     params_ = &params;
     inputs_ = &inputs;
     outputs_ = &outputs;
@@ -68,6 +70,7 @@ private:
   const NamedInts *inputs_ = nullptr;
   NamedTensors<T> *outputs_ = nullptr;
   const GradientSink<T> *gradients_ = nullptr;
+  const NamedTensors<T> *floatInputs_ = nullptr;
   std::vector<std::vector<T>> floats_;
   std::vector<int32_t> lastUse_; // per tensor: last top-level instruction reading it, -1 none
   int32_t current_ = -1;         // index of the top-level instruction running, -1 in a body
@@ -151,6 +154,14 @@ private:
         return "param: parameter '" + name + "' is missing or has the wrong size";
       floats_[res(0)] = it->second;
     } else if (op == "input") {
+      if (program_.tensors()->Get(res(0))->dtype() != plan::DType::i32) {
+        // Float inputs: state passing's carried states (NamedTensors given with the inputs).
+        if (!floatInputs_ || !floatInputs_->count(name) ||
+            int64_t(floatInputs_->at(name).size()) != size(res(0)))
+          return "input: state '" + name + "' is missing or has the wrong size";
+        floats_[res(0)] = floatInputs_->at(name);
+        return "";
+      }
       auto it = inputs_->find(name);
       if (it == inputs_->end() || int64_t(it->second.size()) != size(res(0)))
         return "input: input '" + name + "' is missing or has the wrong size";
@@ -243,6 +254,16 @@ private:
         floats_[res(0)].swap(floats_[arg(0)]); // the input dies here: a view, not a copy
       else
         floats_[res(0)] = floats_[arg(0)];
+    } else if (op == "concat") {
+      int axis = int(ints(0));
+      Shape a = shape(arg(0)), c = shape(res(0));
+      std::vector<T> &y = out(res(0));
+      cpu::insert<T>(in(arg(0)), c, axis, 0, a[axis], y.data());
+      cpu::insert<T>(in(arg(1)), c, axis, a[axis], c[axis] - a[axis], y.data());
+    } else if (op == "slice") {
+      int axis = int(ints(0));
+      cpu::slice<T>(in(arg(0)), shape(arg(0)), axis, ints(1), shape(res(0))[axis],
+                    out(res(0)).data());
     } else if (op == "tril") {
       int64_t n = shape(arg(0)).back();
       cpu::tril<T>(in(arg(0)), size(arg(0)) / (n * n), n, out(res(0)).data());
@@ -401,26 +422,46 @@ template <typename T> ProgramRunner<T>::~ProgramRunner() { delete state_; }
 
 template <typename T>
 std::string ProgramRunner<T>::run(const NamedTensors<T> &params, const NamedInts &inputs,
-                                  NamedTensors<T> &outputs, const GradientSink<T> *gradients) {
-  std::string err = state_->interpreter.run(params, inputs, outputs, gradients);
+                                  NamedTensors<T> &outputs, const GradientSink<T> *gradients,
+                                  const NamedTensors<T> *states) {
+  std::string err = state_->interpreter.run(params, inputs, outputs, gradients, states);
   return err.empty() ? err : "program " + str(state_->program.name()) + ": " + err;
 }
 
 template <typename T>
 std::string runProgram(const plan::Program &program, const NamedTensors<T> &params,
                        const NamedInts &inputs, NamedTensors<T> &outputs,
-                       const GradientSink<T> *gradients) {
-  return ProgramRunner<T>(program).run(params, inputs, outputs, gradients);
+                       const GradientSink<T> *gradients, const NamedTensors<T> *states) {
+  return ProgramRunner<T>(program).run(params, inputs, outputs, gradients, states);
 }
+
+template <typename T> NamedTensors<T> freshStates(const plan::Program &program) {
+  NamedTensors<T> states;
+  for (const plan::Instr *ins : *program.instrs()) {
+    if (str(ins->op()) != "input")
+      continue;
+    const plan::Tensor *t = program.tensors()->Get(ins->results()->Get(0));
+    if (t->dtype() == plan::DType::i32)
+      continue;
+    int64_t n = 1;
+    for (int64_t d : *t->shape())
+      n *= d;
+    states[str(ins->name())].assign(size_t(n), str(ins->name()) == "state:reset" ? T(1) : T(0));
+  }
+  return states;
+}
+template NamedTensors<float> freshStates<float>(const plan::Program &);
+template NamedTensors<double> freshStates<double>(const plan::Program &);
 
 template class ProgramRunner<float>;
 template class ProgramRunner<double>;
 template std::string runProgram<float>(const plan::Program &, const NamedTensors<float> &,
                                        const NamedInts &, NamedTensors<float> &,
-                                       const GradientSink<float> *);
+                                       const GradientSink<float> *, const NamedTensors<float> *);
 template std::string runProgram<double>(const plan::Program &, const NamedTensors<double> &,
                                         const NamedInts &, NamedTensors<double> &,
-                                        const GradientSink<double> *);
+                                        const GradientSink<double> *,
+                                        const NamedTensors<double> *);
 
 const plan::Program *findProgram(const plan::Plan &plan, const std::string &name) {
   if (plan.programs())

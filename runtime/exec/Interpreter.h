@@ -30,8 +30,10 @@ public:
   explicit ProgramRunner(const plan::Program &program);
   ~ProgramRunner();
   /// Fills `outputs` with the program's named results. "" or a one-line error.
+  /// `states`: float inputs (state passing's "state:<name>"), if the program has any.
   std::string run(const NamedTensors<T> &params, const NamedInts &inputs,
-                  NamedTensors<T> &outputs, const GradientSink<T> *gradients = nullptr);
+                  NamedTensors<T> &outputs, const GradientSink<T> *gradients = nullptr,
+                  const NamedTensors<T> *states = nullptr);
 
 private:
   struct State;
@@ -42,7 +44,11 @@ private:
 template <typename T>
 std::string runProgram(const plan::Program &program, const NamedTensors<T> &params,
                        const NamedInts &inputs, NamedTensors<T> &outputs,
-                       const GradientSink<T> *gradients = nullptr);
+                       const GradientSink<T> *gradients = nullptr,
+                       const NamedTensors<T> *states = nullptr);
+
+/// The float inputs of a program as at the start of streams: zeros, and "state:reset" = 1.
+template <typename T> NamedTensors<T> freshStates(const plan::Program &program);
 
 /// The program called `name` in the plan, or null.
 const plan::Program *findProgram(const plan::Plan &plan, const std::string &name);

@@ -1,6 +1,5 @@
 #include "runtime/tensorboard/TensorBoard.h"
 
-#include "event.pb.h"
 
 #include <array>
 #include <cerrno>
@@ -47,10 +46,50 @@ std::string hostName() {
   return host;
 }
 
-std::string serialize(const Event &event) {
-  std::string bytes;
-  event.SerializeToString(&bytes);
-  return bytes;
+// The protobuf wire format of event.proto, written by hand: the runtime links Debian's
+// sentencepiece, which carries its own copy of protobuf-lite, and two protobuf runtimes in one
+// process collide (a crash in MessageLite). Field numbers and types are those of event.proto.
+void varint(std::string &out, uint64_t v) {
+  while (v >= 0x80) {
+    out += char(uint8_t(v) | 0x80);
+    v >>= 7;
+  }
+  out += char(uint8_t(v));
+}
+void key(std::string &out, int field, int wireType) { varint(out, uint64_t(field) << 3 | wireType); }
+void fixed(std::string &out, const void *p, size_t n) { out.append(static_cast<const char *>(p), n); }
+void bytesField(std::string &out, int field, const std::string &data) {
+  key(out, field, 2);
+  varint(out, data.size());
+  out += data;
+}
+
+// Event { double wall_time = 1; int64 step = 2; string file_version = 3; Summary summary = 5; }
+std::string eventBytes(double wallTime, int64_t step, const std::string *fileVersion,
+                       const std::string *summary) {
+  std::string out;
+  key(out, 1, 1);
+  fixed(out, &wallTime, 8); // little-endian hosts only (x86-64, aarch64)
+  if (step != 0) {
+    key(out, 2, 0);
+    varint(out, uint64_t(step));
+  }
+  if (fileVersion)
+    bytesField(out, 3, *fileVersion);
+  if (summary)
+    bytesField(out, 5, *summary);
+  return out;
+}
+
+// Summary { repeated Value value = 1; }  Value { string tag = 1; float simple_value = 2; }
+std::string scalarSummary(const std::string &tag, float value) {
+  std::string v;
+  bytesField(v, 1, tag);
+  key(v, 2, 5);
+  fixed(v, &value, 4);
+  std::string summary;
+  bytesField(summary, 1, v);
+  return summary;
 }
 
 } // namespace
@@ -108,10 +147,8 @@ std::unique_ptr<EventWriter> EventWriter::open(const std::string &logDir, std::s
     return nullptr;
   }
   std::unique_ptr<EventWriter> writer(new EventWriter(fd, path));
-  Event version;
-  version.set_wall_time(wallTime);
-  version.set_file_version("brain.Event:2");
-  appendRecord(writer->pending_, serialize(version));
+  const std::string fileVersion = "brain.Event:2";
+  appendRecord(writer->pending_, eventBytes(wallTime, 0, &fileVersion, nullptr));
   // TensorBoard needs the version record to recognize the file: write it now, not at step 1.
   error = writer->flush();
   if (!error.empty())
@@ -125,13 +162,8 @@ EventWriter::~EventWriter() {
 }
 
 void EventWriter::scalar(const std::string &tag, int64_t step, double value, double wallTime) {
-  Event event;
-  event.set_wall_time(wallTime);
-  event.set_step(step);
-  Summary::Value *entry = event.mutable_summary()->add_value();
-  entry->set_tag(tag);
-  entry->set_simple_value(static_cast<float>(value));
-  appendRecord(pending_, serialize(event));
+  const std::string summary = scalarSummary(tag, static_cast<float>(value));
+  appendRecord(pending_, eventBytes(wallTime, step, nullptr, &summary));
 }
 
 std::string EventWriter::flush() {

@@ -96,6 +96,16 @@ std::string saveCheckpoint(const plan::Plan &plan, const TrainState<T> &state,
   if (std::string err = checkpoint::writeSafetensors((tmp / "optimizer.safetensors").string(), opt);
       !err.empty())
     return err;
+  if (!state.streams.empty()) {
+    checkpoint::SafetensorsFile streams;
+    for (size_t slot = 0; slot < state.streams.size(); ++slot)
+      for (const auto &[name, values] : state.streams[slot])
+        streams.tensors.push_back(checkpoint::makeTensor(
+            "slot" + std::to_string(slot) + "/" + name, dtype, {int64_t(values.size())}, values));
+    if (std::string err = checkpoint::writeSafetensors((tmp / "streams.safetensors").string(), streams);
+        !err.empty())
+      return err;
+  }
   if (std::string err = writeText((tmp / "config.json").string(), hfConfig(plan).dump(2) + "\n");
       !err.empty())
     return err;
@@ -161,6 +171,20 @@ std::string loadCheckpoint(const plan::Plan &plan, const std::string &dir, Train
       dst->resize(size_t(t->numel()));
       for (int64_t j = 0; j < t->numel(); ++j)
         (*dst)[size_t(j)] = T(t->at(j));
+    }
+  }
+  // State passing: the slots' carried states, shaped like the (fresh) states given in.
+  for (size_t slot = 0; slot < state.streams.size(); ++slot) {
+    checkpoint::SafetensorsFile streams;
+    if (std::string err = checkpoint::readSafetensors((base / "streams.safetensors").string(), streams);
+        !err.empty())
+      return err + " (the plan passes states between steps; the checkpoint must have them)";
+    for (auto &[name, values] : state.streams[slot]) {
+      const checkpoint::Tensor *t = streams.find("slot" + std::to_string(slot) + "/" + name);
+      if (!t || t->numel() != int64_t(values.size()))
+        return dir + "/streams.safetensors: missing or mis-sized state '" + name + "'";
+      for (int64_t j = 0; j < t->numel(); ++j)
+        values[size_t(j)] = T(t->at(j));
     }
   }
   std::ifstream in(base / "trainer_state.json");

@@ -7,8 +7,10 @@
 //   tokenizer.model        the tokenizer the run used
 //   optimizer.safetensors  AdamW moments "m.<param>", "v.<param>" in the master precision
 //   trainer_state.json     step, scheduler count, data cursor, training arguments
+//   streams.safetensors    state passing only: each micro-batch slot's carried inner states
 #pragma once
 
+#include "runtime/exec/Interpreter.h"
 #include "runtime/exec/Weights.h"
 
 #include <nlohmann/json.hpp>
@@ -20,6 +22,8 @@
 namespace ttt::train {
 template <typename T> struct TrainState {
   exec::Weights<T> params, m, v; // plan order, our layout
+  // State passing: per micro-batch slot, the carried states ("state:<name>" -> values).
+  std::vector<exec::NamedTensors<T>> streams;
   int64_t step = 0;              // optimizer steps done
   std::string dataCursor;        // runtime/data Cursor::serialize(), or "batches:<step>"
   nlohmann::json args;           // the training arguments (flags and the recipe they resolved to)

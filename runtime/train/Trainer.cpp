@@ -5,6 +5,7 @@
 #include "runtime/exec/Evaluate.h"
 #include "runtime/exec/Interpreter.h"
 #include "runtime/exec/Weights.h"
+#include "runtime/tensorboard/TensorBoard.h"
 #include "runtime/train/Checkpoint.h"
 
 #include <csignal>
@@ -117,8 +118,12 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
   const double weightDecay = o.weightDecay.value_or(recipe.weight_decay());
   const uint64_t seed = o.seed.value_or(uint64_t(recipe.seed()));
 
-  // Weights and AdamW moments: a checkpoint, HF weights, or the init program.
+  // Weights and AdamW moments: a checkpoint, HF weights, or the init program. With state
+  // passing, each micro-batch slot carries its rows' states from step to step.
   TrainState<T> state;
+  const bool statePassing = recipe.state_passing();
+  if (statePassing)
+    state.streams.assign(size_t(accum), exec::freshStates<T>(*micro));
   if (!o.resumeFrom.empty()) {
     if (std::string err = loadCheckpoint(plan, o.resumeFrom, state); !err.empty())
       return err;
@@ -175,6 +180,8 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
     lo.globalBatch = int(global);
     lo.seed = seed;
     lo.threads = o.threads;
+    if (statePassing)
+      lo.mode = data::BatchMode::RowStreams; // row r of step s+1 continues row r of step s
     loader = std::make_unique<data::TrainLoader>(*shards, *tok, lo, report);
     if (!o.resumeFrom.empty())
       loader->seek(data::Cursor::deserialize(state.dataCursor));
@@ -184,6 +191,7 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
   auto cursorNow = [&] { return loader ? loader->cursor().serialize() : std::string("batches"); };
 
   std::ofstream jsonl;
+  std::unique_ptr<tensorboard::EventWriter> events; // OUT/tensorboard, flushed every step
   if (!o.outputDir.empty()) {
     std::error_code ec;
     std::filesystem::create_directories(o.outputDir, ec);
@@ -191,8 +199,13 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
       return o.outputDir + ": cannot create the output directory: " + ec.message();
     jsonl.open(o.outputDir + "/train_log.jsonl",
                o.resumeFrom.empty() ? std::ios::trunc : std::ios::app);
+    std::string err;
+    events = tensorboard::EventWriter::open(o.outputDir + "/tensorboard", err);
+    if (!events)
+      return err;
   }
-  log << "training " << plan.provenance()->model_name()->str() << ": " << steps << " steps x "
+  log << "training " << plan.provenance()->model_name()->str()
+      << (statePassing ? " (state passing)" : "") << ": " << steps << " steps x "
       << global << " sequences x " << seq << " tokens (accumulation " << accum << " x "
       << rows << "), " << (sizeof(T) == 8 ? "fp64" : "fp32") << ", backend cpu, seed " << seed
       << "\n";
@@ -251,8 +264,18 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
       auto begin = [&](const std::vector<int32_t> &x) { return x.begin() + a * rows * seq; };
       inputs["tokens"].assign(begin(batch.inputs), begin(batch.inputs) + rows * seq);
       inputs["targets"].assign(begin(batch.targets), begin(batch.targets) + rows * seq);
-      if (std::string err = runner.run(named, inputs, out, &sink); !err.empty())
+      exec::NamedTensors<T> *streams = statePassing ? &state.streams[size_t(a)] : nullptr;
+      if (streams && batch.streamsReset)
+        (*streams)["state:reset"].assign(1, T(1));
+      if (std::string err = runner.run(named, inputs, out, &sink, streams); !err.empty())
         return err;
+      if (streams) {
+        // The final states become the next step's initial ones, without gradient.
+        for (auto &[name, values] : out)
+          if (name.rfind("state_out:", 0) == 0)
+            (*streams)["state:" + name.substr(10)].swap(values);
+        (*streams)["state:reset"].assign(1, T(0));
+      }
       loss += double(out.at("loss").at(0)) / double(accum);
     }
     if (!std::isfinite(loss))
@@ -297,6 +320,18 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
                    .dump()
             << "\n"
             << std::flush;
+    if (events) {
+      double wall = std::chrono::duration<double>(
+                        std::chrono::system_clock::now().time_since_epoch()).count();
+      for (auto [tag, value] : {std::pair<const char *, double>{"loss", loss},
+                                {"grad_norm", gradNorm},
+                                {"lr", lr},
+                                {"tokens", tokens},
+                                {"tokens_per_s", tokens / seconds}})
+        events->scalar(tag, step + 1, value, wall);
+      if (std::string err = events->flush(); !err.empty())
+        return err;
+    }
     if (!o.outputDir.empty() && state.step % milestoneEvery == 0 && state.step < steps)
       if (std::string err = save("milestone-" + std::to_string(state.step)); !err.empty())
         return err;

@@ -2,9 +2,11 @@
 warmup-cosine schedule) against the independent PyTorch oracle's own AdamW, from the same
 weights on the same batches.
 
-Usage: train_agreement.py WORKDIR SRC_DIR
+Usage: train_agreement.py WORKDIR SRC_DIR [--state-passing]
 Checks in fp64, relative by norm: the weights after 3 steps (< 1e-9) and the update itself,
-weights after minus before (< 1e-9); the logged losses agree (< 1e-10).
+weights after minus before (< 1e-9); the logged losses agree (< 1e-10). With --state-passing
+the rows of each step continue those of the step before (one token stream per row) and both
+sides carry the inner states and conv histories across steps without gradient.
 """
 import json
 import os
@@ -12,6 +14,8 @@ import subprocess
 import sys
 
 work, src = sys.argv[1], sys.argv[2]
+state_passing = "--state-passing" in sys.argv[3:]
+sp_flags = ["--state-passing"] if state_passing else []
 py = sys.executable
 oracle = os.path.join(src, "test", "oracle")
 sys.path.insert(0, oracle)
@@ -35,9 +39,11 @@ os.makedirs(work, exist_ok=True)
 case = os.path.join(work, "case")
 run(py, os.path.join(oracle, "make_case.py"), "--out", case, "--seed", "5", "--vocab", "32000",
     "--hidden", "64", "--intermediate", "128", "--layers", "2", "--heads", "4", "--batch",
-    str(batch), "--seq", "64", "--dtype", "fp64", "--steps", str(steps))
+    str(batch), "--seq", "64", "--dtype", "fp64", "--steps", str(steps),
+    *(["--stream"] if state_passing else []))
 run("tttc", "import-hf", f"{case}/config.json", "--recipe", "tiny", "--seq-len", "64",
-    "--global-batch", str(batch), "-o", f"{work}/model.mlir")
+    "--global-batch", str(batch), "--state-passing", "true" if state_passing else "false",
+    "-o", f"{work}/model.mlir")
 run("tttc", f"{work}/model.mlir", "--target", "cpu", "--precision", "fp64", "-o", f"{work}/plan.bin")
 total = 200  # the tiny recipe's total_steps (the schedule's decay length)
 log = run("ttt-run", f"{work}/plan.bin", "--weights", f"{case}/model.safetensors", "--data",
@@ -49,7 +55,7 @@ theirs = [json.loads(line) for line in run(
     f"{case}/model.safetensors", "--train-batches", f"{case}/batch.txt", "--steps", str(steps),
     "--global-batch", str(batch), "--lr", str(lr), "--lr-end", "1e-5", "--warmup-steps",
     str(warmup), "--total-steps", str(total), "--out-weights", f"{work}/oracle.safetensors",
-    "--dtype", "fp64").splitlines()]
+    "--dtype", "fp64", *sp_flags).splitlines()]
 
 failures = []
 for a, b in zip(ours, theirs):

@@ -165,6 +165,8 @@ private:
         .Case([&](prim::IotaOp o) { floats = {f64(o.getStartAttr())}; })
         .Case([&](prim::SoftmaxXentOp o) { ints = {o.getIgnoreToken()}; })
         .Case([&](prim::AccumulateGradOp o) { name = o.getName().str(); })
+        .Case([&](prim::ConcatOp o) { ints = {int64_t(o.getAxis())}; })
+        .Case([&](prim::SliceOp o) { ints = {int64_t(o.getAxis()), int64_t(o.getStart())}; })
         .Case([&](prim::BucketReadyOp o) {
           ints = {o.getBucket(), o.getBytes()};
           for (Attribute a : o.getParams())

@@ -102,6 +102,33 @@ LogicalResult ReshapeOp::verify() {
   return success();
 }
 
+LogicalResult ConcatOp::verify() {
+  ArrayRef<int64_t> a = shapeOf(getLhs()), b = shapeOf(getRhs()), c = shapeOf(getResult());
+  int64_t axis = getAxis();
+  if (axis < 0 || axis >= int64_t(a.size()) || a.size() != b.size() || c.size() != a.size())
+    return emitOpError() << "needs operands of one rank and an axis inside it";
+  for (size_t i = 0; i < a.size(); ++i) {
+    int64_t want = int64_t(i) == axis ? a[i] + b[i] : a[i];
+    if ((int64_t(i) != axis && a[i] != b[i]) || c[i] != want)
+      return emitOpError() << "result dimension " << i << " must be " << want;
+  }
+  return success();
+}
+
+LogicalResult SliceOp::verify() {
+  ArrayRef<int64_t> x = shapeOf(getInput()), y = shapeOf(getResult());
+  int64_t axis = getAxis(), start = getStart();
+  if (axis < 0 || axis >= int64_t(x.size()) || y.size() != x.size())
+    return emitOpError() << "needs the input's rank and an axis inside it";
+  for (size_t i = 0; i < x.size(); ++i)
+    if (int64_t(i) != axis && x[i] != y[i])
+      return emitOpError() << "only dimension " << axis << " may change";
+  if (start < 0 || start + y[axis] > x[axis])
+    return emitOpError() << "slice [" << start << ", " << start + y[axis] << ") is outside [0, "
+                         << x[axis] << ")";
+  return success();
+}
+
 LogicalResult ScanOp::verifyRegions() {
   if (getXs().empty())
     return emitOpError() << "needs at least one scanned input";

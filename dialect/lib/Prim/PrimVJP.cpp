@@ -195,3 +195,38 @@ LogicalResult MaskedMeanOp::buildVJP(OpBuilder &b, ArrayRef<Value> dres,
   dops.assign({b.create<MaskedMeanBwdOp>(getLoc(), getLoss().getType(), getMask(), dres[0]), Value()});
   return success();
 }
+
+LogicalResult ConcatOp::buildVJP(OpBuilder &b, ArrayRef<Value> dres,
+                                 SmallVectorImpl<Value> &dops) {
+  int64_t axis = getAxis(), la = shapeOf(getLhs())[axis];
+  Value da = b.create<SliceOp>(getLoc(), getLhs().getType(), dres[0], axis, 0);
+  Value db = b.create<SliceOp>(getLoc(), getRhs().getType(), dres[0], axis, la);
+  dops.assign({da, db});
+  return success();
+}
+
+// The cotangent of a slice: dy put back in place, zeros around it.
+LogicalResult SliceOp::buildVJP(OpBuilder &b, ArrayRef<Value> dres,
+                                SmallVectorImpl<Value> &dops) {
+  Location loc = getLoc();
+  int64_t axis = getAxis(), start = getStart();
+  SmallVector<int64_t> full = shapeOf(getInput());
+  int64_t size = shapeOf(getResult())[axis], after = full[axis] - start - size;
+  Value d = dres[0];
+  auto zeros = [&](int64_t n) {
+    SmallVector<int64_t> s = full;
+    s[axis] = n;
+    return b.create<ConstantOp>(loc, like(getInput(), s), b.getF64FloatAttr(0.0)).getResult();
+  };
+  auto concat = [&](Value x, Value y) {
+    SmallVector<int64_t> s = shapeOf(x);
+    s[axis] += shapeOf(y)[axis];
+    return b.create<ConcatOp>(loc, like(x, s), x, y, axis).getResult();
+  };
+  if (start > 0)
+    d = concat(zeros(start), d);
+  if (after > 0)
+    d = concat(d, zeros(after));
+  dops.assign({d});
+  return success();
+}

@@ -39,6 +39,11 @@ def TTTExpand : Pass<"ttt-expand", "::mlir::ModuleOp"> {
     in closed form (spec 2.4), W/b carried across mini-batches and started from W1/b1 for every
     sequence. Run `ttt-unroll-repeat` first.
 
+    With the recipe's `state_passing`, each TTT layer's initial (W, b) and each causal conv's
+    history (its last `width - 1` inputs) are program inputs `state:<name>` (with `state:reset`
+    choosing W1/b1 and zero history for rows that start a stream) and the final ones outputs
+    `state_out:<name>`; being inputs, they carry no gradient (truncated BPTT).
+
     Example: `ttt-opt model.mlir --ttt-unroll-repeat --ttt-expand="batch=2 seq-len=64 dtype=f64"`
   }];
   let dependentDialects = ["::ttt::prim::PrimDialect"];
@@ -74,31 +79,6 @@ def TTTAutodiff : Pass<"ttt-autodiff", "::mlir::ModuleOp"> {
     Option<"bucketMb", "bucket-mb", "double", "25.0",
            "megabytes of gradients per reduction bucket">,
   ];
-}
-
-def TTTFuseInnerLoop : Pass<"ttt-fuse-inner-loop", "::mlir::ModuleOp"> {
-  let summary = "Replaces the inner loop's scans by tttp.inner_loop_fwd / tttp.inner_loop_bwd";
-  let description = [{
-    In every program, recognizes the TTT inner loop as `ttt-expand` and `ttt-autodiff` build it
-    and replaces it by one fused op whose kernel is a direct implementation (InnerLoop.h):
-
-    * the plain forward scan of `eval_step` (carry (W, b), scanned q, k, v, eta, body = the
-      dual-form step), and the grouped forward of `micro_step` (an outer scan over groups whose
-      body is the inner scan of the step, yielding the group's start carry as checkpoints) ->
-      `tttp.inner_loop_fwd` (with `remat_group` = the group size, the count for a plain scan);
-    * the reversed scan of the backward (fed that forward's checkpoints; its body recomputes the
-      group forward, then runs the reversed step scan: the step recomputed, then its VJP) ->
-      `tttp.inner_loop_bwd`, its closure accumulators mapped to d(tau), d(tau_last), d(gamma),
-      d(lambda).
-
-    A step body must equal the dual-form step emitted afresh for its shapes (op by op, same
-    attributes and wiring, closure values from outside the scan); the structure around it must
-    be exactly that of the passes above. Any other scan is left untouched, so the pass is
-    optional: the program computes the same with or without it (tttc `--no-fuse-inner-loop`).
-
-    Example: `ttt-opt m.mlir --ttt-unroll-repeat --ttt-expand=dtype=f64 --ttt-autodiff --ttt-fuse-inner-loop`
-  }];
-  let dependentDialects = ["::ttt::prim::PrimDialect"];
 }
 
 def TTTPlanMemory : Pass<"ttt-plan-memory", "::mlir::ModuleOp"> {
@@ -161,6 +141,31 @@ def TTTVerifyMemory : Pass<"ttt-verify-memory", "::mlir::ModuleOp"> {
 
     Example: `ttt-opt m.mlir ... --ttt-autodiff --ttt-plan-memory --ttt-verify-memory`
   }];
+}
+
+def TTTFuseInnerLoop : Pass<"ttt-fuse-inner-loop", "::mlir::ModuleOp"> {
+  let summary = "Replaces the inner loop's scans by tttp.inner_loop_fwd / tttp.inner_loop_bwd";
+  let description = [{
+    In every program, recognizes the TTT inner loop as `ttt-expand` and `ttt-autodiff` build it
+    and replaces it by one fused op whose kernel is a direct implementation (InnerLoop.h):
+
+    * the plain forward scan of `eval_step` (carry (W, b), scanned q, k, v, eta, body = the
+      dual-form step), and the grouped forward of `micro_step` (an outer scan over groups whose
+      body is the inner scan of the step, yielding the group's start carry as checkpoints) ->
+      `tttp.inner_loop_fwd` (with `remat_group` = the group size, the count for a plain scan);
+    * the reversed scan of the backward (fed that forward's checkpoints; its body recomputes the
+      group forward, then runs the reversed step scan: the step recomputed, then its VJP) ->
+      `tttp.inner_loop_bwd`, its closure accumulators mapped to d(tau), d(tau_last), d(gamma),
+      d(lambda).
+
+    A step body must equal the dual-form step emitted afresh for its shapes (op by op, same
+    attributes and wiring, closure values from outside the scan); the structure around it must
+    be exactly that of the passes above. Any other scan is left untouched, so the pass is
+    optional: the program computes the same with or without it (tttc `--no-fuse-inner-loop`).
+
+    Example: `ttt-opt m.mlir --ttt-unroll-repeat --ttt-expand=dtype=f64 --ttt-autodiff --ttt-fuse-inner-loop`
+  }];
+  let dependentDialects = ["::ttt::prim::PrimDialect"];
 }
 
 def TTTFuseElementwise : Pass<"ttt-fuse-elementwise", "::mlir::ModuleOp"> {

@@ -169,6 +169,18 @@ def Prim_ReshapeOp : Prim_SimpleOp<"reshape", "Same elements, new shape (row-maj
   let hasVerifier = 1;
 }
 
+def Prim_ConcatOp : Prim_SimpleOp<"concat", "Concatenation of two tensors along one axis",
+    "%y = tttp.concat %tail, %x {axis = 1 : i64} : (tensor<2x3x64xf32>, tensor<2x128x64xf32>) -> tensor<2x131x64xf32>"> {
+  let arguments = (ins Prim_Tensor:$lhs, Prim_Tensor:$rhs, I64Attr:$axis);
+  let hasVerifier = 1;
+}
+
+def Prim_SliceOp : Prim_SimpleOp<"slice", "Elements [start, start + size) along one axis",
+    "%y = tttp.slice %x {axis = 1 : i64, start = 128 : i64} : (tensor<2x131x64xf32>) -> tensor<2x3x64xf32>"> {
+  let arguments = (ins Prim_Tensor:$input, I64Attr:$axis, I64Attr:$start);
+  let hasVerifier = 1;
+}
+
 def Prim_TrilOp : Prim_SimpleOp<"tril", "Zeroes entries above the diagonal of the last two dims",
     "%y = tttp.tril %x : (tensor<8x16x16xf64>) -> tensor<8x16x16xf64>"> {
   let arguments = (ins Prim_Tensor:$input);
