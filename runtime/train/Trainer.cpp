@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -86,6 +87,102 @@ std::string applyStep(const plan::Program &apply, const std::vector<std::vector<
   return "";
 }
 
+struct BatchMath {
+  int64_t rows, seq, ranks, global, accum, steps;
+  Schedule sched;
+  double weightDecay;
+  uint64_t seed;
+};
+
+// accumulation = global batch / (per-device batch x ranks), and the schedule with the flags'
+// overrides. "" or the error naming the flag (or the tttc flag) to change.
+std::string resolveBatch(const plan::Plan &plan, const TrainOptions &o, BatchMath &b) {
+  const plan::Recipe &recipe = *plan.recipe();
+  const plan::Compiled &compiled = *plan.compiled();
+  b.rows = compiled.per_device_batch();
+  b.seq = compiled.seq_len();
+  b.ranks = 1;
+  b.global = recipe.global_batch();
+  if (b.global % (b.rows * b.ranks) != 0)
+    return "global batch " + std::to_string(b.global) + " is not a multiple of per-device batch " +
+           std::to_string(b.rows) + " x " + std::to_string(b.ranks) +
+           " ranks; recompile with tttc --per-device-batch";
+  b.accum = o.gradAccumulation.value_or(b.global / (b.rows * b.ranks));
+  if (b.accum * b.rows * b.ranks != b.global)
+    return "--gradient-accumulation-steps " + std::to_string(b.accum) + " x per-device batch " +
+           std::to_string(b.rows) + " x " + std::to_string(b.ranks) + " ranks != global batch " +
+           std::to_string(b.global) + "; recompile with tttc --per-device-batch to change";
+  if (o.statePassing && *o.statePassing != recipe.state_passing())
+    return std::string("--state-passing ") + (*o.statePassing ? "true" : "false") +
+           " contradicts the plan; recompile with tttc --state-passing " +
+           (*o.statePassing ? "true" : "false");
+  b.sched = Schedule{o.lr.value_or(recipe.lr()), o.lrEnd.value_or(recipe.lr_end()),
+                     o.warmupSteps.value_or(recipe.warmup_steps()), recipe.total_steps()};
+  if (b.sched.warmup < 0 || b.sched.warmup > b.sched.total)
+    return "--lr-warmup-steps " + std::to_string(b.sched.warmup) + " must be within [0, " +
+           std::to_string(b.sched.total) + "]";
+  b.steps = o.maxSteps.value_or(b.sched.total);
+  b.weightDecay = o.weightDecay.value_or(recipe.weight_decay());
+  b.seed = o.seed.value_or(uint64_t(recipe.seed()));
+  return "";
+}
+
+std::string humanBytes(double bytes) {
+  const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int u = 0;
+  while (bytes >= 1024 && u < 4) {
+    bytes /= 1024;
+    ++u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, u ? "%.2f %s" : "%.0f %s", bytes, units[u]);
+  return buf;
+}
+
+// Mean of eval_step's per-batch loss over about opts.evalTokens validation tokens (the
+// reference's evaluation: mean of per-batch losses; perplexity = exp).
+template <typename T>
+std::string validate(const plan::Plan &plan, const TrainOptions &o, const exec::NamedTensors<T> &params,
+                     double &loss, int64_t &tokens) {
+  const plan::Program *eval = exec::findProgram(plan, "eval_step");
+  if (!eval)
+    return "the plan has no eval_step program; recompile it with this tttc";
+  const int64_t rows = plan.compiled()->per_device_batch(), seq = plan.compiled()->seq_len();
+  try {
+    auto tok = data::Tokenizer::load(o.tokenizer);
+    data::SourceOptions source;
+    source.data = o.data;
+    data::ShardSource shards(source);
+    data::LoaderOptions lo;
+    lo.seqLen = int(seq);
+    lo.globalBatch = int(rows);
+    lo.threads = o.threads;
+    data::DataReport report;
+    data::ValidationLoader loader(shards, *tok, lo, report);
+    exec::ProgramRunner<T> runner(*eval);
+    exec::NamedTensors<T> states = exec::freshStates<T>(*eval), out;
+    data::Batch batch;
+    double sum = 0;
+    int64_t batches = 0;
+    tokens = 0;
+    while (tokens < o.evalTokens && loader.next(batch)) {
+      exec::NamedInts inputs{{"tokens", batch.inputs}, {"targets", batch.targets}};
+      if (std::string err = runner.run(params, inputs, out, nullptr, &states); !err.empty())
+        return err;
+      sum += double(out.at("loss").at(0));
+      ++batches;
+      tokens += rows * seq;
+    }
+    if (batches == 0)
+      return "validation: the source has fewer than " + std::to_string(rows) + " x " +
+             std::to_string(seq + 1) + " validation tokens";
+    loss = sum / double(batches);
+  } catch (const std::exception &e) {
+    return std::string("validation: ") + e.what();
+  }
+  return "";
+}
+
 template <typename T>
 std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log) {
   const plan::Recipe &recipe = *plan.recipe();
@@ -101,22 +198,15 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
   if (o.backend != "cpu")
     return "--backend " + o.backend + " is not available in this build yet (issue 8); use --backend cpu";
 
-  // Batch math: accumulation = global batch / (per-device batch x ranks).
-  const int64_t rows = compiled.per_device_batch(), seq = compiled.seq_len(), ranks = 1;
-  const int64_t global = recipe.global_batch();
-  if (global % (rows * ranks) != 0)
-    return "global batch " + std::to_string(global) + " is not a multiple of per-device batch " +
-           std::to_string(rows) + " x " + std::to_string(ranks) + " ranks";
-  const int64_t accum = o.gradAccumulation.value_or(global / (rows * ranks));
-  if (accum * rows * ranks != global)
-    return "--gradient-accumulation-steps " + std::to_string(accum) + " x per-device batch " +
-           std::to_string(rows) + " x " + std::to_string(ranks) + " ranks != global batch " +
-           std::to_string(global) + "; recompile with tttc --per-device-batch to change";
-  Schedule sched{o.lr.value_or(recipe.lr()), o.lrEnd.value_or(recipe.lr_end()),
-                 o.warmupSteps.value_or(recipe.warmup_steps()), recipe.total_steps()};
-  const int64_t steps = o.maxSteps.value_or(sched.total);
-  const double weightDecay = o.weightDecay.value_or(recipe.weight_decay());
-  const uint64_t seed = o.seed.value_or(uint64_t(recipe.seed()));
+  BatchMath bm;
+  if (std::string err = resolveBatch(plan, o, bm); !err.empty())
+    return err;
+  const int64_t rows = bm.rows, seq = bm.seq, ranks = bm.ranks, global = bm.global;
+  const int64_t accum = bm.accum, steps = bm.steps;
+  const Schedule sched = bm.sched;
+  const double weightDecay = bm.weightDecay;
+  const uint64_t seed = bm.seed;
+  (void)ranks;
 
   // Weights and AdamW moments: a checkpoint, HF weights, or the init program. With state
   // passing, each micro-batch slot carries its rows' states from step to step.
@@ -332,6 +422,26 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
       if (std::string err = events->flush(); !err.empty())
         return err;
     }
+    if (o.evalEvery > 0 && state.step % o.evalEvery == 0) {
+      double valLoss = 0;
+      int64_t valTokens = 0;
+      if (std::string err = validate<T>(plan, o, named, valLoss, valTokens); !err.empty())
+        return err;
+      log << "eval  step " << state.step << "  val_loss " << std::fixed << std::setprecision(4)
+          << valLoss << "  val_ppl " << std::setprecision(2) << std::exp(valLoss) << "  ("
+          << valTokens << " tokens)" << std::defaultfloat << std::setprecision(6) << "\n";
+      if (jsonl)
+        jsonl << nlohmann::json{{"step", state.step}, {"val_loss", valLoss},
+                                {"val_ppl", std::exp(valLoss)}, {"val_tokens", valTokens}}
+                     .dump()
+              << "\n";
+      if (events) {
+        double wall = std::chrono::duration<double>(
+                          std::chrono::system_clock::now().time_since_epoch()).count();
+        events->scalar("val_loss", state.step, valLoss, wall);
+        events->scalar("val_ppl", state.step, std::exp(valLoss), wall);
+      }
+    }
     if (!o.outputDir.empty() && state.step % milestoneEvery == 0 && state.step < steps)
       if (std::string err = save("milestone-" + std::to_string(state.step)); !err.empty())
         return err;
@@ -355,6 +465,76 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
   return "";
 }
 } // namespace
+
+std::string dryRun(const plan::Plan &plan, const TrainOptions &o, std::ostream &log) {
+  BatchMath b;
+  if (std::string err = resolveBatch(plan, o, b); !err.empty())
+    return err;
+  const double tokensPerStep = double(b.global) * double(b.seq);
+  log << "plan        " << plan.provenance()->model_name()->str() << ", "
+      << (plan.compiled()->precision() == plan::Precision::fp64   ? "fp64"
+          : plan.compiled()->precision() == plan::Precision::fp32 ? "fp32"
+                                                                  : "bf16")
+      << ", state passing " << (plan.recipe()->state_passing() ? "on" : "off") << "\n"
+      << "batch       global " << b.global << " sequences = per-device " << b.rows << " x "
+      << b.ranks << " rank(s) x accumulation " << b.accum << "\n"
+      << "tokens      " << std::fixed << std::setprecision(0) << tokensPerStep << " per step x "
+      << b.steps << " steps = " << tokensPerStep * double(b.steps) << std::defaultfloat
+      << std::setprecision(6) << "\n"
+      << "schedule    AdamW, lr " << b.sched.peak << " (warmup " << b.sched.warmup
+      << ", cosine to " << b.sched.end << " at " << b.sched.total << "), weight decay "
+      << b.weightDecay << ", seed " << b.seed << "\n";
+  // Device memory per rank from the plan's memory map: parameters, gradients, moments,
+  // checkpoints and the largest program arena.
+  if (plan.memory() && plan.memory()->size()) {
+    const plan::ProgramMemory *m0 = plan.memory()->Get(0);
+    double arena = 0, checkpoints = 0;
+    for (const plan::ProgramMemory *m : *plan.memory()) {
+      arena = std::max(arena, double(m->arena_bytes()));
+      checkpoints = std::max(checkpoints, double(m->checkpoints_bytes()));
+    }
+    double total = double(m0->params_bytes()) + double(m0->grads_bytes()) +
+                   double(m0->moments_bytes()) + checkpoints + arena;
+    log << "memory      " << humanBytes(total) << " per device: params "
+        << humanBytes(double(m0->params_bytes())) << ", grads " << humanBytes(double(m0->grads_bytes()))
+        << ", AdamW moments " << humanBytes(double(m0->moments_bytes())) << ", checkpoints "
+        << humanBytes(checkpoints) << ", arena " << humanBytes(arena) << "\n";
+  } else {
+    log << "memory      (the plan has no memory map; recompile it with this tttc)\n";
+  }
+  return "";
+}
+
+std::string evaluate(const plan::Plan &plan, const TrainOptions &o, std::ostream &log) {
+  auto run = [&](auto zero) -> std::string {
+    using T = decltype(zero);
+    exec::Weights<T> w;
+    std::string err;
+    if (!o.resumeFrom.empty()) {
+      TrainState<T> st;
+      if (plan.recipe()->state_passing())
+        st.streams.assign(1, exec::freshStates<T>(*exec::findProgram(plan, "eval_step")));
+      err = loadCheckpoint(plan, o.resumeFrom, st);
+      w = std::move(st.params);
+    } else {
+      err = o.weights.empty() ? exec::initWeights(plan, o.seed.value_or(plan.recipe()->seed()), w)
+                              : exec::loadWeights(plan, o.weights, w);
+    }
+    if (!err.empty())
+      return err;
+    exec::NamedTensors<T> named;
+    for (size_t i = 0; i < w.size(); ++i)
+      named[plan.parameters()->Get(i)->name()->str()] = std::move(w[i]);
+    double loss = 0;
+    int64_t tokens = 0;
+    if (std::string e = validate<T>(plan, o, named, loss, tokens); !e.empty())
+      return e;
+    log << "{\"val_loss\": " << std::setprecision(17) << loss << ", \"val_ppl\": " << std::exp(loss)
+        << ", \"val_tokens\": " << tokens << "}\n";
+    return "";
+  };
+  return plan.compiled()->precision() == plan::Precision::fp64 ? run(double(0)) : run(float(0));
+}
 
 std::string train(const plan::Plan &plan, const TrainOptions &options, std::ostream &log) {
   if (plan.compiled()->precision() == plan::Precision::fp64)

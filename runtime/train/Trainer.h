@@ -28,7 +28,18 @@ struct TrainOptions {
   std::optional<int64_t> saveEvery;         // checkpoint-N every N steps (recipe's)
   std::optional<int64_t> milestoneEvery;    // milestone-N every N steps, kept (recipe's)
   int keepCheckpoints = 3;                  // newest checkpoint-N directories kept
+  std::optional<bool> statePassing;         // must match the plan (compiled in)
+  int64_t evalEvery = 0;                    // validation every N steps (0: never)
+  int64_t evalTokens = 1 << 20;             // validation tokens per evaluation
 };
+
+/// Batch math, tokens, steps and the memory the plan needs, without training (--dry-run).
+std::string dryRun(const plan::Plan &plan, const TrainOptions &options, std::ostream &log);
+
+/// Validation loss and perplexity of the given weights (--weights, a checkpoint via
+/// --resume-from-checkpoint's directory, or the init program) over options.evalTokens tokens of
+/// the source's validation shards, with the plan's eval_step (--eval).
+std::string evaluate(const plan::Plan &plan, const TrainOptions &options, std::ostream &log);
 
 /// Trains; prints one line per step to `log`. SIGINT/SIGTERM finish the step, save a checkpoint
 /// and return "". Returns "" or a one-line error.

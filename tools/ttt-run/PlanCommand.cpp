@@ -17,10 +17,11 @@ void addPlanOptions(CLI::App &app, PlanOptions &opts) {
                                    "compiled shapes, parameter table");
   app.add_flag("--json", opts.json, "With --dump: print it as one JSON document")->needs(dump);
   CLI::Option *dry = app.add_flag("--dry-run", opts.dryRun,
-                                  "Print batch math, tokens, steps and a memory estimate without "
-                                  "training (not available yet: issue 7)");
+                                  "Print batch math, tokens, steps and the device memory the plan "
+                                  "needs, without training");
   CLI::Option *eval = app.add_flag("--eval", opts.eval,
-                                   "Validation loss and perplexity of a checkpoint (not available yet: issue 7)");
+                                   "Validation loss and perplexity (of --weights, --init-from or "
+                                   "--resume-from-checkpoint's weights) over --eval-tokens tokens");
   CLI::Option *bench = app.add_flag("--benchmark", opts.benchmark,
                                     "Time the training step: tokens/s, MFU, peak memory (not available yet: issue 10)");
   CLI::Option *loss = app.add_option(
@@ -53,6 +54,11 @@ void addPlanOptions(CLI::App &app, PlanOptions &opts) {
                  "micro-batches per optimizer step (default: global batch / (per-device batch x ranks))");
   app.add_option("--output-dir,--output_dir", t.outputDir, "where logs and the final model go");
   app.add_option("--data-threads", t.threads, "tokenizer workers of the data pipeline (0: all cores)");
+  app.add_option("--state-passing,--state_passing", t.statePassing,
+                 "true|false; must match the plan (tttc --state-passing compiles it in)");
+  app.add_option("--eval-every,--eval_every", t.evalEvery, "validation every N steps (0: never)");
+  app.add_option("--eval-tokens,--eval_tokens", t.evalTokens,
+                 "validation tokens per evaluation (default 1048576)");
   app.add_option("--resume-from-checkpoint,--resume_from_checkpoint", t.resumeFrom,
                  "continue a run exactly from OUT/checkpoint-N (weights, AdamW state, step, data cursor)");
   app.add_option("--init-from,--init_from", opts.initFrom,
@@ -101,11 +107,9 @@ int runPlan(const PlanOptions &opts) {
               << result.seconds << "}\n";
     return kExitOk;
   }
-  const char *reserved = opts.dryRun ? "--dry-run" : opts.eval ? "--eval" : opts.benchmark ? "--benchmark" : nullptr;
-  if (reserved) {
-    int issue = opts.benchmark ? 10 : 7;
-    reportNote(std::string(reserved) + " is not available yet (issue " + std::to_string(issue) +
-               "); inspect the plan with `ttt-run " + opts.plan + " --dump`");
+  if (opts.benchmark) {
+    reportNote("--benchmark is not available yet (issue 10); inspect the plan with `ttt-run " +
+               opts.plan + " --dump`");
     return kExitUnavailable;
   }
   train::TrainOptions t = opts.train;
@@ -119,7 +123,10 @@ int runPlan(const PlanOptions &opts) {
     return reportError("--resume-from-checkpoint restores the weights itself; drop --weights/--init-from");
   if (opts.seed >= 0)
     t.seed = uint64_t(opts.seed);
-  if (std::string err = train::train(*file.plan(), t, std::cout); !err.empty())
+  std::string err = opts.dryRun ? train::dryRun(*file.plan(), t, std::cout)
+                    : opts.eval ? train::evaluate(*file.plan(), t, std::cout)
+                                : train::train(*file.plan(), t, std::cout);
+  if (!err.empty())
     return reportError(err);
   return kExitOk;
 }

@@ -156,6 +156,15 @@ int compile(const CompileOptions &o) {
                 std::to_string(models.size()));
   ModelOp model = models.front();
 
+  if (o.statePassing && *o.statePassing != model.getRecipe().getStatePassing()) {
+    RecipeAttr r = model.getRecipe();
+    model.setRecipeAttr(RecipeAttr::get(
+        &ctx, r.getOptimizer(), r.getBeta1(), r.getBeta2(), r.getEps(), r.getWeightDecay(),
+        r.getGradClip(), r.getLr(), r.getLrEnd(), r.getWarmupSteps(), r.getTotalSteps(),
+        r.getGlobalBatch(), r.getSeqLen(), r.getMiniBatch(), r.getInnerBaseLr(),
+        r.getRematGroup(), *o.statePassing, r.getSeed(), r.getCheckpointEvery(),
+        r.getMilestoneEvery()));
+  }
   CompiledShape shape;
   if (std::string err = resolveShape(o, model.getRecipe(), shape); !err.empty())
     return fail(err);

@@ -20,6 +20,7 @@ struct CompileOptions {
   std::string precision;          // bf16 | fp32 | fp64; "" = fp32 on cpu, bf16 on sm_90
   std::string target = "sm_90";    // cpu | sm_90
   bool summary = false;            // print the parameter summary
+  std::optional<bool> statePassing; // overrides the recipe's state_passing
   bool fuseInnerLoop = true;       // ttt-fuse-inner-loop for plans (--no-fuse-inner-loop: off)
   bool fuseElementwise = true;     // ttt-fuse-elementwise (--no-fuse-elementwise: off)
 };

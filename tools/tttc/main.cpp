@@ -35,6 +35,8 @@ int main(int argc, char **argv) {
                  "bf16 | fp32 | fp64 (default: bf16 for sm_90, fp32 for cpu; fp64: cpu only)");
   app.add_option("--target", c.target, "cpu | sm_90")->default_str("sm_90");
   app.add_flag("--summary", c.summary, "print the model, recipe and parameter counts by kind");
+  app.add_option("--state-passing", c.statePassing,
+                 "true|false: carry each row's inner states across steps (overrides the recipe)");
   app.add_flag("--no-fuse-inner-loop{false}", c.fuseInnerLoop,
                "keep the inner loop as scans (no tttp.inner_loop_fwd/bwd)");
   app.add_flag("--no-fuse-elementwise{false}", c.fuseElementwise,
