@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <csignal>
+#include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
 #include <filesystem>
@@ -85,6 +87,10 @@ std::string saveCheckpoint(const plan::Plan &plan, const TrainState<T> &state,
   if (std::string err = exec::saveWeights(plan, state.params, (tmp / "model.safetensors").string());
       !err.empty())
     return err;
+  // Fault injection for the crash-safety test: TTT_FAULT_KILL_IN_SAVE=<checkpoint name> kills
+  // the process (SIGKILL, no cleanup) halfway through writing that checkpoint.
+  if (const char *fault = std::getenv("TTT_FAULT_KILL_IN_SAVE"); fault && target.filename() == fault)
+    ::raise(SIGKILL);
   checkpoint::SafetensorsFile opt;
   checkpoint::DType dtype = sizeof(T) == 8 ? checkpoint::DType::F64 : checkpoint::DType::F32;
   for (size_t i = 0; i < params.size(); ++i) {

@@ -9,6 +9,7 @@
 #include "runtime/train/Checkpoint.h"
 
 #include <csignal>
+#include <sys/resource.h>
 
 #include <nlohmann/json.hpp>
 
@@ -127,6 +128,39 @@ std::string resolveBatch(const plan::Plan &plan, const TrainOptions &o, BatchMat
   return "";
 }
 
+// Bytes per device the plan needs: parameters, gradients, moments, checkpoints and the largest
+// program arena (the plan's memory map); 0 if the plan has none.
+double planMemoryBytes(const plan::Plan &plan) {
+  if (!plan.memory() || plan.memory()->size() == 0)
+    return 0;
+  const plan::ProgramMemory *m0 = plan.memory()->Get(0);
+  double arena = 0, checkpoints = 0;
+  for (const plan::ProgramMemory *m : *plan.memory()) {
+    arena = std::max(arena, double(m->arena_bytes()));
+    checkpoints = std::max(checkpoints, double(m->checkpoints_bytes()));
+  }
+  return double(m0->params_bytes()) + double(m0->grads_bytes()) + double(m0->moments_bytes()) +
+         checkpoints + arena;
+}
+
+// MemAvailable of /proc/meminfo in bytes, or 0 when unknown.
+double availableHostBytes() {
+  std::ifstream in("/proc/meminfo");
+  std::string key;
+  double kb = 0;
+  std::string unit;
+  while (in >> key >> kb >> unit)
+    if (key == "MemAvailable:")
+      return kb * 1024;
+  return 0;
+}
+
+double peakRssBytes() {
+  struct rusage usage {};
+  getrusage(RUSAGE_SELF, &usage);
+  return double(usage.ru_maxrss) * 1024;
+}
+
 std::string humanBytes(double bytes) {
   const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
   int u = 0;
@@ -207,6 +241,13 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
   const double weightDecay = bm.weightDecay;
   const uint64_t seed = bm.seed;
   (void)ranks;
+  // Fail early: the plan's memory need against what this machine has free.
+  const double need = planMemoryBytes(plan), available = availableHostBytes();
+  if (need > 0 && available > 0 && need > available)
+    return "the plan needs " + humanBytes(need) + " of memory (parameters, gradients, AdamW "
+           "moments, checkpoints, activations) but " + humanBytes(available) +
+           " is available; compile with a smaller tttc --per-device-batch (accumulation grows to "
+           "keep the global batch)";
 
   // Weights and AdamW moments: a checkpoint, HF weights, or the init program. With state
   // passing, each micro-batch slot carries its rows' states from step to step.
@@ -401,7 +442,8 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
         << std::setprecision(4) << loss << "  grad_norm " << std::setprecision(3) << gradNorm
         << "  lr " << std::scientific << std::setprecision(2) << lr << std::defaultfloat
         << "  " << std::setprecision(0) << std::fixed << tokens / seconds << " tok/s  "
-        << std::setprecision(1) << seconds << " s  eta " << std::setprecision(0) << eta << " s"
+        << std::setprecision(1) << seconds << " s  eta " << std::setprecision(0) << eta << " s  mem "
+        << humanBytes(peakRssBytes())
         << std::defaultfloat << std::setprecision(6) << "\n"
         << std::flush;
     if (jsonl)
@@ -486,19 +528,14 @@ std::string dryRun(const plan::Plan &plan, const TrainOptions &o, std::ostream &
       << b.weightDecay << ", seed " << b.seed << "\n";
   // Device memory per rank from the plan's memory map: parameters, gradients, moments,
   // checkpoints and the largest program arena.
-  if (plan.memory() && plan.memory()->size()) {
+  if (double total = planMemoryBytes(plan); total > 0) {
     const plan::ProgramMemory *m0 = plan.memory()->Get(0);
-    double arena = 0, checkpoints = 0;
-    for (const plan::ProgramMemory *m : *plan.memory()) {
-      arena = std::max(arena, double(m->arena_bytes()));
-      checkpoints = std::max(checkpoints, double(m->checkpoints_bytes()));
-    }
-    double total = double(m0->params_bytes()) + double(m0->grads_bytes()) +
-                   double(m0->moments_bytes()) + checkpoints + arena;
     log << "memory      " << humanBytes(total) << " per device: params "
         << humanBytes(double(m0->params_bytes())) << ", grads " << humanBytes(double(m0->grads_bytes()))
-        << ", AdamW moments " << humanBytes(double(m0->moments_bytes())) << ", checkpoints "
-        << humanBytes(checkpoints) << ", arena " << humanBytes(arena) << "\n";
+        << ", AdamW moments " << humanBytes(double(m0->moments_bytes())) << ", checkpoints + arena "
+        << humanBytes(total - double(m0->params_bytes()) - double(m0->grads_bytes()) -
+                      double(m0->moments_bytes()))
+        << "\n";
   } else {
     log << "memory      (the plan has no memory map; recompile it with this tttc)\n";
   }

@@ -84,5 +84,20 @@ step = int(complete[-1].split("-")[1])
 out = subprocess.run(["ttt-run", plan, "--max-train-steps", str(step + 1), "--resume-from-checkpoint",
                       latest, "--output-dir", f"{work}/crash-resumed"], capture_output=True, text=True)
 assert out.returncode == 0, out.stdout + out.stderr
+# 3. Deterministic: SIGKILL in the middle of writing checkpoint-3 (fault injection).
+fault_dir = f"{work}/fault"
+env = dict(os.environ, TTT_FAULT_KILL_IN_SAVE="checkpoint-3")
+out = subprocess.run(["ttt-run", plan, "--max-train-steps", "6", "--save-every", "1", "--output-dir",
+                      fault_dir], capture_output=True, text=True, env=env)
+assert out.returncode == -signal.SIGKILL, (out.returncode, out.stdout, out.stderr)
+names = sorted(os.listdir(fault_dir))
+assert "checkpoint-2" in names and "checkpoint-3" not in names, names
+assert any(n.startswith(".tmp-checkpoint-3") for n in names), names
+out = subprocess.run(["ttt-run", plan, "--max-train-steps", "3", "--resume-from-checkpoint",
+                      f"{fault_dir}/checkpoint-2", "--output-dir", f"{work}/fault-resumed"],
+                     capture_output=True, text=True)
+assert out.returncode == 0 and "step     3/3" in out.stdout, out.stdout + out.stderr
+kills += 1
 print(f"kill -9 during saves: {kills} kills, previous checkpoints intact and loadable "
-      f"({len(complete)} complete, latest {complete[-1]})")
+      f"({len(complete)} complete, latest {complete[-1]}; killed inside checkpoint-3: "
+      f"checkpoint-2 intact, only a .tmp left)")
