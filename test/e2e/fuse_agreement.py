@@ -11,23 +11,11 @@ import json
 import os
 import subprocess
 import sys
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import load, run  # noqa: E402
 
 work, src = sys.argv[1], sys.argv[2]
 py = sys.executable
-sys.path.insert(0, os.path.join(src, "test", "oracle"))
-import safetensors_io  # noqa: E402
-
-
-def run(*cmd):
-    out = subprocess.run(cmd, capture_output=True, text=True)
-    if out.returncode != 0:
-        sys.exit(f"FAILED: {' '.join(cmd)}\n{out.stdout}{out.stderr}")
-    return out.stdout
-
-
-def load(path):
-    tensors = safetensors_io.load_file(path)
-    return tensors[0] if isinstance(tensors, tuple) else tensors
 
 
 os.makedirs(work, exist_ok=True)

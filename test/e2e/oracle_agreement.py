@@ -11,17 +11,12 @@ import json
 import os
 import subprocess
 import sys
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import run  # noqa: E402
 
 work, src = sys.argv[1], sys.argv[2]
 py = sys.executable
 oracle_dir = os.path.join(src, "test", "oracle")
-
-
-def run(*cmd):
-    out = subprocess.run(cmd, capture_output=True, text=True)
-    if out.returncode != 0:
-        sys.exit(f"FAILED: {' '.join(cmd)}\n{out.stdout}{out.stderr}")
-    return out.stdout
 
 
 def oracle_loss(case, weights):

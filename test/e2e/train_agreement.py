@@ -12,26 +12,14 @@ import json
 import os
 import subprocess
 import sys
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import load, run  # noqa: E402
 
 work, src = sys.argv[1], sys.argv[2]
 state_passing = "--state-passing" in sys.argv[3:]
 sp_flags = ["--state-passing"] if state_passing else []
 py = sys.executable
 oracle = os.path.join(src, "test", "oracle")
-sys.path.insert(0, oracle)
-import safetensors_io  # noqa: E402
-
-
-def run(*cmd):
-    out = subprocess.run(cmd, capture_output=True, text=True)
-    if out.returncode != 0:
-        sys.exit(f"FAILED: {' '.join(cmd)}\n{out.stdout}{out.stderr}")
-    return out.stdout
-
-
-def load(path):
-    t = safetensors_io.load_file(path)
-    return t[0] if isinstance(t, tuple) else t
 
 
 steps, batch, lr, warmup = 3, 2, 3e-3, 1
