@@ -10,24 +10,16 @@ Also checks which ops each plan holds and that --dump reports fewer kernels and 
 """
 import json
 import os
-import subprocess
 import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import load, run  # noqa: E402
+from harness import load, run, case_with_oracle_grads  # noqa: E402
 
 work, src = sys.argv[1], sys.argv[2]
 py = sys.executable
 
 
 os.makedirs(work, exist_ok=True)
-case = os.path.join(work, "case")
-run(py, os.path.join(src, "test", "oracle", "make_case.py"), "--out", case, "--seed", "13",
-    "--vocab", "32000", "--hidden", "64", "--intermediate", "128", "--layers", "2", "--heads", "4",
-    "--batch", "2", "--seq", "64", "--dtype", "fp64")
-run(py, os.path.join(src, "test", "oracle", "ttt_primal.py"), "--config", f"{case}/config.json",
-    "--weights", f"{case}/model.safetensors", "--batch", f"{case}/batch.txt", "--dtype", "fp64",
-    "--grads", f"{work}/oracle_grads.safetensors")
-oracle = load(f"{work}/oracle_grads.safetensors")
+case, oracle = case_with_oracle_grads(work, 13)
 model = f"{work}/model.mlir"
 run("tttc", "import-hf", f"{case}/config.json", "--recipe", "tiny", "--seq-len", "64",
     "--global-batch", "2", "--remat-group", "2", "-o", model)

@@ -24,6 +24,19 @@ def load(path):
     return tensors[0] if isinstance(tensors, tuple) else tensors
 
 
+def case_with_oracle_grads(work, seed):
+    """A random tiny-model case (vocab 32000, hidden 64, 2 layers, 4 heads, 2 x 64 tokens, fp64)
+    in WORK/case and the oracle's autograd gradients of its loss. Returns (case dir, grads)."""
+    case = os.path.join(work, "case")
+    run(sys.executable, os.path.join(ORACLE, "make_case.py"), "--out", case, "--seed", str(seed),
+        "--vocab", "32000", "--hidden", "64", "--intermediate", "128", "--layers", "2",
+        "--heads", "4", "--batch", "2", "--seq", "64", "--dtype", "fp64")
+    run(sys.executable, os.path.join(ORACLE, "ttt_primal.py"), "--config", f"{case}/config.json",
+        "--weights", f"{case}/model.safetensors", "--batch", f"{case}/batch.txt", "--dtype",
+        "fp64", "--grads", f"{work}/oracle_grads.safetensors")
+    return case, load(f"{work}/oracle_grads.safetensors")
+
+
 def worst(got, want):
     """(largest relative error by norm, its tensor name) over two gradient sets."""
     assert set(got) == set(want), sorted(set(got) ^ set(want))
