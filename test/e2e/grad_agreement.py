@@ -13,7 +13,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import load, run, worst, case_with_oracle_grads  # noqa: E402
 
 work, src = sys.argv[1], sys.argv[2]
-py = sys.executable
 
 
 os.makedirs(work, exist_ok=True)

@@ -1,5 +1,4 @@
 """Reads file names on stdin; fails if 'mlir' appears in any of them outside a comment."""
-import re
 import sys
 
 bad = []

@@ -9,7 +9,6 @@ Prints the measured differences.
 """
 import json
 import os
-import subprocess
 import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import run  # noqa: E402

@@ -10,7 +10,6 @@ sides carry the inner states and conv histories across steps without gradient.
 """
 import json
 import os
-import subprocess
 import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import load, run  # noqa: E402
