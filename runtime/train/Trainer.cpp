@@ -2,6 +2,7 @@
 
 #include "runtime/backend/cpu/Backward.h"
 #include "runtime/data/Loader.h"
+#include "runtime/dist/Comm.h"
 #include "runtime/exec/Evaluate.h"
 #include "runtime/exec/Interpreter.h"
 #include "runtime/exec/Weights.h"
@@ -20,6 +21,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
+#include <sstream>
 
 namespace ttt::train {
 namespace {
@@ -97,12 +99,12 @@ struct BatchMath {
 
 // accumulation = global batch / (per-device batch x ranks), and the schedule with the flags'
 // overrides. "" or the error naming the flag (or the tttc flag) to change.
-std::string resolveBatch(const plan::Plan &plan, const TrainOptions &o, BatchMath &b) {
+std::string resolveBatch(const plan::Plan &plan, const TrainOptions &o, int ranks, BatchMath &b) {
   const plan::Recipe &recipe = *plan.recipe();
   const plan::Compiled &compiled = *plan.compiled();
   b.rows = compiled.per_device_batch();
   b.seq = compiled.seq_len();
-  b.ranks = 1;
+  b.ranks = ranks;
   b.global = recipe.global_batch();
   if (b.global % (b.rows * b.ranks) != 0)
     return "global batch " + std::to_string(b.global) + " is not a multiple of per-device batch " +
@@ -232,8 +234,16 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
   if (o.backend != "cpu")
     return "--backend " + o.backend + " is not available in this build yet (issue 8); use --backend cpu";
 
+  // The processes of this job (mpirun/srun: one per rank; otherwise one).
+  std::string commErr;
+  auto comm = dist::openCommunicator(commErr);
+  if (!comm)
+    return commErr;
+  const bool lead = comm->rank() == 0; // writes logs and checkpoints
+  std::ostringstream quiet;
+  std::ostream &out0 = lead ? log : quiet;
   BatchMath bm;
-  if (std::string err = resolveBatch(plan, o, bm); !err.empty())
+  if (std::string err = resolveBatch(plan, o, comm->size(), bm); !err.empty())
     return err;
   const int64_t rows = bm.rows, seq = bm.seq, ranks = bm.ranks, global = bm.global;
   const int64_t accum = bm.accum, steps = bm.steps;
@@ -253,6 +263,8 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
   // passing, each micro-batch slot carries its rows' states from step to step.
   TrainState<T> state;
   const bool statePassing = recipe.state_passing();
+  if (statePassing && comm->size() > 1)
+    return "state passing over several ranks is not supported yet (issue 11); run it on one rank";
   if (statePassing)
     state.streams.assign(size_t(accum), exec::freshStates<T>(*micro));
   if (!o.resumeFrom.empty()) {
@@ -311,6 +323,8 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
     lo.globalBatch = int(global);
     lo.seed = seed;
     lo.threads = o.threads;
+    lo.rank = comm->rank();
+    lo.worldSize = comm->size();
     if (statePassing)
       lo.mode = data::BatchMode::RowStreams; // row r of step s+1 continues row r of step s
     loader = std::make_unique<data::TrainLoader>(*shards, *tok, lo, report);
@@ -323,7 +337,7 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
 
   std::ofstream jsonl;
   std::unique_ptr<tensorboard::EventWriter> events; // OUT/tensorboard, flushed every step
-  if (!o.outputDir.empty()) {
+  if (!o.outputDir.empty() && lead) {
     std::error_code ec;
     std::filesystem::create_directories(o.outputDir, ec);
     if (ec)
@@ -335,10 +349,11 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
     if (!events)
       return err;
   }
-  log << "training " << plan.provenance()->model_name()->str()
+  out0 << "training " << plan.provenance()->model_name()->str()
       << (statePassing ? " (state passing)" : "") << ": " << steps << " steps x "
       << global << " sequences x " << seq << " tokens (accumulation " << accum << " x "
-      << rows << "), " << (sizeof(T) == 8 ? "fp64" : "fp32") << ", backend cpu, seed " << seed
+      << rows << (comm->size() > 1 ? " x " + std::to_string(comm->size()) + " ranks, " + comm->name() : std::string())
+      << "), " << (sizeof(T) == 8 ? "fp64" : "fp32") << ", backend cpu, seed " << seed
       << "\n";
 
   // Parameters live in `named` (the programs read them by name); the optimizer updates them there.
@@ -364,6 +379,8 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
   auto save = [&](const std::string &name) -> std::string {
     if (o.outputDir.empty())
       return "";
+    if (!lead) // one copy of each checkpoint, written by rank 0
+      return comm->barrier();
     for (size_t i = 0; i < params.size(); ++i)
       params[i] = *live[i];
     state.dataCursor = cursorNow();
@@ -371,7 +388,7 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
     if (std::string err = saveCheckpoint(plan, state, tokenizerPath, dir); !err.empty())
       return err;
     log << "saved " << dir << "\n" << std::flush;
-    return "";
+    return comm->barrier();
   };
   for (int64_t step = state.step; step < steps; ++step) {
     for (auto &[name, g] : accumulators)
@@ -409,6 +426,20 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
       }
       loss += double(out.at("loss").at(0)) / double(accum);
     }
+    if (comm->size() > 1) {
+      // Data parallel: the global batch's mean loss and gradient are the ranks' means averaged.
+      const T inv = T(1.0 / comm->size());
+      for (const std::string &n : names) {
+        std::vector<T> &g = accumulators[n];
+        if (std::string err = comm->allReduceSum(g.data(), int64_t(g.size())); !err.empty())
+          return err;
+        for (T &x : g)
+          x *= inv;
+      }
+      if (std::string err = comm->allReduceSum(&loss, 1); !err.empty())
+        return err;
+      loss /= comm->size();
+    }
     if (!std::isfinite(loss))
       return "step " + std::to_string(step + 1) + ": the loss is " + std::to_string(loss) +
              "; stopping (" + (save("checkpoint-" + std::to_string(step)).empty()
@@ -438,7 +469,7 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
     double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     double tokens = double(step + 1 - firstStep) * double(global * seq);
     double eta = seconds / double(step + 1 - firstStep) * double(steps - step - 1);
-    log << "step " << std::setw(5) << step + 1 << "/" << steps << "  loss " << std::fixed
+    out0 << "step " << std::setw(5) << step + 1 << "/" << steps << "  loss " << std::fixed
         << std::setprecision(4) << loss << "  grad_norm " << std::setprecision(3) << gradNorm
         << "  lr " << std::scientific << std::setprecision(2) << lr << std::defaultfloat
         << "  " << std::setprecision(0) << std::fixed << tokens / seconds << " tok/s  "
@@ -469,7 +500,7 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
       int64_t valTokens = 0;
       if (std::string err = validate<T>(plan, o, named, valLoss, valTokens); !err.empty())
         return err;
-      log << "eval  step " << state.step << "  val_loss " << std::fixed << std::setprecision(4)
+      out0 << "eval  step " << state.step << "  val_loss " << std::fixed << std::setprecision(4)
           << valLoss << "  val_ppl " << std::setprecision(2) << std::exp(valLoss) << "  ("
           << valTokens << " tokens)" << std::defaultfloat << std::setprecision(6) << "\n";
       if (jsonl)
@@ -490,15 +521,21 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
     if (!o.outputDir.empty() && state.step % saveEvery == 0 && state.step < steps) {
       if (std::string err = save("checkpoint-" + std::to_string(state.step)); !err.empty())
         return err;
-      pruneCheckpoints(o.outputDir, o.keepCheckpoints);
+      if (lead)
+        pruneCheckpoints(o.outputDir, o.keepCheckpoints);
     }
-    if (signals.stopRequested()) {
-      log << "stopping after step " << state.step << " (signal " << signals.which() << ")\n";
+    double stop = signals.stopRequested() ? 1.0 : 0.0;
+    if (comm->size() > 1)
+      if (std::string err = comm->allReduceSum(&stop, 1); !err.empty())
+        return err;
+    if (stop > 0) {
+      out0 << "stopping after step " << state.step << " (signal " << signals.which() << ")\n";
       if (o.outputDir.empty())
         return "";
       if (std::string err = save("checkpoint-" + std::to_string(state.step)); !err.empty())
         return err;
-      pruneCheckpoints(o.outputDir, o.keepCheckpoints);
+      if (lead)
+        pruneCheckpoints(o.outputDir, o.keepCheckpoints);
       return "";
     }
   }
@@ -510,7 +547,11 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
 
 std::string dryRun(const plan::Plan &plan, const TrainOptions &o, std::ostream &log) {
   BatchMath b;
-  if (std::string err = resolveBatch(plan, o, b); !err.empty())
+  std::string commErr;
+  auto comm = dist::openCommunicator(commErr);
+  if (!comm)
+    return commErr;
+  if (std::string err = resolveBatch(plan, o, comm->size(), b); !err.empty())
     return err;
   const double tokensPerStep = double(b.global) * double(b.seq);
   log << "plan        " << plan.provenance()->model_name()->str() << ", "
