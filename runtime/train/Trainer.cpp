@@ -115,6 +115,22 @@ std::string resolveBatch(const plan::Plan &plan, const TrainOptions &o, int rank
     return "--gradient-accumulation-steps " + std::to_string(b.accum) + " x per-device batch " +
            std::to_string(b.rows) + " x " + std::to_string(b.ranks) + " ranks != global batch " +
            std::to_string(b.global) + "; recompile with tttc --per-device-batch to change";
+  // Shapes and precision are compiled into the plan: a contradicting flag names the tttc flag.
+  if (o.perDeviceBatch && *o.perDeviceBatch != b.rows)
+    return "--per-device-train-batch-size " + std::to_string(*o.perDeviceBatch) +
+           " contradicts the plan's " + std::to_string(b.rows) + "; recompile with tttc "
+           "--per-device-batch " + std::to_string(*o.perDeviceBatch);
+  if (o.seqLength && *o.seqLength != b.seq)
+    return "--seq-length " + std::to_string(*o.seqLength) + " contradicts the plan's " +
+           std::to_string(b.seq) + "; recompile with tttc --seq-len " + std::to_string(*o.seqLength);
+  if (!o.mixedPrecision.empty()) {
+    const char *compiled = plan.compiled()->precision() == plan::Precision::fp64   ? "fp64"
+                           : plan.compiled()->precision() == plan::Precision::fp32 ? "fp32"
+                                                                                   : "bf16";
+    if (o.mixedPrecision != compiled)
+      return "--mixed-precision " + o.mixedPrecision + " contradicts the plan's " + compiled +
+             "; recompile with tttc --precision " + o.mixedPrecision;
+  }
   if (o.statePassing && *o.statePassing != recipe.state_passing())
     return std::string("--state-passing ") + (*o.statePassing ? "true" : "false") +
            " contradicts the plan; recompile with tttc --state-passing " +

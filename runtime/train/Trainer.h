@@ -29,6 +29,9 @@ struct TrainOptions {
   std::optional<int64_t> milestoneEvery;    // milestone-N every N steps, kept (recipe's)
   int keepCheckpoints = 3;                  // newest checkpoint-N directories kept
   std::optional<bool> statePassing;         // must match the plan (compiled in)
+  std::optional<int64_t> perDeviceBatch;    // must match the plan (tttc --per-device-batch)
+  std::optional<int64_t> seqLength;         // must match the plan (tttc --seq-len)
+  std::string mixedPrecision;               // bf16|fp32|fp64; must match (tttc --precision)
   int64_t evalEvery = 0;                    // validation every N steps (0: never)
   int64_t evalTokens = 1 << 20;             // validation tokens per evaluation
 };

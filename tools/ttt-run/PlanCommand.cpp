@@ -54,6 +54,11 @@ void addPlanOptions(CLI::App &app, PlanOptions &opts) {
                  "micro-batches per optimizer step (default: global batch / (per-device batch x ranks))");
   app.add_option("--output-dir,--output_dir", t.outputDir, "where logs and the final model go");
   app.add_option("--data-threads", t.threads, "tokenizer workers of the data pipeline (0: all cores)");
+  app.add_option("--per-device-train-batch-size,--per_device_train_batch_size", t.perDeviceBatch,
+                 "must match the plan (tttc --per-device-batch)");
+  app.add_option("--seq-length,--seq_length", t.seqLength, "must match the plan (tttc --seq-len)");
+  app.add_option("--mixed-precision,--mixed_precision", t.mixedPrecision,
+                 "bf16|fp32 (fp64 on cpu); must match the plan (tttc --precision)");
   app.add_option("--state-passing,--state_passing", t.statePassing,
                  "true|false; must match the plan (tttc --state-passing compiles it in)");
   app.add_option("--eval-every,--eval_every", t.evalEvery, "validation every N steps (0: never)");
