@@ -1,5 +1,6 @@
 #include "runtime/exec/Evaluate.h"
 
+#include "runtime/exec/CudaRunner.h"
 #include "runtime/exec/Weights.h"
 
 #include <cerrno>
@@ -81,7 +82,8 @@ std::string evaluate(const plan::Plan &plan, const NamedInts &batch, const EvalO
   GradientSink<T> sink{&accumulators, 1.0, nullptr};
   auto start = std::chrono::steady_clock::now();
   NamedTensors<T> states = freshStates<T>(*eval); // state passing: every row starts a stream
-  if (std::string err = runProgram<T>(*eval, named, batch, outputs, &sink, &states); !err.empty())
+  BackendRunner<T> runner(*eval, options.backend);
+  if (std::string err = runner.run(named, batch, outputs, &sink, &states); !err.empty())
     return err;
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   result.loss = double(outputs.at("loss").at(0));

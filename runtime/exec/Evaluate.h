@@ -22,6 +22,7 @@ struct EvalOptions {
   std::string saveWeights;   // write the weights used (HF safetensors) here, if set
   std::string saveGrads;     // run micro_step instead and write every parameter's gradient of
                              // the loss (HF names and layouts) here, if set
+  std::string backend = "cpu"; // "cpu" or "cuda" (fp32 plans)
 };
 
 struct EvalResult {

@@ -265,6 +265,18 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
   const int64_t accum = bm.accum, steps = bm.steps;
   const Schedule sched = bm.sched;
   const double weightDecay = bm.weightDecay;
+  // Model FLOPs per token for the throughput line: 6 per parameter (forward + backward of every
+  // weight's matmul; the tied LM head counted once), the usual convention for MFU.
+  double flopsPerToken = 0;
+  for (const plan::Parameter *p : *plan.parameters()) {
+    double n = 1;
+    for (int64_t d : *p->shape())
+      n *= double(d);
+    flopsPerToken += 6 * n;
+  }
+  // MFU against the H200's dense bf16 peak on the CUDA backend; the CPU has no fixed peak, so
+  // there only the achieved rate is shown.
+  const double peakFlops = o.backend == "cuda" ? 989e12 : 0;
   const uint64_t seed = bm.seed;
   (void)ranks;
   // Fail early: the plan's memory need against what this machine has free.
@@ -489,6 +501,9 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
         << std::setprecision(4) << loss << "  grad_norm " << std::setprecision(3) << gradNorm
         << "  lr " << std::scientific << std::setprecision(2) << lr << std::defaultfloat
         << "  " << std::setprecision(0) << std::fixed << tokens / seconds << " tok/s  "
+        << std::setprecision(3) << tokens / seconds * flopsPerToken / 1e12 << " TFLOP/s"
+        << (peakFlops > 0 ? "  mfu " + std::to_string(int(100 * tokens / seconds * flopsPerToken / peakFlops)) + "%" : std::string())
+        << "  " << std::setprecision(0)
         << std::setprecision(1) << seconds << " s  eta " << std::setprecision(0) << eta << " s  mem "
         << humanBytes(peakRssBytes())
         << std::defaultfloat << std::setprecision(6) << "\n"

@@ -1,0 +1,1420 @@
+// The CUDA backend's kernels (Kernels.h). Each kernel follows its CPU kernel's arithmetic: the
+// same operations in the same precision (double where the CPU uses double, float otherwise, float
+// binary ops without FMA contraction), so fp32 results agree with the CPU backend to rounding.
+#include "runtime/backend/cuda/Kernels.h"
+
+#include <cuda_runtime.h>
+
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+namespace ttt::cuda {
+namespace {
+constexpr int kThreads = 256;
+constexpr int kRowThreads = 256; // block-per-row kernels (power of two: fixed tree reduction)
+
+int blocksFor(int64_t n) { return int((n + kThreads - 1) / kThreads); }
+
+struct Dims {
+  int rank = 0;
+  int64_t d[kMaxRank] = {};
+};
+struct Strides {
+  int64_t s[kMaxRank] = {};
+};
+
+Dims dimsOf(const Shape &shape) {
+  if (shape.size() > size_t(kMaxRank))
+    throw std::invalid_argument("cuda: rank " + std::to_string(shape.size()) +
+                                " is above the supported 6");
+  Dims d;
+  d.rank = int(shape.size());
+  for (size_t i = 0; i < shape.size(); ++i)
+    d.d[i] = shape[i];
+  return d;
+}
+
+// Strides of `shape` seen through the broadcast output of rank `rank` (0 on broadcast dims).
+Strides broadcastStrides(const Shape &shape, int rank) {
+  Strides st;
+  int64_t stride = 1;
+  for (int i = 0; i < rank; ++i) {
+    const int out = rank - 1 - i;
+    if (i < int(shape.size())) {
+      const int64_t d = shape[shape.size() - 1 - i];
+      st.s[out] = d == 1 ? 0 : stride;
+      stride *= d;
+    } else {
+      st.s[out] = 0;
+    }
+  }
+  return st;
+}
+
+// --- element math, as the CPU kernels compute it ------------------------------------------------
+__device__ float binaryOp(int op, float x, float y) {
+  switch (op) {
+  case int(cpu::BinaryOp::add):
+    return __fadd_rn(x, y);
+  case int(cpu::BinaryOp::sub):
+    return __fsub_rn(x, y);
+  case int(cpu::BinaryOp::mul):
+    return __fmul_rn(x, y);
+  case int(cpu::BinaryOp::div):
+    return __fdiv_rn(x, y);
+  default: // max; NaN propagates
+    return (x >= y || isnan(x)) ? x : y;
+  }
+}
+
+__device__ double unaryOp(int op, double v, double alpha) {
+  switch (op) {
+  case int(cpu::UnaryOp::neg):
+    return -v;
+  case int(cpu::UnaryOp::exp):
+    return exp(v);
+  case int(cpu::UnaryOp::log):
+    return log(v);
+  case int(cpu::UnaryOp::sqrt):
+    return sqrt(v);
+  case int(cpu::UnaryOp::rsqrt):
+    return 1.0 / sqrt(v);
+  case int(cpu::UnaryOp::reciprocal):
+    return 1.0 / v;
+  case int(cpu::UnaryOp::sigmoid):
+    return 1.0 / (1.0 + exp(-v));
+  case int(cpu::UnaryOp::silu):
+    return v / (1.0 + exp(-v));
+  case int(cpu::UnaryOp::gelu_tanh): {
+    const double c = 0.7978845608028654;
+    return 0.5 * v * (1.0 + tanh(c * (v + 0.044715 * v * v * v)));
+  }
+  case int(cpu::UnaryOp::relu):
+    return v < 0.0 ? 0.0 : v;
+  case int(cpu::UnaryOp::scale):
+    return alpha * v;
+  default: // add_scalar
+    return v + alpha;
+  }
+}
+
+// f'(x) given x (u) and the forward result (v).
+__device__ double unaryDerivative(int op, double u, double v, double alpha) {
+  switch (op) {
+  case int(cpu::UnaryOp::neg):
+    return -1.0;
+  case int(cpu::UnaryOp::exp):
+    return v;
+  case int(cpu::UnaryOp::log):
+    return 1.0 / u;
+  case int(cpu::UnaryOp::sqrt):
+    return 0.5 / v;
+  case int(cpu::UnaryOp::rsqrt):
+    return -0.5 * v * v * v;
+  case int(cpu::UnaryOp::reciprocal):
+    return -v * v;
+  case int(cpu::UnaryOp::sigmoid):
+    return v * (1.0 - v);
+  case int(cpu::UnaryOp::silu): {
+    const double s = 1.0 / (1.0 + exp(-u));
+    return s * (1.0 + u * (1.0 - s));
+  }
+  case int(cpu::UnaryOp::gelu_tanh): {
+    const double c = 0.7978845608028654;
+    const double t = tanh(c * (u + 0.044715 * u * u * u));
+    return 0.5 * (1.0 + t) + 0.5 * u * (1.0 - t * t) * c * (1.0 + 3.0 * 0.044715 * u * u);
+  }
+  case int(cpu::UnaryOp::relu):
+    return u > 0.0 ? 1.0 : 0.0;
+  case int(cpu::UnaryOp::scale):
+    return alpha;
+  default: // add_scalar
+    return 1.0;
+  }
+}
+
+__device__ float unaryF(int op, float x, double alpha) { return float(unaryOp(op, double(x), alpha)); }
+__device__ float unaryBwdF(int op, float x, float y, float dy, double alpha) {
+  return float(double(dy) * unaryDerivative(op, double(x), double(y), alpha));
+}
+
+// Block-wide sum of one double per thread, a fixed tree: the same result every run.
+__device__ double blockSum(double v, double *shared) {
+  shared[threadIdx.x] = v;
+  __syncthreads();
+  for (int s = blockDim.x / 2; s > 0; s >>= 1) {
+    if (threadIdx.x < s)
+      shared[threadIdx.x] += shared[threadIdx.x + s];
+    __syncthreads();
+  }
+  const double r = shared[0];
+  __syncthreads();
+  return r;
+}
+// Block-wide max of floats; NaN wins (as a max_element that keeps NaN would not, but such a row
+// gives NaN either way).
+__device__ float blockMax(float v, float *shared) {
+  shared[threadIdx.x] = v;
+  __syncthreads();
+  for (int s = blockDim.x / 2; s > 0; s >>= 1) {
+    if (threadIdx.x < s) {
+      const float a = shared[threadIdx.x], b = shared[threadIdx.x + s];
+      shared[threadIdx.x] = (a >= b || isnan(a)) ? a : b;
+    }
+    __syncthreads();
+  }
+  const float r = shared[0];
+  __syncthreads();
+  return r;
+}
+
+// --- forward kernels ----------------------------------------------------------------------------
+__global__ void embeddingKernel(const int32_t *tokens, int64_t n, const float *table, int64_t dim,
+                                float *y) {
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= n * dim)
+    return;
+  const int64_t row = i / dim, c = i % dim;
+  y[i] = table[int64_t(tokens[row]) * dim + c];
+}
+
+__global__ void rmsNormKernel(const float *x, const float *w, int64_t rows, int64_t dim,
+                              double eps, float *y) {
+  const int64_t r = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (r >= rows)
+    return;
+  const float *xr = x + r * dim;
+  double ss = 0.0;
+  for (int64_t i = 0; i < dim; ++i)
+    ss += double(xr[i]) * double(xr[i]);
+  const double inv = 1.0 / sqrt(ss / double(dim) + eps);
+  for (int64_t i = 0; i < dim; ++i)
+    y[r * dim + i] = float(double(w[i]) * (double(xr[i]) * inv));
+}
+
+__global__ void layerNormKernel(const float *x, const float *w, const float *b, int64_t rows,
+                                int64_t dim, double eps, float *y) {
+  const int64_t r = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (r >= rows)
+    return;
+  const float *xr = x + r * dim;
+  double sum = 0.0;
+  for (int64_t i = 0; i < dim; ++i)
+    sum += double(xr[i]);
+  const double mean = sum / double(dim);
+  double ss = 0.0;
+  for (int64_t i = 0; i < dim; ++i) {
+    const double d = double(xr[i]) - mean;
+    ss += d * d;
+  }
+  const double inv = 1.0 / sqrt(ss / double(dim) + eps);
+  for (int64_t i = 0; i < dim; ++i)
+    y[r * dim + i] = float(double(w[i]) * ((double(xr[i]) - mean) * inv) + double(b[i]));
+}
+
+__global__ void causalConvKernel(const float *x, const float *kernel, const float *bias,
+                                 int64_t batch, int64_t seq, int64_t dim, int64_t width,
+                                 float *y) {
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= batch * seq * dim)
+    return;
+  const int64_t c = i % dim, t = (i / dim) % seq, bi = i / (dim * seq);
+  double acc = double(bias[c]);
+  for (int64_t j = 0; j < width; ++j) {
+    const int64_t src = t - width + 1 + j;
+    if (src < 0)
+      continue;
+    acc += double(kernel[j * dim + c]) * double(x[(bi * seq + src) * dim + c]);
+  }
+  y[i] = float(acc);
+}
+
+__global__ void ropeKernel(const float *x, int64_t batch, int64_t seq, int64_t heads,
+                           int64_t headDim, int64_t period, double theta, double direction,
+                           float *y) {
+  const int64_t pairs = headDim / 2;
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= batch * seq * heads * pairs)
+    return;
+  const int64_t p = i % pairs, row = i / pairs; // row = (bi * seq + t) * heads + h
+  const int64_t t = (row / heads) % seq;
+  const double position = double(t % period);
+  const double angle = position * pow(theta, -2.0 * double(p) / double(headDim));
+  const double co = cos(angle), si = direction * sin(angle);
+  const float *xh = x + row * headDim;
+  const double x0 = xh[2 * p], x1 = xh[2 * p + 1];
+  y[row * headDim + 2 * p] = float(x0 * co - x1 * si);
+  y[row * headDim + 2 * p + 1] = float(x0 * si + x1 * co);
+}
+
+__global__ void binaryKernel(int op, const float *a, Strides sa, const float *b, Strides sb,
+                             Dims out, int64_t total, float *y) {
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= total)
+    return;
+  int64_t rem = i, oa = 0, ob = 0;
+  for (int d = out.rank - 1; d >= 0; --d) {
+    const int64_t idx = rem % out.d[d];
+    rem /= out.d[d];
+    oa += idx * sa.s[d];
+    ob += idx * sb.s[d];
+  }
+  y[i] = binaryOp(op, a[oa], b[ob]);
+}
+
+__global__ void unaryKernel(int op, const float *x, int64_t n, double alpha, float *y) {
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < n)
+    y[i] = unaryF(op, x[i], alpha);
+}
+
+__global__ void unaryBackwardKernel(int op, const float *x, const float *y, const float *dy,
+                                    int64_t n, double alpha, float *dx) {
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < n)
+    dx[i] = unaryBwdF(op, x[i], y[i], dy[i], alpha);
+}
+
+__global__ void reduceKernel(int op, const float *x, int64_t rows, int64_t cols, float *y) {
+  const int64_t r = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (r >= rows)
+    return;
+  const float *xr = x + r * cols;
+  if (op == int(cpu::ReduceOp::max)) {
+    float best = -INFINITY;
+    for (int64_t c = 0; c < cols; ++c)
+      if (xr[c] > best || isnan(xr[c])) {
+        best = xr[c];
+        if (isnan(best))
+          break;
+      }
+    y[r] = best;
+    return;
+  }
+  double sum = 0.0;
+  for (int64_t c = 0; c < cols; ++c)
+    sum += double(xr[c]);
+  y[r] = float(op == int(cpu::ReduceOp::sum) ? sum : sum / double(cols));
+}
+
+// y (shape out) walked in order; x read through srcStride (x's stride of each y dim).
+__global__ void transposeKernel(const float *x, Dims out, Strides src, int64_t total, float *y) {
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= total)
+    return;
+  int64_t rem = i, off = 0;
+  for (int d = out.rank - 1; d >= 0; --d) {
+    off += (rem % out.d[d]) * src.s[d];
+    rem /= out.d[d];
+  }
+  y[i] = x[off];
+}
+
+__global__ void sliceKernel(const float *x, int64_t outer, int64_t extent, int64_t inner,
+                            int64_t start, int64_t size, float *y) {
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= outer * size * inner)
+    return;
+  const int64_t in = i % inner, a = (i / inner) % size, o = i / (inner * size);
+  y[i] = x[(o * extent + start + a) * inner + in];
+}
+
+__global__ void insertKernel(const float *src, int64_t outer, int64_t extent, int64_t inner,
+                             int64_t start, int64_t size, float *dst) {
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= outer * size * inner)
+    return;
+  const int64_t in = i % inner, a = (i / inner) % size, o = i / (inner * size);
+  dst[(o * extent + start + a) * inner + in] = src[i];
+}
+
+__global__ void trilKernel(const float *x, int64_t total, int64_t n, float *y) {
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= total)
+    return;
+  const int64_t c = i % n, r = (i / n) % n;
+  y[i] = c > r ? 0.0f : x[i];
+}
+
+__global__ void fillKernel(float *y, int64_t n, float value) {
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < n)
+    y[i] = value;
+}
+
+__global__ void iotaKernel(float *y, int64_t n, double start) {
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < n)
+    y[i] = float(start + double(i));
+}
+
+// One block per row: the max in float, exp in float, the sum in double (a fixed tree).
+__global__ void softmaxXentKernel(const float *logits, const int32_t *targets, int64_t vocab,
+                                  int64_t ignoreToken, float *loss, float *mask) {
+  __shared__ double sumShared[kRowThreads];
+  __shared__ float maxShared[kRowThreads];
+  const int64_t i = blockIdx.x;
+  if (targets[i] == ignoreToken) {
+    if (threadIdx.x == 0)
+      loss[i] = mask[i] = 0.0f;
+    return;
+  }
+  const float *row = logits + i * vocab;
+  float m = -INFINITY;
+  for (int64_t v = threadIdx.x; v < vocab; v += blockDim.x)
+    m = (row[v] >= m || isnan(row[v])) ? row[v] : m;
+  const float rowMax = blockMax(m, maxShared);
+  double s = 0.0;
+  for (int64_t v = threadIdx.x; v < vocab; v += blockDim.x)
+    s += double(expf(row[v] - rowMax));
+  const double sumExp = blockSum(s, sumShared);
+  if (threadIdx.x == 0) {
+    const double lse = double(rowMax) + log(sumExp);
+    loss[i] = float(lse - double(row[targets[i]]));
+    mask[i] = 1.0f;
+  }
+}
+
+__global__ void maskedMeanKernel(const float *loss, const float *mask, int64_t batch, int64_t seq,
+                                 float *out) {
+  double total = 0.0;
+  for (int64_t b = 0; b < batch; ++b) {
+    double weighted = 0.0, count = 0.0;
+    for (int64_t t = 0; t < seq; ++t) {
+      weighted += double(loss[b * seq + t]) * double(mask[b * seq + t]);
+      count += double(mask[b * seq + t]);
+    }
+    total += weighted / fmax(count, 1e-10);
+  }
+  out[0] = float(total / double(batch));
+}
+
+// --- backward kernels ---------------------------------------------------------------------------
+__global__ void embeddingBackwardKernel(const int64_t *offsets, const int64_t *positions,
+                                        const float *dy, int64_t vocab, int64_t dim,
+                                        float *dtable) {
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= vocab * dim)
+    return;
+  const int64_t v = i / dim, c = i % dim;
+  double acc = 0.0;
+  for (int64_t p = offsets[v]; p < offsets[v + 1]; ++p)
+    acc += double(dy[positions[p] * dim + c]);
+  dtable[i] = float(acc);
+}
+
+__global__ void rmsNormBackwardRows(const float *x, const float *w, const float *dy, int64_t rows,
+                                    int64_t dim, double eps, float *dx, double *invs) {
+  const int64_t r = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (r >= rows)
+    return;
+  const float *xr = x + r * dim, *dyr = dy + r * dim;
+  double ss = 0.0;
+  for (int64_t i = 0; i < dim; ++i)
+    ss += double(xr[i]) * double(xr[i]);
+  const double inv = 1.0 / sqrt(ss / double(dim) + eps);
+  invs[r] = inv;
+  double gDotX = 0.0;
+  for (int64_t i = 0; i < dim; ++i)
+    gDotX += double(dyr[i]) * double(w[i]) * double(xr[i]);
+  const double coefficient = inv * inv * inv * gDotX / double(dim);
+  for (int64_t i = 0; i < dim; ++i)
+    dx[r * dim + i] = float(inv * double(dyr[i]) * double(w[i]) - double(xr[i]) * coefficient);
+}
+
+__global__ void rmsNormBackwardColumns(const float *x, const float *dy, int64_t rows, int64_t dim,
+                                       const double *invs, float *dw) {
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= dim)
+    return;
+  double acc = 0.0;
+  for (int64_t r = 0; r < rows; ++r)
+    acc += double(dy[r * dim + i]) * double(x[r * dim + i]) * invs[r];
+  dw[i] = float(acc);
+}
+
+__global__ void layerNormBackwardRows(const float *x, const float *w, const float *dy,
+                                      int64_t rows, int64_t dim, double eps, float *dx,
+                                      double *stats) {
+  const int64_t r = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (r >= rows)
+    return;
+  const float *xr = x + r * dim, *dyr = dy + r * dim;
+  double sum = 0.0;
+  for (int64_t i = 0; i < dim; ++i)
+    sum += double(xr[i]);
+  const double mean = sum / double(dim);
+  double ss = 0.0;
+  for (int64_t i = 0; i < dim; ++i) {
+    const double d = double(xr[i]) - mean;
+    ss += d * d;
+  }
+  const double inv = 1.0 / sqrt(ss / double(dim) + eps);
+  stats[2 * r] = mean;
+  stats[2 * r + 1] = inv;
+  double sumG = 0.0, sumGXhat = 0.0;
+  for (int64_t i = 0; i < dim; ++i) {
+    const double xh = (double(xr[i]) - mean) * inv;
+    const double g = double(dyr[i]) * double(w[i]);
+    sumG += g;
+    sumGXhat += g * xh;
+  }
+  const double meanG = sumG / double(dim), meanGXhat = sumGXhat / double(dim);
+  for (int64_t i = 0; i < dim; ++i) {
+    const double xh = (double(xr[i]) - mean) * inv;
+    dx[r * dim + i] = float(inv * (double(dyr[i]) * double(w[i]) - meanG - xh * meanGXhat));
+  }
+}
+
+__global__ void layerNormBackwardColumns(const float *x, const float *dy, int64_t rows,
+                                         int64_t dim, const double *stats, float *dw, float *db) {
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= dim)
+    return;
+  double aw = 0.0, ab = 0.0;
+  for (int64_t r = 0; r < rows; ++r) {
+    const double xh = (double(x[r * dim + i]) - stats[2 * r]) * stats[2 * r + 1];
+    aw += double(dy[r * dim + i]) * xh;
+    ab += double(dy[r * dim + i]);
+  }
+  dw[i] = float(aw);
+  db[i] = float(ab);
+}
+
+__global__ void causalConvBackwardInput(const float *kernel, const float *dy, int64_t batch,
+                                        int64_t seq, int64_t dim, int64_t width, float *dx) {
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= batch * seq * dim)
+    return;
+  const int64_t c = i % dim, s = (i / dim) % seq, bi = i / (dim * seq);
+  double acc = 0.0;
+  for (int64_t j = 0; j < width; ++j) {
+    const int64_t t = s + width - 1 - j;
+    if (t >= seq)
+      continue;
+    acc += double(kernel[j * dim + c]) * double(dy[(bi * seq + t) * dim + c]);
+  }
+  dx[i] = float(acc);
+}
+
+// One thread per (tap j or the bias, channel c): sums over batch then time, as the CPU does.
+__global__ void causalConvBackwardParams(const float *x, const float *dy, int64_t batch,
+                                         int64_t seq, int64_t dim, int64_t width, float *dkernel,
+                                         float *dbias) {
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= (width + 1) * dim)
+    return;
+  const int64_t j = i / dim, c = i % dim;
+  double acc = 0.0;
+  for (int64_t bi = 0; bi < batch; ++bi)
+    for (int64_t t = 0; t < seq; ++t) {
+      const double g = double(dy[(bi * seq + t) * dim + c]);
+      if (j == width) {
+        acc += g;
+        continue;
+      }
+      const int64_t src = t - width + 1 + j;
+      if (src >= 0)
+        acc += g * double(x[(bi * seq + src) * dim + c]);
+    }
+  if (j == width)
+    dbias[c] = float(acc);
+  else
+    dkernel[j * dim + c] = float(acc);
+}
+
+// y (shape `to`, right-aligned in rank `from.rank`): for each, the sum over the reduced dims in
+// row-major order of x.
+__global__ void sumToKernel(const float *x, Dims from, Strides fromStrides, Dims kept,
+                            int64_t outTotal, Dims reduced, Strides reducedStrides,
+                            int64_t reducedTotal, Strides keptStrides, float *y) {
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= outTotal)
+    return;
+  // The x offset of the output element: its index along each kept dim.
+  int64_t rem = i, base = 0;
+  for (int d = kept.rank - 1; d >= 0; --d) {
+    base += (rem % kept.d[d]) * keptStrides.s[d];
+    rem /= kept.d[d];
+  }
+  double acc = 0.0;
+  for (int64_t r = 0; r < reducedTotal; ++r) {
+    int64_t rr = r, off = base;
+    for (int d = reduced.rank - 1; d >= 0; --d) {
+      off += (rr % reduced.d[d]) * reducedStrides.s[d];
+      rr /= reduced.d[d];
+    }
+    acc += double(x[off]);
+  }
+  y[i] = float(acc);
+}
+
+__global__ void softmaxXentBackwardKernel(const float *logits, const int32_t *targets,
+                                          const float *dloss, int64_t vocab, int64_t ignoreToken,
+                                          float *dlogits) {
+  __shared__ double sumShared[kRowThreads];
+  __shared__ float maxShared[kRowThreads];
+  const int64_t i = blockIdx.x;
+  const float *row = logits + i * vocab;
+  float *out = dlogits + i * vocab;
+  if (targets[i] == ignoreToken) {
+    for (int64_t v = threadIdx.x; v < vocab; v += blockDim.x)
+      out[v] = 0.0f;
+    return;
+  }
+  float m = -INFINITY;
+  for (int64_t v = threadIdx.x; v < vocab; v += blockDim.x)
+    m = (row[v] >= m || isnan(row[v])) ? row[v] : m;
+  const float rowMax = blockMax(m, maxShared);
+  double s = 0.0;
+  for (int64_t v = threadIdx.x; v < vocab; v += blockDim.x) {
+    const float e = expf(row[v] - rowMax);
+    out[v] = e;
+    s += double(e);
+  }
+  const double sumExp = blockSum(s, sumShared);
+  const double scale = double(dloss[i]) / sumExp;
+  for (int64_t v = threadIdx.x; v < vocab; v += blockDim.x)
+    out[v] = float(scale * double(out[v]));
+  __syncthreads();
+  if (threadIdx.x == 0)
+    out[targets[i]] = float(double(out[targets[i]]) - double(dloss[i]));
+}
+
+__global__ void maskedMeanBackwardKernel(const float *mask, const float *dout, int64_t batch,
+                                         int64_t seq, float *dloss) {
+  const int64_t b = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (b >= batch)
+    return;
+  double count = 0.0;
+  for (int64_t t = 0; t < seq; ++t)
+    count += double(mask[b * seq + t]);
+  const double scale = double(dout[0]) / (double(batch) * fmax(count, 1e-10));
+  for (int64_t t = 0; t < seq; ++t)
+    dloss[b * seq + t] = float(scale * double(mask[b * seq + t]));
+}
+
+__global__ void accumulateKernel(float *acc, const float *g, int64_t n, float scale) {
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < n)
+    acc[i] = __fadd_rn(acc[i], __fmul_rn(scale, g[i]));
+}
+
+// --- fused elementwise --------------------------------------------------------------------------
+__global__ void fusedKernel(const FusedInput *inputs, const FusedStepDesc *steps, int nIn,
+                            int nSteps, Dims out, int64_t total, float *y) {
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= total)
+    return;
+  float slot[kMaxFusedSlots];
+  for (int k = 0; k < nIn; ++k) {
+    const FusedInput &in = inputs[k];
+    if (in.full) {
+      slot[k] = in.data[i];
+      continue;
+    }
+    int64_t rem = i, off = 0;
+    for (int d = out.rank - 1; d >= 0; --d) {
+      off += (rem % out.d[d]) * in.stride[d];
+      rem /= out.d[d];
+    }
+    slot[k] = in.data[off];
+  }
+  for (int j = 0; j < nSteps; ++j) {
+    const FusedStepDesc &s = steps[j];
+    const float a = slot[s.args[0]];
+    float r;
+    if (s.kind == 0)
+      r = binaryOp(s.op, a, slot[s.args[1]]);
+    else if (s.kind == 1)
+      r = unaryF(s.op, a, s.alpha);
+    else
+      r = unaryBwdF(s.op, a, slot[s.args[1]], slot[s.args[2]], s.alpha);
+    slot[nIn + j] = r;
+  }
+  y[i] = slot[nIn + nSteps - 1];
+}
+
+// --- lm_head + cross-entropy row updates --------------------------------------------------------
+__global__ void xentStartKernel(int64_t n, double *runMax, double *runSum) {
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < n) {
+    runMax[i] = -INFINITY;
+    runSum[i] = 0.0;
+  }
+}
+
+__global__ void xentChunkKernel(const float *logits, const int32_t *targets, int64_t cols,
+                                int64_t v0, int64_t ignoreToken, double *runMax, double *runSum,
+                                double *picked) {
+  __shared__ double sumShared[kRowThreads];
+  __shared__ float maxShared[kRowThreads];
+  const int64_t i = blockIdx.x;
+  const int32_t t = targets[i];
+  if (t == ignoreToken)
+    return;
+  const float *row = logits + i * cols;
+  float m = -INFINITY;
+  for (int64_t c = threadIdx.x; c < cols; c += blockDim.x)
+    m = (row[c] >= m || isnan(row[c])) ? row[c] : m;
+  const double chunkMax = double(blockMax(m, maxShared));
+  double mx = runMax[i], sum = runSum[i];
+  if (chunkMax > mx) {
+    sum *= exp(mx - chunkMax);
+    mx = chunkMax;
+  }
+  double s = 0.0;
+  for (int64_t c = threadIdx.x; c < cols; c += blockDim.x)
+    s += exp(double(row[c]) - mx);
+  const double chunkSum = blockSum(s, sumShared);
+  if (threadIdx.x == 0) {
+    runMax[i] = mx;
+    runSum[i] = sum + chunkSum;
+    if (t >= v0 && t < v0 + cols)
+      picked[i] = double(row[t - v0]);
+  }
+}
+
+__global__ void xentFinishKernel(const int32_t *targets, int64_t n, int64_t ignoreToken,
+                                 const double *runMax, const double *runSum,
+                                 const double *picked, float *loss, float *mask, float *lse) {
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= n)
+    return;
+  if (targets[i] == ignoreToken) {
+    loss[i] = mask[i] = lse[i] = 0.0f;
+    return;
+  }
+  const double l = runMax[i] + log(runSum[i]);
+  loss[i] = float(l - picked[i]);
+  mask[i] = 1.0f;
+  lse[i] = float(l);
+}
+
+__global__ void xentBackwardChunkKernel(float *g, const int32_t *targets, const float *lse,
+                                        const float *dloss, int64_t n, int64_t cols, int64_t v0,
+                                        int64_t ignoreToken) {
+  const int64_t e = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (e >= n * cols)
+    return;
+  const int64_t i = e / cols, c = e % cols;
+  const int32_t t = targets[i];
+  if (t == ignoreToken) {
+    g[e] = 0.0f;
+    return;
+  }
+  const double d = double(dloss[i]), l = double(lse[i]);
+  float v = float(d * exp(double(g[e]) - l));
+  if (t == v0 + c)
+    v = float(double(v) - d);
+  g[e] = v;
+}
+
+// --- fused inner loop: a port of InnerLoop.cpp, one thread per (batch, head) --------------------
+struct Head {
+  int64_t b, f;
+  double eps, tauLast;
+  const float *tau, *gamma, *lambda; // [b], this head's [f], [f]
+};
+struct StepIn {
+  double *Q, *K, *V, *eta;
+};
+struct Cache {
+  double *zhat, *rstd, *r, *G, *A, *xhat, *rstdL;
+};
+// A bump allocator over one thread's slice of the workspace.
+struct Bump {
+  double *p;
+  __device__ double *take(int64_t n) {
+    double *r = p;
+    p += n;
+    return r;
+  }
+};
+__host__ __device__ int64_t stepInDoubles(int64_t b, int64_t f) { return 3 * b * f + b; }
+__host__ __device__ int64_t cacheDoubles(int64_t b, int64_t f) { return 4 * b * f + 2 * b + b * b; }
+__device__ StepIn takeStepIn(Bump &m, int64_t b, int64_t f) {
+  return StepIn{m.take(b * f), m.take(b * f), m.take(b * f), m.take(b)};
+}
+__device__ Cache takeCache(Bump &m, int64_t b, int64_t f) {
+  Cache c;
+  c.zhat = m.take(b * f);
+  c.r = m.take(b * f);
+  c.G = m.take(b * f);
+  c.xhat = m.take(b * f);
+  c.rstd = m.take(b);
+  c.rstdL = m.take(b);
+  c.A = m.take(b * b);
+  return c;
+}
+
+// scratch: 2 f doubles.
+__device__ void stepForward(const Head &h, const double *W, const double *bias, const StepIn &x,
+                            const Cache &c, float *out, double *Wn, double *bn, double *scratch) {
+  const int64_t b = h.b, f = h.f;
+  double *z = scratch, *zbar = scratch + f;
+  for (int64_t i = 0; i < b * b; ++i)
+    c.A[i] = 0.0;
+  for (int64_t j = 0; j < b; ++j) {
+    const double *kj = &x.K[j * f], *vj = &x.V[j * f];
+    for (int64_t e = 0; e < f; ++e)
+      z[e] = bias[e];
+    for (int64_t a = 0; a < f; ++a)
+      for (int64_t e = 0; e < f; ++e)
+        z[e] += kj[a] * W[a * f + e];
+    double mean = 0, var = 0;
+    for (int64_t e = 0; e < f; ++e)
+      mean += z[e];
+    mean /= double(f);
+    for (int64_t e = 0; e < f; ++e)
+      var += (z[e] - mean) * (z[e] - mean);
+    var /= double(f);
+    const double rstd = 1.0 / sqrt(var + h.eps);
+    c.rstd[j] = rstd;
+    double s1 = 0, s2 = 0;
+    for (int64_t e = 0; e < f; ++e) {
+      const double gm = double(h.gamma[e]);
+      const double zh = (z[e] - mean) * rstd;
+      const double r = gm * zh + double(h.lambda[e]) - (vj[e] - kj[e]);
+      const double g = r * gm;
+      c.zhat[j * f + e] = zh;
+      c.r[j * f + e] = r;
+      s1 += g;
+      s2 += g * zh;
+    }
+    for (int64_t e = 0; e < f; ++e) {
+      const double g = c.r[j * f + e] * double(h.gamma[e]);
+      c.G[j * f + e] = (g - s1 / double(f) - c.zhat[j * f + e] * s2 / double(f)) * rstd;
+    }
+  }
+  for (int64_t i = 0; i < b; ++i)
+    for (int64_t j = 0; j <= i; ++j) {
+      double a = 0;
+      for (int64_t e = 0; e < f; ++e)
+        a += x.Q[i * f + e] * x.K[j * f + e];
+      c.A[i * b + j] = a;
+    }
+  for (int64_t i = 0; i < b; ++i) {
+    const double *qi = &x.Q[i * f];
+    for (int64_t e = 0; e < f; ++e)
+      zbar[e] = bias[e];
+    for (int64_t a = 0; a < f; ++a)
+      for (int64_t e = 0; e < f; ++e)
+        zbar[e] += qi[a] * W[a * f + e];
+    for (int64_t j = 0; j <= i; ++j) {
+      const double coeff = double(h.tau[i]) * x.eta[j] * (c.A[i * b + j] + 1.0);
+      for (int64_t e = 0; e < f; ++e)
+        zbar[e] -= coeff * c.G[j * f + e];
+    }
+    double mean = 0, var = 0;
+    for (int64_t e = 0; e < f; ++e)
+      mean += zbar[e];
+    mean /= double(f);
+    for (int64_t e = 0; e < f; ++e)
+      var += (zbar[e] - mean) * (zbar[e] - mean);
+    var /= double(f);
+    const double rstd = 1.0 / sqrt(var + h.eps);
+    c.rstdL[i] = rstd;
+    for (int64_t e = 0; e < f; ++e) {
+      const double xh = (zbar[e] - mean) * rstd;
+      c.xhat[i * f + e] = xh;
+      if (out)
+        out[i * f + e] = float(qi[e] + double(h.gamma[e]) * xh + double(h.lambda[e]));
+    }
+  }
+  for (int64_t i = 0; i < f * f; ++i)
+    Wn[i] = W[i];
+  for (int64_t e = 0; e < f; ++e)
+    bn[e] = bias[e];
+  for (int64_t j = 0; j < b; ++j) {
+    const double el = h.tauLast * x.eta[j];
+    for (int64_t a = 0; a < f; ++a) {
+      const double ka = el * x.K[j * f + a];
+      for (int64_t e = 0; e < f; ++e)
+        Wn[a * f + e] -= ka * c.G[j * f + e];
+    }
+    for (int64_t e = 0; e < f; ++e)
+      bn[e] -= el * c.G[j * f + e];
+  }
+}
+
+struct StepGrad {
+  double *dQ, *dK, *dV, *deta;
+};
+struct SharedGrad {
+  double *dtau, *dtauLast, *dgamma, *dlambda; // this thread's partial sums
+};
+
+// scratch: b f + 7 f doubles.
+__device__ void stepBackward(const Head &h, const double *W, const StepIn &x, const Cache &c,
+                             const double *dWn, const double *dbn, const double *dOut, double *dW,
+                             double *db, const StepGrad &g, const SharedGrad &s, double *scratch) {
+  const int64_t b = h.b, f = h.f;
+  const double invF = 1.0 / double(f);
+  for (int64_t i = 0; i < b * f; ++i)
+    g.dQ[i] = g.dK[i] = g.dV[i] = 0.0;
+  for (int64_t j = 0; j < b; ++j)
+    g.deta[j] = 0.0;
+  for (int64_t i = 0; i < f * f; ++i)
+    dW[i] = dWn[i];
+  for (int64_t e = 0; e < f; ++e)
+    db[e] = dbn[e];
+  double *dG = scratch, *dln = dG + b * f, *dzbar = dln + f, *dP = dzbar + f, *gg = dP + f,
+         *dg = gg + f, *dzh = dg + f, *dz = dzh + f;
+  for (int64_t i = 0; i < b * f; ++i)
+    dG[i] = 0.0;
+
+  for (int64_t i = 0; i < b; ++i) {
+    const double *dyi = &dOut[i * f], *xh = &c.xhat[i * f], *qi = &x.Q[i * f];
+    double m1 = 0, m2 = 0;
+    for (int64_t e = 0; e < f; ++e) {
+      g.dQ[i * f + e] += dyi[e];
+      s.dgamma[e] += dyi[e] * xh[e];
+      s.dlambda[e] += dyi[e];
+      dln[e] = dyi[e] * double(h.gamma[e]);
+      m1 += dln[e];
+      m2 += dln[e] * xh[e];
+    }
+    m1 *= invF;
+    m2 *= invF;
+    for (int64_t e = 0; e < f; ++e)
+      dzbar[e] = c.rstdL[i] * (dln[e] - m1 - xh[e] * m2);
+    for (int64_t a = 0; a < f; ++a) {
+      double acc = 0;
+      for (int64_t e = 0; e < f; ++e) {
+        acc += dzbar[e] * W[a * f + e];
+        dW[a * f + e] += qi[a] * dzbar[e];
+      }
+      g.dQ[i * f + a] += acc;
+    }
+    for (int64_t e = 0; e < f; ++e)
+      db[e] += dzbar[e];
+    for (int64_t j = 0; j <= i; ++j) {
+      const double E = double(h.tau[i]) * x.eta[j], A = c.A[i * b + j];
+      const double C = E * (A + 1.0);
+      double dC = 0;
+      for (int64_t e = 0; e < f; ++e) {
+        dC -= dzbar[e] * c.G[j * f + e];
+        dG[j * f + e] -= C * dzbar[e];
+      }
+      const double dE = dC * (A + 1.0), dA = dC * E;
+      s.dtau[i] += dE * x.eta[j];
+      g.deta[j] += dE * double(h.tau[i]);
+      for (int64_t e = 0; e < f; ++e) {
+        g.dQ[i * f + e] += dA * x.K[j * f + e];
+        g.dK[j * f + e] += dA * qi[e];
+      }
+    }
+  }
+
+  for (int64_t j = 0; j < b; ++j) {
+    const double el = h.tauLast * x.eta[j];
+    const double *kj = &x.K[j * f], *Gj = &c.G[j * f];
+    for (int64_t e = 0; e < f; ++e) {
+      double acc = 0;
+      for (int64_t a = 0; a < f; ++a)
+        acc += kj[a] * dWn[a * f + e];
+      dP[e] = -acc - dbn[e];
+    }
+    for (int64_t a = 0; a < f; ++a) {
+      double acc = 0;
+      for (int64_t e = 0; e < f; ++e)
+        acc += dWn[a * f + e] * Gj[e];
+      g.dK[j * f + a] -= el * acc;
+    }
+    double dEl = 0;
+    for (int64_t e = 0; e < f; ++e) {
+      dEl += dP[e] * Gj[e];
+      dG[j * f + e] += el * dP[e];
+    }
+    g.deta[j] += dEl * h.tauLast;
+    *s.dtauLast += dEl * x.eta[j];
+  }
+
+  for (int64_t j = 0; j < b; ++j) {
+    const double rstd = c.rstd[j];
+    const double *zh = &c.zhat[j * f], *r = &c.r[j * f], *dGj = &dG[j * f];
+    double s1 = 0, s2 = 0;
+    for (int64_t e = 0; e < f; ++e) {
+      gg[e] = r[e] * double(h.gamma[e]);
+      s1 += gg[e];
+      s2 += gg[e] * zh[e];
+    }
+    double drstd = 0, sdu = 0, sduz = 0;
+    for (int64_t e = 0; e < f; ++e) {
+      const double u = gg[e] - s1 * invF - zh[e] * s2 * invF;
+      drstd += dGj[e] * u;
+      const double du = rstd * dGj[e];
+      sdu += du;
+      sduz += du * zh[e];
+    }
+    for (int64_t e = 0; e < f; ++e) {
+      const double du = rstd * dGj[e];
+      dg[e] = du - sdu * invF - zh[e] * sduz * invF;
+      dzh[e] = -du * s2 * invF - sduz * invF * gg[e];
+    }
+    for (int64_t e = 0; e < f; ++e) {
+      const double gm = double(h.gamma[e]);
+      const double dr = dg[e] * gm;
+      s.dgamma[e] += dg[e] * r[e] + dr * zh[e];
+      s.dlambda[e] += dr;
+      dzh[e] += dr * gm;
+      g.dV[j * f + e] -= dr;
+      g.dK[j * f + e] += dr;
+    }
+    for (int64_t e = 0; e < f; ++e)
+      drstd += dzh[e] * zh[e] / rstd;
+    const double dvar = -0.5 * drstd * rstd * rstd * rstd;
+    double mdzc = 0;
+    for (int64_t e = 0; e < f; ++e) {
+      dz[e] = dzh[e] * rstd + dvar * 2.0 * (zh[e] / rstd) * invF;
+      mdzc += dz[e];
+    }
+    mdzc *= invF;
+    for (int64_t e = 0; e < f; ++e)
+      dz[e] -= mdzc;
+    const double *kj = &x.K[j * f];
+    for (int64_t a = 0; a < f; ++a) {
+      double acc = 0;
+      for (int64_t e = 0; e < f; ++e) {
+        acc += dz[e] * W[a * f + e];
+        dW[a * f + e] += kj[a] * dz[e];
+      }
+      g.dK[j * f + a] += acc;
+    }
+    for (int64_t e = 0; e < f; ++e)
+      db[e] += dz[e];
+  }
+}
+
+__device__ void roundToFloat(double *x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i)
+    x[i] = double(float(x[i]));
+}
+
+__device__ void loadStep(const cpu::InnerLoopShape &s, int64_t m, int64_t bi, int64_t hi,
+                         const float *q, const float *k, const float *v, const float *eta,
+                         const StepIn &x) {
+  const int64_t b = s.miniBatch, f = s.headDim;
+  const int64_t row = (m * s.batch + bi) * s.heads + hi;
+  for (int64_t i = 0; i < b * f; ++i) {
+    x.Q[i] = double(q[row * b * f + i]);
+    x.K[i] = double(k[row * b * f + i]);
+    x.V[i] = double(v[row * b * f + i]);
+  }
+  for (int64_t j = 0; j < b; ++j)
+    x.eta[j] = double(eta[row * b + j]);
+}
+
+__device__ Head headOf(const cpu::InnerLoopShape &s, int64_t hi, const float *tau,
+                       const float *tauLast, const float *gamma, const float *lambda) {
+  return Head{s.miniBatch, s.headDim, s.eps, double(*tauLast), tau, gamma + hi * s.headDim,
+              lambda + hi * s.headDim};
+}
+
+int64_t forwardDoublesPerThread(const cpu::InnerLoopShape &s) {
+  const int64_t b = s.miniBatch, f = s.headDim;
+  return 2 * (f * f + f) + stepInDoubles(b, f) + cacheDoubles(b, f) + 2 * f;
+}
+int64_t backwardDoublesPerThread(const cpu::InnerLoopShape &s) {
+  const int64_t b = s.miniBatch, f = s.headDim, K = s.group;
+  return 3 * (f * f + f) + b * f + K * (f * f + f + stepInDoubles(b, f) + cacheDoubles(b, f)) +
+         3 * b * f + b + (b * f + 7 * f) + 2 * f;
+}
+__host__ __device__ int64_t sharedDoublesPerThread(const cpu::InnerLoopShape &s) {
+  return s.miniBatch + 1 + 2 * s.headDim;
+}
+
+__global__ void innerLoopForwardKernel(cpu::InnerLoopShape s, const float *W0, const float *b0,
+                                       const float *q, const float *k, const float *v,
+                                       const float *eta, const float *tau, const float *tauLast,
+                                       const float *gamma, const float *lambda, float *Wfinal,
+                                       float *bfinal, float *o, float *ckptW, float *ckptB,
+                                       double *workspace, int64_t perThread) {
+  const int64_t bh = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  const int64_t BH = s.batch * s.heads;
+  if (bh >= BH)
+    return;
+  const int64_t bi = bh / s.heads, hi = bh % s.heads, b = s.miniBatch, f = s.headDim;
+  Bump mem{workspace + bh * perThread};
+  double *W = mem.take(f * f), *bias = mem.take(f), *Wn = mem.take(f * f), *bn = mem.take(f);
+  const StepIn x = takeStepIn(mem, b, f);
+  const Cache cache = takeCache(mem, b, f);
+  double *scratch = mem.take(2 * f);
+  const Head h = headOf(s, hi, tau, tauLast, gamma, lambda);
+  for (int64_t i = 0; i < f * f; ++i)
+    W[i] = double(W0[bh * f * f + i]);
+  for (int64_t e = 0; e < f; ++e)
+    bias[e] = double(b0[bh * f + e]);
+  for (int64_t m = 0; m < s.n; ++m) {
+    if (m % s.group == 0) {
+      const int64_t g = m / s.group;
+      for (int64_t i = 0; i < f * f; ++i)
+        ckptW[(g * BH + bh) * f * f + i] = float(W[i]);
+      for (int64_t e = 0; e < f; ++e)
+        ckptB[(g * BH + bh) * f + e] = float(bias[e]);
+    }
+    loadStep(s, m, bi, hi, q, k, v, eta, x);
+    float *om = o + ((m * s.batch + bi) * s.heads + hi) * b * f;
+    stepForward(h, W, bias, x, cache, om, Wn, bn, scratch);
+    roundToFloat(Wn, f * f);
+    roundToFloat(bn, f);
+    double *t = W;
+    W = Wn;
+    Wn = t;
+    t = bias;
+    bias = bn;
+    bn = t;
+  }
+  for (int64_t i = 0; i < f * f; ++i)
+    Wfinal[bh * f * f + i] = float(W[i]);
+  for (int64_t e = 0; e < f; ++e)
+    bfinal[bh * f + e] = float(bias[e]);
+}
+
+__global__ void innerLoopBackwardKernel(
+    cpu::InnerLoopShape s, const float *ckptW, const float *ckptB, const float *q, const float *k,
+    const float *v, const float *eta, const float *tau, const float *tauLast, const float *gamma,
+    const float *lambda, const float *dWfinal, const float *dbfinal, const float *dO, float *dW0,
+    float *db0, float *dq, float *dk, float *dv, float *deta, double *workspace,
+    int64_t perThread, double *shared) {
+  const int64_t bh = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  const int64_t BH = s.batch * s.heads;
+  if (bh >= BH)
+    return;
+  const int64_t bi = bh / s.heads, hi = bh % s.heads, b = s.miniBatch, f = s.headDim;
+  const int64_t K = s.group;
+  Bump mem{workspace + bh * perThread};
+  double *dW = mem.take(f * f), *db = mem.take(f), *dWprev = mem.take(f * f),
+         *dbprev = mem.take(f), *Wn = mem.take(f * f), *bn = mem.take(f);
+  double *dOut = mem.take(b * f);
+  // Per group step t: the start state, the inputs, the cache (K at most 64 in a thread's loop).
+  double *Ws = mem.take(K * f * f), *bs = mem.take(K * f);
+  double *xsMem = mem.take(K * stepInDoubles(b, f)), *cacheMem = mem.take(K * cacheDoubles(b, f));
+  const StepGrad grad{mem.take(b * f), mem.take(b * f), mem.take(b * f), mem.take(b)};
+  double *bwdScratch = mem.take(b * f + 7 * f), *fwdScratch = mem.take(2 * f);
+  const int64_t sharedPer = sharedDoublesPerThread(s);
+  double *mine = shared + bh * sharedPer;
+  for (int64_t i = 0; i < sharedPer; ++i)
+    mine[i] = 0.0;
+  const SharedGrad sg{mine, mine + b, mine + b + 1, mine + b + 1 + f};
+  const Head h = headOf(s, hi, tau, tauLast, gamma, lambda);
+  auto xsOf = [&](int64_t t) {
+    Bump m{xsMem + t * stepInDoubles(b, f)};
+    return takeStepIn(m, b, f);
+  };
+  auto cacheOf = [&](int64_t t) {
+    Bump m{cacheMem + t * cacheDoubles(b, f)};
+    return takeCache(m, b, f);
+  };
+  for (int64_t i = 0; i < f * f; ++i)
+    dW[i] = double(dWfinal[bh * f * f + i]);
+  for (int64_t e = 0; e < f; ++e)
+    db[e] = double(dbfinal[bh * f + e]);
+  for (int64_t g = s.n / K - 1; g >= 0; --g) {
+    for (int64_t i = 0; i < f * f; ++i)
+      Ws[i] = double(ckptW[(g * BH + bh) * f * f + i]);
+    for (int64_t e = 0; e < f; ++e)
+      bs[e] = double(ckptB[(g * BH + bh) * f + e]);
+    for (int64_t t = 0; t < K; ++t) {
+      const StepIn x = xsOf(t);
+      loadStep(s, g * K + t, bi, hi, q, k, v, eta, x);
+      stepForward(h, Ws + t * f * f, bs + t * f, x, cacheOf(t), nullptr, Wn, bn, fwdScratch);
+      if (t + 1 < K) {
+        roundToFloat(Wn, f * f);
+        roundToFloat(bn, f);
+        for (int64_t i = 0; i < f * f; ++i)
+          Ws[(t + 1) * f * f + i] = Wn[i];
+        for (int64_t e = 0; e < f; ++e)
+          bs[(t + 1) * f + e] = bn[e];
+      }
+    }
+    for (int64_t t = K - 1; t >= 0; --t) {
+      const int64_t m = g * K + t;
+      const int64_t row = (m * s.batch + bi) * s.heads + hi;
+      for (int64_t i = 0; i < b * f; ++i)
+        dOut[i] = double(dO[row * b * f + i]);
+      stepBackward(h, Ws + t * f * f, xsOf(t), cacheOf(t), dW, db, dOut, dWprev, dbprev, grad, sg,
+                   bwdScratch);
+      double *tmp = dW;
+      dW = dWprev;
+      dWprev = tmp;
+      tmp = db;
+      db = dbprev;
+      dbprev = tmp;
+      for (int64_t i = 0; i < b * f; ++i) {
+        dq[row * b * f + i] = float(grad.dQ[i]);
+        dk[row * b * f + i] = float(grad.dK[i]);
+        dv[row * b * f + i] = float(grad.dV[i]);
+      }
+      for (int64_t j = 0; j < b; ++j)
+        deta[row * b + j] = float(grad.deta[j]);
+    }
+  }
+  for (int64_t i = 0; i < f * f; ++i)
+    dW0[bh * f * f + i] = float(dW[i]);
+  for (int64_t e = 0; e < f; ++e)
+    db0[bh * f + e] = float(db[e]);
+}
+
+// The shared cotangents: sums of the per-(batch, head) partials in (batch, head) order.
+__global__ void innerLoopSharedKernel(cpu::InnerLoopShape s, const double *shared, float *dtau,
+                                      float *dtauLast, float *dgamma, float *dlambda) {
+  const int64_t b = s.miniBatch, f = s.headDim, per = sharedDoublesPerThread(s);
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  // i < b: dtau[i]; i == b: dtauLast; then H f gammas, H f lambdas.
+  const int64_t count = b + 1 + 2 * s.heads * f;
+  if (i >= count)
+    return;
+  double acc = 0.0;
+  if (i <= b) {
+    for (int64_t bh = 0; bh < s.batch * s.heads; ++bh)
+      acc += shared[bh * per + i];
+    if (i < b)
+      dtau[i] = float(acc);
+    else
+      *dtauLast = float(acc);
+    return;
+  }
+  const int64_t j = i - b - 1;
+  const bool isGamma = j < s.heads * f;
+  const int64_t hf = isGamma ? j : j - s.heads * f, hi = hf / f, e = hf % f;
+  for (int64_t bi = 0; bi < s.batch; ++bi)
+    acc += shared[(bi * s.heads + hi) * per + b + 1 + (isGamma ? 0 : f) + e];
+  (isGamma ? dgamma : dlambda)[hf] = float(acc);
+}
+} // namespace
+
+// --- launchers ----------------------------------------------------------------------------------
+#define TTT_LAUNCH(kernel, n, ...)                                                                 \
+  do {                                                                                             \
+    if ((n) > 0)                                                                                   \
+      kernel<<<blocksFor(n), kThreads>>>(__VA_ARGS__);                                             \
+  } while (0)
+
+void embedding(const int32_t *tokens, int64_t n, const float *table, int64_t dim, float *y) {
+  TTT_LAUNCH(embeddingKernel, n * dim, tokens, n, table, dim, y);
+}
+void rmsNorm(const float *x, const float *w, int64_t rows, int64_t dim, double eps, float *y) {
+  TTT_LAUNCH(rmsNormKernel, rows, x, w, rows, dim, eps, y);
+}
+void layerNorm(const float *x, const float *w, const float *b, int64_t rows, int64_t dim,
+               double eps, float *y) {
+  TTT_LAUNCH(layerNormKernel, rows, x, w, b, rows, dim, eps, y);
+}
+void causalConv(const float *x, const float *kernel, const float *bias, int64_t batch,
+                int64_t seq, int64_t dim, int64_t width, float *y) {
+  if (width < 1)
+    throw std::invalid_argument("causal_conv: width must be >= 1");
+  TTT_LAUNCH(causalConvKernel, batch * seq * dim, x, kernel, bias, batch, seq, dim, width, y);
+}
+void rope(const float *x, int64_t batch, int64_t seq, int64_t heads, int64_t headDim,
+          int64_t period, double theta, double direction, float *y) {
+  if (headDim % 2 != 0 || period < 1)
+    throw std::invalid_argument("rope: odd head dimension or period < 1");
+  TTT_LAUNCH(ropeKernel, batch * seq * heads * (headDim / 2), x, batch, seq, heads, headDim,
+             period, theta, direction, y);
+}
+void binary(cpu::BinaryOp op, const float *a, const Shape &shapeA, const float *b,
+            const Shape &shapeB, const Shape &outShape, float *out) {
+  const Dims o = dimsOf(outShape);
+  const int64_t total = cpu::numElements(outShape);
+  TTT_LAUNCH(binaryKernel, total, int(op), a, broadcastStrides(shapeA, o.rank), b,
+             broadcastStrides(shapeB, o.rank), o, total, out);
+}
+void unary(cpu::UnaryOp op, const float *x, int64_t n, double alpha, float *y) {
+  TTT_LAUNCH(unaryKernel, n, int(op), x, n, alpha, y);
+}
+void unaryBackward(cpu::UnaryOp op, const float *x, const float *y, const float *dy, int64_t n,
+                   double alpha, float *dx) {
+  TTT_LAUNCH(unaryBackwardKernel, n, int(op), x, y, dy, n, alpha, dx);
+}
+void reduceLast(cpu::ReduceOp op, const float *x, int64_t rows, int64_t cols, float *y) {
+  TTT_LAUNCH(reduceKernel, rows, int(op), x, rows, cols, y);
+}
+void transpose(const float *x, const Shape &shape, const std::vector<int> &perm, float *y) {
+  const Dims in = dimsOf(shape);
+  if (perm.size() != shape.size())
+    throw std::invalid_argument("transpose: permutation of the wrong size");
+  int64_t xStride[kMaxRank], stride = 1;
+  for (int d = in.rank - 1; d >= 0; --d) {
+    xStride[d] = stride;
+    stride *= shape[d];
+  }
+  Dims out;
+  out.rank = in.rank;
+  Strides src;
+  for (int d = 0; d < in.rank; ++d) {
+    out.d[d] = shape[perm[d]];
+    src.s[d] = xStride[perm[d]];
+  }
+  const int64_t total = cpu::numElements(shape);
+  TTT_LAUNCH(transposeKernel, total, x, out, src, total, y);
+}
+void slice(const float *x, int64_t outer, int64_t extent, int64_t inner, int64_t start,
+           int64_t size, float *y) {
+  TTT_LAUNCH(sliceKernel, outer * size * inner, x, outer, extent, inner, start, size, y);
+}
+void insert(const float *src, int64_t outer, int64_t extent, int64_t inner, int64_t start,
+            int64_t size, float *dst) {
+  TTT_LAUNCH(insertKernel, outer * size * inner, src, outer, extent, inner, start, size, dst);
+}
+void tril(const float *x, int64_t matrices, int64_t n, float *y) {
+  TTT_LAUNCH(trilKernel, matrices * n * n, x, matrices * n * n, n, y);
+}
+void fill(float *y, int64_t n, double value) { TTT_LAUNCH(fillKernel, n, y, n, float(value)); }
+void iota(float *y, int64_t n, double start) { TTT_LAUNCH(iotaKernel, n, y, n, start); }
+void softmaxXent(const float *logits, const int32_t *targets, int64_t n, int64_t vocab,
+                 int64_t ignoreToken, float *loss, float *mask) {
+  if (n > 0)
+    softmaxXentKernel<<<int(n), kRowThreads>>>(logits, targets, vocab, ignoreToken, loss, mask);
+}
+void maskedMean(const float *loss, const float *mask, int64_t batch, int64_t seq, float *out) {
+  maskedMeanKernel<<<1, 1>>>(loss, mask, batch, seq, out);
+}
+
+void embeddingBackward(const int64_t *offsets, const int64_t *positions, const float *dy,
+                       int64_t vocab, int64_t dim, float *dtable) {
+  TTT_LAUNCH(embeddingBackwardKernel, vocab * dim, offsets, positions, dy, vocab, dim, dtable);
+}
+void rmsNormBackward(const float *x, const float *w, const float *dy, int64_t rows, int64_t dim,
+                     double eps, float *dx, float *dw, double *rowScratch) {
+  TTT_LAUNCH(rmsNormBackwardRows, rows, x, w, dy, rows, dim, eps, dx, rowScratch);
+  TTT_LAUNCH(rmsNormBackwardColumns, dim, x, dy, rows, dim, rowScratch, dw);
+}
+void layerNormBackward(const float *x, const float *w, const float *dy, int64_t rows,
+                       int64_t dim, double eps, float *dx, float *dw, float *db,
+                       double *rowScratch) {
+  TTT_LAUNCH(layerNormBackwardRows, rows, x, w, dy, rows, dim, eps, dx, rowScratch);
+  TTT_LAUNCH(layerNormBackwardColumns, dim, x, dy, rows, dim, rowScratch, dw, db);
+}
+void causalConvBackward(const float *x, const float *kernel, const float *dy, int64_t batch,
+                        int64_t seq, int64_t dim, int64_t width, float *dx, float *dkernel,
+                        float *dbias) {
+  if (width < 1)
+    throw std::invalid_argument("causal_conv_backward: width must be >= 1");
+  TTT_LAUNCH(causalConvBackwardInput, batch * seq * dim, kernel, dy, batch, seq, dim, width, dx);
+  TTT_LAUNCH(causalConvBackwardParams, (width + 1) * dim, x, dy, batch, seq, dim, width, dkernel,
+             dbias);
+}
+void sumTo(const float *x, const Shape &from, const Shape &to, float *y) {
+  const int rank = int(from.size());
+  if (to.size() > from.size() || rank > kMaxRank)
+    throw std::invalid_argument("sum_to: bad shapes");
+  Dims f = dimsOf(from), kept, reduced;
+  Strides xStride, keptStrides, reducedStrides;
+  int64_t stride = 1;
+  for (int d = rank - 1; d >= 0; --d) {
+    xStride.s[d] = stride;
+    stride *= from[d];
+  }
+  // Dim d of x is kept if `to` has it with the same extent (> 1); else summed.
+  const int offset = rank - int(to.size());
+  for (int d = 0; d < rank; ++d) {
+    const bool keep = d >= offset && to[d - offset] != 1;
+    if (keep) {
+      if (to[d - offset] != from[d])
+        throw std::invalid_argument("sum_to: the target does not broadcast to the source");
+      kept.d[kept.rank] = from[d];
+      keptStrides.s[kept.rank++] = xStride.s[d];
+    } else {
+      reduced.d[reduced.rank] = from[d];
+      reducedStrides.s[reduced.rank++] = xStride.s[d];
+    }
+  }
+  const int64_t outTotal = cpu::numElements(to);
+  int64_t reducedTotal = 1;
+  for (int d = 0; d < reduced.rank; ++d)
+    reducedTotal *= reduced.d[d];
+  TTT_LAUNCH(sumToKernel, outTotal, x, f, xStride, kept, outTotal, reduced, reducedStrides,
+             reducedTotal, keptStrides, y);
+}
+void softmaxXentBackward(const float *logits, const int32_t *targets, const float *dloss,
+                         int64_t n, int64_t vocab, int64_t ignoreToken, float *dlogits) {
+  if (n > 0)
+    softmaxXentBackwardKernel<<<int(n), kRowThreads>>>(logits, targets, dloss, vocab, ignoreToken,
+                                                       dlogits);
+}
+void maskedMeanBackward(const float *mask, const float *dout, int64_t batch, int64_t seq,
+                        float *dloss) {
+  TTT_LAUNCH(maskedMeanBackwardKernel, batch, mask, dout, batch, seq, dloss);
+}
+void accumulate(float *acc, const float *g, int64_t n, float scale) {
+  TTT_LAUNCH(accumulateKernel, n, acc, g, n, scale);
+}
+
+size_t innerLoopForwardWorkspace(const cpu::InnerLoopShape &s) {
+  return size_t(s.batch * s.heads * forwardDoublesPerThread(s)) * sizeof(double);
+}
+size_t innerLoopBackwardWorkspace(const cpu::InnerLoopShape &s) {
+  return size_t(s.batch * s.heads * (backwardDoublesPerThread(s) + sharedDoublesPerThread(s))) *
+         sizeof(double);
+}
+namespace {
+void checkInnerLoop(const cpu::InnerLoopShape &s) {
+  if (s.n <= 0 || s.batch <= 0 || s.heads <= 0 || s.miniBatch <= 0 || s.headDim <= 0 ||
+      s.group <= 0 || s.n % s.group != 0)
+    throw std::invalid_argument("inner_loop: bad shape (n " + std::to_string(s.n) + ", group " +
+                                std::to_string(s.group) + ")");
+}
+constexpr int kInnerThreads = 32;
+} // namespace
+void innerLoopForward(const cpu::InnerLoopShape &s, const float *W0, const float *b0,
+                      const float *q, const float *k, const float *v, const float *eta,
+                      const float *tau, const float *tauLast, const float *gamma,
+                      const float *lambda, float *Wfinal, float *bfinal, float *o, float *ckptW,
+                      float *ckptB, void *workspace) {
+  checkInnerLoop(s);
+  const int64_t BH = s.batch * s.heads;
+  innerLoopForwardKernel<<<int((BH + kInnerThreads - 1) / kInnerThreads), kInnerThreads>>>(
+      s, W0, b0, q, k, v, eta, tau, tauLast, gamma, lambda, Wfinal, bfinal, o, ckptW, ckptB,
+      static_cast<double *>(workspace), forwardDoublesPerThread(s));
+}
+void innerLoopBackward(const cpu::InnerLoopShape &s, const float *ckptW, const float *ckptB,
+                       const float *q, const float *k, const float *v, const float *eta,
+                       const float *tau, const float *tauLast, const float *gamma,
+                       const float *lambda, const float *dWfinal, const float *dbfinal,
+                       const float *dO, float *dW0, float *db0, float *dq, float *dk, float *dv,
+                       float *deta, float *dtau, float *dtauLast, float *dgamma, float *dlambda,
+                       void *workspace) {
+  checkInnerLoop(s);
+  const int64_t BH = s.batch * s.heads, per = backwardDoublesPerThread(s);
+  double *ws = static_cast<double *>(workspace), *shared = ws + BH * per;
+  innerLoopBackwardKernel<<<int((BH + kInnerThreads - 1) / kInnerThreads), kInnerThreads>>>(
+      s, ckptW, ckptB, q, k, v, eta, tau, tauLast, gamma, lambda, dWfinal, dbfinal, dO, dW0, db0,
+      dq, dk, dv, deta, ws, per, shared);
+  const int64_t count = s.miniBatch + 1 + 2 * s.heads * s.headDim;
+  TTT_LAUNCH(innerLoopSharedKernel, count, s, shared, dtau, dtauLast, dgamma, dlambda);
+}
+
+void fusedElementwise(const void *desc, int inputs, int steps, const Shape &outShape, float *out) {
+  if (inputs + steps > kMaxFusedSlots)
+    throw std::invalid_argument("fused_elementwise: more than 64 inputs and steps");
+  const Dims o = dimsOf(outShape);
+  const int64_t total = cpu::numElements(outShape);
+  const auto *in = static_cast<const FusedInput *>(desc);
+  const auto *st = reinterpret_cast<const FusedStepDesc *>(in + inputs);
+  TTT_LAUNCH(fusedKernel, total, in, st, inputs, steps, o, total, out);
+}
+
+void xentStart(int64_t n, double *runMax, double *runSum) {
+  TTT_LAUNCH(xentStartKernel, n, n, runMax, runSum);
+}
+void xentChunk(const float *logits, const int32_t *targets, int64_t n, int64_t cols, int64_t v0,
+               int64_t ignoreToken, double *runMax, double *runSum, double *picked) {
+  if (n > 0)
+    xentChunkKernel<<<int(n), kRowThreads>>>(logits, targets, cols, v0, ignoreToken, runMax,
+                                             runSum, picked);
+}
+void xentFinish(const int32_t *targets, int64_t n, int64_t ignoreToken, const double *runMax,
+                const double *runSum, const double *picked, float *loss, float *mask,
+                float *lse) {
+  TTT_LAUNCH(xentFinishKernel, n, targets, n, ignoreToken, runMax, runSum, picked, loss, mask,
+             lse);
+}
+void xentBackwardChunk(float *g, const int32_t *targets, const float *lse, const float *dloss,
+                       int64_t n, int64_t cols, int64_t v0, int64_t ignoreToken) {
+  TTT_LAUNCH(xentBackwardChunkKernel, n * cols, g, targets, lse, dloss, n, cols, v0, ignoreToken);
+}
+} // namespace ttt::cuda

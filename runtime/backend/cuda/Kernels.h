@@ -1,0 +1,123 @@
+// The CUDA backend's kernels (fp32 tensors): one launcher per instruction kind of a plan, the
+// same semantics as the CPU backend's kernels (runtime/backend/cpu/*.h), which are the reference.
+// A first, correct slice (issue 8): plain kernels, one thread per output element or per row,
+// statistics and sums in double where the CPU kernel takes them in double, every reduction in a
+// fixed order (no atomics): results are deterministic run to run. Matmuls go through cuBLAS
+// (CudaRunner.cpp), not here.
+//
+// Plain C++ header (no CUDA types): the runner is compiled by the host compiler. Every pointer is
+// a device pointer unless said otherwise; every launcher runs on the default stream and returns
+// without synchronizing.
+#pragma once
+
+#include "runtime/backend/cpu/InnerLoop.h"
+#include "runtime/backend/cpu/Kernels.h"
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace ttt::cuda {
+using cpu::Shape;
+constexpr int kMaxRank = 6;
+
+// --- forward primitives (Kernels.h) -------------------------------------------------------------
+void embedding(const int32_t *tokens, int64_t n, const float *table, int64_t dim, float *y);
+void rmsNorm(const float *x, const float *w, int64_t rows, int64_t dim, double eps, float *y);
+void layerNorm(const float *x, const float *w, const float *b, int64_t rows, int64_t dim,
+               double eps, float *y);
+void causalConv(const float *x, const float *kernel, const float *bias, int64_t batch,
+                int64_t seq, int64_t dim, int64_t width, float *y);
+// direction +1: rope, -1: its backward.
+void rope(const float *x, int64_t batch, int64_t seq, int64_t heads, int64_t headDim,
+          int64_t period, double theta, double direction, float *y);
+void binary(cpu::BinaryOp op, const float *a, const Shape &shapeA, const float *b,
+            const Shape &shapeB, const Shape &outShape, float *out);
+void unary(cpu::UnaryOp op, const float *x, int64_t n, double alpha, float *y);
+void unaryBackward(cpu::UnaryOp op, const float *x, const float *y, const float *dy, int64_t n,
+                   double alpha, float *dx);
+void reduceLast(cpu::ReduceOp op, const float *x, int64_t rows, int64_t cols, float *y);
+void transpose(const float *x, const Shape &shape, const std::vector<int> &perm, float *y);
+// Along one axis split as (outer, extent, inner): y[o, 0:size, :] = x[o, start:start+size, :]
+// (slice), or dst[o, start:start+size, :] = src[o, :, :] (insert).
+void slice(const float *x, int64_t outer, int64_t extent, int64_t inner, int64_t start,
+           int64_t size, float *y);
+void insert(const float *src, int64_t outer, int64_t extent, int64_t inner, int64_t start,
+            int64_t size, float *dst);
+void tril(const float *x, int64_t matrices, int64_t n, float *y);
+void fill(float *y, int64_t n, double value);
+void iota(float *y, int64_t n, double start);
+// Targets are checked by the caller (on the host copy of the batch).
+void softmaxXent(const float *logits, const int32_t *targets, int64_t n, int64_t vocab,
+                 int64_t ignoreToken, float *loss, float *mask);
+void maskedMean(const float *loss, const float *mask, int64_t batch, int64_t seq, float *out);
+
+// --- backward primitives (Backward.h) -----------------------------------------------------------
+// The scatter-add as a gather: rows of token v are listed (increasing n) in
+// positions[offsets[v] .. offsets[v+1]) (built on the host from the token batch).
+void embeddingBackward(const int64_t *offsets, const int64_t *positions, const float *dy,
+                       int64_t vocab, int64_t dim, float *dtable);
+// rowScratch: `rows` doubles (rms) or 2 * rows (layer).
+void rmsNormBackward(const float *x, const float *w, const float *dy, int64_t rows, int64_t dim,
+                     double eps, float *dx, float *dw, double *rowScratch);
+void layerNormBackward(const float *x, const float *w, const float *dy, int64_t rows,
+                       int64_t dim, double eps, float *dx, float *dw, float *db,
+                       double *rowScratch);
+void causalConvBackward(const float *x, const float *kernel, const float *dy, int64_t batch,
+                        int64_t seq, int64_t dim, int64_t width, float *dx, float *dkernel,
+                        float *dbias);
+void sumTo(const float *x, const Shape &from, const Shape &to, float *y);
+void softmaxXentBackward(const float *logits, const int32_t *targets, const float *dloss,
+                         int64_t n, int64_t vocab, int64_t ignoreToken, float *dlogits);
+// dout: a device scalar.
+void maskedMeanBackward(const float *mask, const float *dout, int64_t batch, int64_t seq,
+                        float *dloss);
+// accumulate_grad: acc[i] += scale * g[i], rounded as the CPU runner rounds it.
+void accumulate(float *acc, const float *g, int64_t n, float scale);
+
+// --- fused inner loop (InnerLoop.h): one thread per (batch, head), in double --------------------
+// Device workspace (bytes) each launcher needs.
+size_t innerLoopForwardWorkspace(const cpu::InnerLoopShape &s);
+size_t innerLoopBackwardWorkspace(const cpu::InnerLoopShape &s);
+void innerLoopForward(const cpu::InnerLoopShape &s, const float *W0, const float *b0,
+                      const float *q, const float *k, const float *v, const float *eta,
+                      const float *tau, const float *tauLast, const float *gamma,
+                      const float *lambda, float *Wfinal, float *bfinal, float *o, float *ckptW,
+                      float *ckptB, void *workspace);
+void innerLoopBackward(const cpu::InnerLoopShape &s, const float *ckptW, const float *ckptB,
+                       const float *q, const float *k, const float *v, const float *eta,
+                       const float *tau, const float *tauLast, const float *gamma,
+                       const float *lambda, const float *dWfinal, const float *dbfinal,
+                       const float *dO, float *dW0, float *db0, float *dq, float *dk, float *dv,
+                       float *deta, float *dtau, float *dtauLast, float *dgamma, float *dlambda,
+                       void *workspace);
+
+// --- fused elementwise (Fused.h) ----------------------------------------------------------------
+constexpr int kMaxFusedSlots = 64; // inputs + steps
+struct FusedInput {
+  const float *data = nullptr;
+  int32_t full = 1;                  // as many elements as the result: read in order
+  int64_t stride[kMaxRank] = {};     // else: element stride per result dimension (0: repeats)
+};
+struct FusedStepDesc {
+  int32_t kind = 0; // 0 binary, 1 unary, 2 unary backward
+  int32_t op = 0;   // cpu::BinaryOp or cpu::UnaryOp
+  int32_t args[3] = {-1, -1, -1};
+  double alpha = 0.0;
+};
+// desc: device memory holding FusedInput[inputs] then FusedStepDesc[steps] (8-byte aligned).
+void fusedElementwise(const void *desc, int inputs, int steps, const Shape &outShape, float *out);
+
+// --- tied lm_head + cross-entropy (Fused.h), around the runner's cuBLAS logits chunks ------------
+// runMax, runSum: n doubles, set to -inf / 0; picked: n doubles.
+void xentStart(int64_t n, double *runMax, double *runSum);
+// One chunk of logits [n, cols] for vocabulary columns [v0, v0 + cols).
+void xentChunk(const float *logits, const int32_t *targets, int64_t n, int64_t cols, int64_t v0,
+               int64_t ignoreToken, double *runMax, double *runSum, double *picked);
+void xentFinish(const int32_t *targets, int64_t n, int64_t ignoreToken, const double *runMax,
+                const double *runSum, const double *picked, float *loss, float *mask,
+                float *lse);
+// In place on a logits chunk: G = dloss * (exp(logit - lse) - onehot(target)), 0 on ignored rows.
+void xentBackwardChunk(float *g, const int32_t *targets, const float *lse, const float *dloss,
+                       int64_t n, int64_t cols, int64_t v0, int64_t ignoreToken);
+} // namespace ttt::cuda
