@@ -43,10 +43,10 @@ public:
       cpu_ = std::make_unique<ProgramRunner<T>>(program);
     else if (backend != "cuda")
       error_ = "unknown backend '" + backend + "' (cpu | cuda)";
-    else if (sizeof(T) != sizeof(float))
-      error_ = "the CUDA backend runs fp32 plans; compile with --precision fp32 or use --backend cpu";
     else if (!cudaBackendAvailable())
       error_ = "this ttt-run was built without CUDA; use --backend cpu";
+    else if (sizeof(T) != sizeof(float))
+      error_ = "the CUDA backend runs fp32 plans; compile with --precision fp32 or use --backend cpu";
     else
       cuda_ = std::make_unique<CudaProgramRunner>(program);
   }
