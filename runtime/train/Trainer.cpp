@@ -3,6 +3,7 @@
 #include "runtime/backend/cpu/Backward.h"
 #include "runtime/data/Loader.h"
 #include "runtime/dist/Comm.h"
+#include "runtime/exec/CudaRunner.h"
 #include "runtime/exec/Evaluate.h"
 #include "runtime/exec/Interpreter.h"
 #include "runtime/exec/Weights.h"
@@ -211,7 +212,7 @@ std::string validate(const plan::Plan &plan, const TrainOptions &o, const exec::
     lo.threads = o.threads;
     data::DataReport report;
     data::ValidationLoader loader(shards, *tok, lo, report);
-    exec::ProgramRunner<T> runner(*eval);
+    exec::BackendRunner<T> runner(*eval, o.backend);
     exec::NamedTensors<T> states = exec::freshStates<T>(*eval), out;
     data::Batch batch;
     double sum = 0;
@@ -247,8 +248,8 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
         return i->op()->str() == "accumulate_grad";
       }))
     return "the plan's micro_step accumulates no gradients (written by an older tttc); recompile it";
-  if (o.backend != "cpu")
-    return "--backend " + o.backend + " is not available in this build yet (issue 8); use --backend cpu";
+  if (o.backend != "cpu" && o.backend != "cuda")
+    return "--backend " + o.backend + " is not available: the backends are cpu and cuda";
 
   // The processes of this job (mpirun/srun: one per rank; otherwise one).
   std::string commErr;
@@ -381,7 +382,7 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
       << (statePassing ? " (state passing)" : "") << ": " << steps << " steps x "
       << global << " sequences x " << seq << " tokens (accumulation " << accum << " x "
       << rows << (comm->size() > 1 ? " x " + std::to_string(comm->size()) + " ranks, " + comm->name() : std::string())
-      << "), " << (sizeof(T) == 8 ? "fp64" : "fp32") << ", backend cpu, seed " << seed
+      << "), " << (sizeof(T) == 8 ? "fp64" : "fp32") << ", backend " << o.backend << ", seed " << seed
       << "\n";
 
   // Parameters live in `named` (the programs read them by name); the optimizer updates them there.
@@ -391,7 +392,7 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
   std::vector<std::vector<T> *> live;
   for (const std::string &n : names)
     live.push_back(&named[n]);
-  exec::ProgramRunner<T> runner(*micro);
+  exec::BackendRunner<T> runner(*micro, o.backend);
   // micro_step adds each gradient / accum into its accumulator as soon as it is final.
   exec::NamedTensors<T> accumulators;
   for (const std::string &n : names)

@@ -27,7 +27,7 @@ void addPlanOptions(CLI::App &app, PlanOptions &opts) {
   CLI::Option *loss = app.add_option(
       "--loss", opts.lossBatch,
       "Print the loss of the weights on a token batch file (one sequence of seq_len+1 ids per "
-      "line), computed by the plan's eval_step on the CPU backend");
+      "line), computed by the plan's eval_step on --backend (cpu by default)");
   app.add_option("--weights", opts.weights,
                  "Hugging Face safetensors to start from (default: the init program with --seed)");
   app.add_option("--seed", opts.seed,
@@ -100,6 +100,7 @@ int runPlan(const PlanOptions &opts) {
     eval.weights = opts.weights;
     eval.saveWeights = opts.saveWeights;
     eval.saveGrads = opts.saveGrads;
+    eval.backend = opts.train.backend;
     if (opts.seed >= 0)
       eval.seed = uint64_t(opts.seed);
     exec::EvalResult result;
@@ -109,7 +110,7 @@ int runPlan(const PlanOptions &opts) {
     std::cout.precision(17);
     std::cout << "{\"loss\": " << result.loss << ", \"tokens\": " << result.tokens
               << ", \"precision\": \"" << result.precision << "\", \"step_s\": "
-              << result.seconds << "}\n";
+              << result.seconds << ", \"backend\": \"" << eval.backend << "\"}\n";
     return kExitOk;
   }
   if (opts.benchmark) {
