@@ -116,6 +116,17 @@ std::unique_ptr<llvm::ToolOutputFile> openOutput(const std::string &path) {
     fail(error);
   return file;
 }
+
+// Prints the module as text to PATH ("-": stdout); 1 on an output error.
+int printModule(ModuleOp module, const std::string &path) {
+  auto out = openOutput(path);
+  if (!out)
+    return 1;
+  module->print(out->os());
+  out->os() << "\n";
+  out->keep();
+  return 0;
+}
 } // namespace
 
 const std::vector<std::string> &phaseNames() {
@@ -174,13 +185,7 @@ int compile(const CompileOptions &o) {
   if (o.compileTo == "model") {
     if (o.output.empty() && o.summary)
       return 0;
-    auto out = openOutput(o.output.empty() ? "-" : o.output);
-    if (!out)
-      return 1;
-    module->print(out->os());
-    out->os() << "\n";
-    out->keep();
-    return 0;
+    return printModule(*module, o.output.empty() ? "-" : o.output);
   }
   const bool printIR =
       o.compileTo == "primitive" || o.compileTo == "programs" || o.compileTo == "fused" ||
@@ -221,13 +226,7 @@ int compile(const CompileOptions &o) {
   if (failed(pm.run(*lowered)))
     return 1;
   if (printIR) {
-    auto out = openOutput(o.output.empty() ? "-" : o.output);
-    if (!out)
-      return 1;
-    lowered->print(out->os());
-    out->os() << "\n";
-    out->keep();
-    return 0;
+    return printModule(*lowered, o.output.empty() ? "-" : o.output);
   }
   SmallVector<prim::ProgramOp> programs(lowered->getOps<prim::ProgramOp>());
   std::vector<uint8_t> payload = buildPlanPayload(model, shape, programs);
@@ -260,12 +259,6 @@ int importHf(const ImportOptions &o) {
       importHfConfig(&ctx, buffer->getBuffer(), o.config, options, error);
   if (!module)
     return fail(error);
-  auto out = openOutput(o.output);
-  if (!out)
-    return 1;
-  module->print(out->os());
-  out->os() << "\n";
-  out->keep();
-  return 0;
+  return printModule(*module, o.output);
 }
 } // namespace ttt::driver

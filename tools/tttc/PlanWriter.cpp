@@ -49,6 +49,12 @@ std::string sourceHash(ModelOp model) {
                 plan::fnv1a64(reinterpret_cast<const uint8_t *>(text.data()), text.size()));
   return buf;
 }
+// An integer entry of a tttp.memory summary; 0 when absent.
+int64_t intOr0(DictionaryAttr summary, StringRef key) {
+  auto a = summary.getAs<IntegerAttr>(key);
+  return a ? a.getInt() : int64_t(0);
+}
+
 plan::DType dtypeOf(Type t) {
   if (t.isF64())
     return plan::DType::f64;
@@ -83,10 +89,7 @@ public:
     auto summary = program->getAttrOfType<DictionaryAttr>("tttp.memory");
     if (!summary)
       return 0;
-    auto get = [&](StringRef key) {
-      auto a = summary.getAs<IntegerAttr>(key);
-      return a ? a.getInt() : int64_t(0);
-    };
+    auto get = [&](StringRef key) { return intOr0(summary, key); };
     std::vector<plan::Buffer> table;
     for (Value v : values) {
       ArrayAttr list;
@@ -285,10 +288,7 @@ writeParamMemory(flatbuffers::FlatBufferBuilder &fbb, const char *name, plan::Re
   }
   if (!summary)
     return 0;
-  auto get = [&](StringRef key) {
-    auto a = summary.getAs<IntegerAttr>(key);
-    return a ? a.getInt() : int64_t(0);
-  };
+  auto get = [&](StringRef key) { return intOr0(summary, key); };
   std::vector<plan::Buffer> table;
   for (ParamInstance &p : enumerateParams(model)) {
     auto it = slots.find(p.name);
