@@ -262,7 +262,7 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
   BatchMath bm;
   if (std::string err = resolveBatch(plan, o, comm->size(), bm); !err.empty())
     return err;
-  const int64_t rows = bm.rows, seq = bm.seq, ranks = bm.ranks, global = bm.global;
+  const int64_t rows = bm.rows, seq = bm.seq, global = bm.global;
   const int64_t accum = bm.accum, steps = bm.steps;
   const Schedule sched = bm.sched;
   const double weightDecay = bm.weightDecay;
@@ -279,7 +279,6 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
   // there only the achieved rate is shown.
   const double peakFlops = o.backend == "cuda" ? 989e12 : 0;
   const uint64_t seed = bm.seed;
-  (void)ranks;
   // Fail early: the plan's memory need against what this machine has free.
   const double need = planMemoryBytes(plan), available = availableHostBytes();
   if (need > 0 && available > 0 && need > available)
@@ -502,10 +501,11 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
         << std::setprecision(4) << loss << "  grad_norm " << std::setprecision(3) << gradNorm
         << "  lr " << std::scientific << std::setprecision(2) << lr << std::defaultfloat
         << "  " << std::setprecision(0) << std::fixed << tokens / seconds << " tok/s  "
-        << std::setprecision(3) << tokens / seconds * flopsPerToken / 1e12 << " TFLOP/s"
-        << (peakFlops > 0 ? "  mfu " + std::to_string(int(100 * tokens / seconds * flopsPerToken / peakFlops)) + "%" : std::string())
-        << "  " << std::setprecision(0)
-        << std::setprecision(1) << seconds << " s  eta " << std::setprecision(0) << eta << " s  mem "
+        << std::setprecision(3) << tokens / seconds * flopsPerToken / 1e12 << " TFLOP/s";
+    if (peakFlops > 0)
+      out0 << "  mfu " << std::setprecision(1) << 100 * tokens / seconds * flopsPerToken / peakFlops
+           << "%";
+    out0 << "  " << std::setprecision(1) << seconds << " s  eta " << std::setprecision(0) << eta << " s  mem "
         << humanBytes(peakRssBytes())
         << std::defaultfloat << std::setprecision(6) << "\n"
         << std::flush;
