@@ -154,7 +154,7 @@ private:
         .Case([&](prim::RmsNormOp o) { floats = {f64(o.getEpsAttr())}; })
         .Case([&](prim::LayerNormOp o) { floats = {f64(o.getEpsAttr())}; })
         .Case([&](prim::RopeOp o) {
-          ints = {o.getPeriod()};
+          ints = {int64_t(o.getPeriod())};
           floats = {f64(o.getThetaAttr())};
         })
         .Case([&](prim::BinaryOp o) { name = o.getKind().str(); })
@@ -166,32 +166,32 @@ private:
         .Case([&](prim::TransposeOp o) { ints.assign(o.getPerm().begin(), o.getPerm().end()); })
         .Case([&](prim::ConstantOp o) { floats = {f64(o.getValueAttr())}; })
         .Case([&](prim::IotaOp o) { floats = {f64(o.getStartAttr())}; })
-        .Case([&](prim::SoftmaxXentOp o) { ints = {o.getIgnoreToken()}; })
+        .Case([&](prim::SoftmaxXentOp o) { ints = {int64_t(o.getIgnoreToken())}; })
         .Case([&](prim::AccumulateGradOp o) { name = o.getName().str(); })
         .Case([&](prim::ConcatOp o) { ints = {int64_t(o.getAxis())}; })
         .Case([&](prim::SliceOp o) { ints = {int64_t(o.getAxis()), int64_t(o.getStart())}; })
         .Case([&](prim::BucketReadyOp o) {
-          ints = {o.getBucket(), o.getBytes()};
+          ints = {int64_t(o.getBucket()), int64_t(o.getBytes())};
           for (Attribute a : o.getParams())
             name += (name.empty() ? "" : "\n") + cast<StringAttr>(a).str();
         })
         .Case([&](prim::RmsNormBwdOp o) { floats = {f64(o.getEpsAttr())}; })
         .Case([&](prim::LayerNormBwdOp o) { floats = {f64(o.getEpsAttr())}; })
         .Case([&](prim::RopeBwdOp o) {
-          ints = {o.getPeriod()};
+          ints = {int64_t(o.getPeriod())};
           floats = {f64(o.getThetaAttr())};
         })
         .Case([&](prim::UnaryBwdOp o) {
           name = o.getKind().str();
           floats = {f64(o.getAlphaAttr())};
         })
-        .Case([&](prim::SoftmaxXentBwdOp o) { ints = {o.getIgnoreToken()}; })
+        .Case([&](prim::SoftmaxXentBwdOp o) { ints = {int64_t(o.getIgnoreToken())}; })
         .Case([&](prim::InnerLoopFwdOp o) {
-          ints = {o.getRematGroup()};
+          ints = {int64_t(o.getRematGroup())};
           floats = {f64(o.getEpsAttr())};
         })
         .Case([&](prim::InnerLoopBwdOp o) {
-          ints = {o.getRematGroup()};
+          ints = {int64_t(o.getRematGroup())};
           floats = {f64(o.getEpsAttr())};
         })
         .Case([&](prim::FusedElementwiseOp o) {
@@ -200,8 +200,8 @@ private:
           ints.assign(o.getArgs().begin(), o.getArgs().end());
           floats.assign(o.getAlphas().begin(), o.getAlphas().end());
         })
-        .Case([&](prim::LmHeadXentOp o) { ints = {o.getIgnoreToken(), o.getChunk()}; })
-        .Case([&](prim::LmHeadXentBwdOp o) { ints = {o.getIgnoreToken(), o.getChunk()}; })
+        .Case([&](prim::LmHeadXentOp o) { ints = {int64_t(o.getIgnoreToken()), int64_t(o.getChunk())}; })
+        .Case([&](prim::LmHeadXentBwdOp o) { ints = {int64_t(o.getIgnoreToken()), int64_t(o.getChunk())}; })
         .Case([&](prim::ScanOp o) {
           ints = {int64_t(o.getInits().size()), o.getReverse() ? 1 : 0};
           for (BlockArgument arg : o.getBody().front().getArguments())

@@ -1,8 +1,7 @@
 // norms: RMSNorm and LayerNorm over the last dimension; statistics accumulated in double.
 // Each row's statistics are taken before the row is written, so y may be x.
 #include "runtime/backend/cpu/Kernels.h"
-
-#include <cmath>
+#include "runtime/backend/cpu/RowStats.h"
 
 namespace ttt::cpu {
 template <typename T>
@@ -10,10 +9,7 @@ void rmsNorm(const T *x, const T *w, int64_t rows, int64_t dim, double eps, T *y
   for (int64_t r = 0; r < rows; ++r) {
     const T *xr = x + r * dim;
     T *yr = y + r * dim;
-    double sumSquares = 0.0;
-    for (int64_t i = 0; i < dim; ++i)
-      sumSquares += double(xr[i]) * double(xr[i]);
-    const double inv = 1.0 / std::sqrt(sumSquares / double(dim) + eps);
+    const double inv = rmsInverse(xr, dim, eps);
     for (int64_t i = 0; i < dim; ++i)
       yr[i] = T(double(w[i]) * (double(xr[i]) * inv));
   }
@@ -24,17 +20,7 @@ void layerNorm(const T *x, const T *w, const T *b, int64_t rows, int64_t dim, do
   for (int64_t r = 0; r < rows; ++r) {
     const T *xr = x + r * dim;
     T *yr = y + r * dim;
-    // Two passes (mean, then centred squares): no cancellation when |mean| >> std.
-    double sum = 0.0;
-    for (int64_t i = 0; i < dim; ++i)
-      sum += double(xr[i]);
-    const double mean = sum / double(dim);
-    double sumSquares = 0.0;
-    for (int64_t i = 0; i < dim; ++i) {
-      const double d = double(xr[i]) - mean;
-      sumSquares += d * d;
-    }
-    const double inv = 1.0 / std::sqrt(sumSquares / double(dim) + eps);
+    const auto [mean, inv] = layerNormStats(xr, dim, eps);
     for (int64_t i = 0; i < dim; ++i)
       yr[i] = T(double(w[i]) * ((double(xr[i]) - mean) * inv) + double(b[i]));
   }

@@ -2,8 +2,8 @@
 // and bias sums over rows are accumulated in double. Every row is read completely before its dx is
 // written, so dx may be dy or x.
 #include "runtime/backend/cpu/Backward.h"
+#include "runtime/backend/cpu/RowStats.h"
 
-#include <cmath>
 #include <vector>
 
 namespace ttt::cpu {
@@ -15,10 +15,7 @@ void rmsNormBackward(const T *x, const T *w, const T *dy, int64_t rows, int64_t 
     const T *xr = x + r * dim;
     const T *dyr = dy + r * dim;
     T *dxr = dx + r * dim;
-    double sumSquares = 0.0;
-    for (int64_t i = 0; i < dim; ++i)
-      sumSquares += double(xr[i]) * double(xr[i]);
-    const double inv = 1.0 / std::sqrt(sumSquares / double(dim) + eps);
+    const double inv = rmsInverse(xr, dim, eps);
     // With g = dy * w: dx = inv * g - x * inv^3 * mean(g * x).
     double gDotX = 0.0;
     for (int64_t i = 0; i < dim; ++i) {
@@ -41,17 +38,7 @@ void layerNormBackward(const T *x, const T *w, const T *dy, int64_t rows, int64_
     const T *xr = x + r * dim;
     const T *dyr = dy + r * dim;
     T *dxr = dx + r * dim;
-    // The same two-pass statistics as the forward.
-    double sum = 0.0;
-    for (int64_t i = 0; i < dim; ++i)
-      sum += double(xr[i]);
-    const double mean = sum / double(dim);
-    double sumSquares = 0.0;
-    for (int64_t i = 0; i < dim; ++i) {
-      const double d = double(xr[i]) - mean;
-      sumSquares += d * d;
-    }
-    const double inv = 1.0 / std::sqrt(sumSquares / double(dim) + eps);
+    const auto [mean, inv] = layerNormStats(xr, dim, eps);
     // With g = dy * w: dx = inv * (g - mean(g) - xhat * mean(g * xhat)).
     double sumG = 0.0, sumGXhat = 0.0;
     for (int64_t i = 0; i < dim; ++i) {
