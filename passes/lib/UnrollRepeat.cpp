@@ -20,7 +20,7 @@ struct UnrollRepeat : ttt::impl::TTTUnrollRepeatBase<UnrollRepeat> {
       OpBuilder builder(repeat);
       Block &body = repeat.getBody().front();
       Value stream = repeat.getInit();
-      for (int64_t layer = 0; layer < repeat.getCount(); ++layer) {
+      for (int64_t layer = 0; layer < int64_t(repeat.getCount()); ++layer) {
         IRMapping map;
         map.map(body.getArgument(0), stream);
         std::string index = std::to_string(layer);

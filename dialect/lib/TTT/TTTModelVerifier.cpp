@@ -23,7 +23,7 @@ std::vector<ParamInstance> ttt::enumerateParams(ModelOp model) {
                         paramKind(param)});
     } else if (auto repeat = dyn_cast<RepeatOp>(op)) {
       SmallVector<ParamOp> body(repeat.getBody().front().getOps<ParamOp>());
-      for (int64_t layer = 0; layer < repeat.getCount(); ++layer)
+      for (int64_t layer = 0; layer < int64_t(repeat.getCount()); ++layer)
         for (ParamOp param : body) {
           std::string hf = param.getHfName().str();
           size_t at = hf.find(ParamOp::kLayerPlaceholder.str());
@@ -73,7 +73,7 @@ LogicalResult ModelOp::verifyRegions() {
     if (auto repeat = op->getParentOfType<RepeatOp>())
       copies = repeat.getCount();
     if (auto repeat = dyn_cast<RepeatOp>(op)) {
-      if (repeat.getCount() != config.getLayers())
+      if (int64_t(repeat.getCount()) != config.getLayers())
         return repeat.emitOpError() << "repeats " << repeat.getCount()
                                     << " times but the config has layers = " << config.getLayers();
     } else if (auto emb = dyn_cast<EmbeddingOp>(op)) {
@@ -105,14 +105,14 @@ LogicalResult ModelOp::verifyRegions() {
       tttLayers += copies;
       if (hiddenOf(ttt.getInput()) != d)
         return wrongHidden(op, hiddenOf(ttt.getInput()));
-      if (ttt.getHeads() != config.getHeads())
+      if (int64_t(ttt.getHeads()) != config.getHeads())
         return ttt.emitOpError() << "heads = " << ttt.getHeads()
                                  << " differs from the config's heads = " << config.getHeads();
-      if (ttt.getMiniBatch() != recipe.getMiniBatch())
+      if (int64_t(ttt.getMiniBatch()) != recipe.getMiniBatch())
         return ttt.emitOpError() << "mini_batch = " << ttt.getMiniBatch()
                                  << " differs from the recipe's mini_batch = "
                                  << recipe.getMiniBatch();
-      if (ttt.getConvWidth() != config.getConvWidth())
+      if (int64_t(ttt.getConvWidth()) != config.getConvWidth())
         return ttt.emitOpError() << "conv_width = " << ttt.getConvWidth()
                                  << " differs from the config's conv_width = "
                                  << config.getConvWidth();

@@ -145,11 +145,10 @@ TEST(Safetensors, EncodeRejectsInconsistentTensors) {
 // A file from a literal header (padded with spaces) and a data buffer.
 std::vector<uint8_t> fileOf(std::string header, size_t dataBytes) {
   header.append((8 - header.size() % 8) % 8, ' ');
-  std::vector<uint8_t> b(8, 0);
+  std::vector<uint8_t> b(8 + header.size() + dataBytes, 0);
   uint64_t n = header.size();
   std::memcpy(b.data(), &n, 8);
-  b.insert(b.end(), header.begin(), header.end());
-  b.resize(b.size() + dataBytes, 0);
+  std::memcpy(b.data() + 8, header.data(), header.size());
   return b;
 }
 
