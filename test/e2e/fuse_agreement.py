@@ -7,11 +7,10 @@ For the tiny model (2 layers, fp64), remat groups 1, 2 and 4:
   fused vs the PyTorch oracle's autograd gradients: relative error by norm < 1e-9 (remat 4)
 Also checks that the fused plan has no scan left and the unfused one no fused op.
 """
-import json
 import os
 import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import load, run, case_with_oracle_grads  # noqa: E402
+from harness import run, worst, worst_abs, plan_losses_and_grads, case_with_oracle_grads  # noqa: E402
 
 work, src = sys.argv[1], sys.argv[2]
 
@@ -39,12 +38,7 @@ for remat in (1, 2, 4):
         run("tttc", model, "--target", "cpu", "--precision", "fp64", "-o", plan, *flags)
         dump = open(plan, "rb").read()  # the instruction names are plain strings in the plan
         grads = f"{work}/grads_{variant}_r{remat}.safetensors"
-        out = run("ttt-run", plan, "--loss", f"{case}/batch.txt", "--weights",
-                  f"{case}/model.safetensors", "--save-grads", grads)
-        eval_out = run("ttt-run", plan, "--loss", f"{case}/batch.txt", "--weights",
-                       f"{case}/model.safetensors")
-        results[variant] = (json.loads(out)["loss"], json.loads(eval_out)["loss"], load(grads),
-                            dump)
+        results[variant] = (*plan_losses_and_grads(plan, case, grads), dump)
     fl, fe, fg, fdump = results["fused"]
     ul, ue, ug, udump = results["unfused"]
     if remat == 4:
@@ -52,16 +46,11 @@ for remat in (1, 2, 4):
               f"inner_loop_bwd {b'inner_loop_bwd' in fdump}, scan {b'scan' in fdump}")
         print(f"unfused plan: inner_loop_fwd {b'inner_loop_fwd' in udump}, "
               f"scan {b'scan' in udump}")
-    assert set(fg) == set(ug), sorted(set(fg) ^ set(ug))
-    worst_name, worst = max(((k, (fg[k].double() - ug[k].double()).abs().max().item())
-                             for k in fg), key=lambda t: t[1])
+    diff, diff_name = worst_abs(fg, ug)
     check(f"remat {remat} loss fused vs unfused (micro_step)", abs(fl - ul), 1e-12)
     check(f"remat {remat} loss fused vs unfused (eval_step)", abs(fe - ue), 1e-12)
-    check(f"remat {remat} grads fused vs unfused, max abs ({worst_name})", worst, 1e-12)
+    check(f"remat {remat} grads fused vs unfused, max abs ({diff_name})", diff, 1e-12)
     if remat == 4:
-        assert set(fg) == set(oracle), sorted(set(fg) ^ set(oracle))
-        errs = {k: ((fg[k].double() - oracle[k].double()).norm() / oracle[k].double().norm())
-                .item() for k in oracle}
-        name = max(errs, key=errs.get)
-        check(f"fused vs oracle, worst relative ({name})", errs[name], 1e-9)
+        err, name = worst(fg, oracle)
+        check(f"fused vs oracle, worst relative ({name})", err, 1e-9)
 sys.exit(f"disagreement: {failures}" if failures else 0)

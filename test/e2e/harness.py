@@ -1,5 +1,6 @@
 """Shared helpers of the end-to-end agreement scripts: run a tool, read safetensors with the
 oracle's own reader, compare gradient sets."""
+import json
 import os
 import subprocess
 import sys
@@ -35,6 +36,24 @@ def case_with_oracle_grads(work, seed):
         "--weights", f"{case}/model.safetensors", "--batch", f"{case}/batch.txt", "--dtype",
         "fp64", "--grads", f"{work}/oracle_grads.safetensors")
     return case, load(f"{work}/oracle_grads.safetensors")
+
+
+def plan_losses_and_grads(plan, case, grads):
+    """Runs PLAN on CASE's batch and weights: (micro_step loss, eval_step loss, gradients), the
+    gradients written to GRADS by --save-grads."""
+    common = ("ttt-run", plan, "--loss", f"{case}/batch.txt", "--weights",
+              f"{case}/model.safetensors")
+    micro = json.loads(run(*common, "--save-grads", grads))["loss"]
+    evaluated = json.loads(run(*common))["loss"]
+    return micro, evaluated, load(grads)
+
+
+def worst_abs(got, want):
+    """(largest absolute difference, its tensor name) over two gradient sets."""
+    assert set(got) == set(want), sorted(set(got) ^ set(want))
+    name, err = max(((k, (got[k].double() - want[k].double()).abs().max().item()) for k in got),
+                    key=lambda t: t[1])
+    return err, name
 
 
 def worst(got, want):
