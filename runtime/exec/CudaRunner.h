@@ -1,10 +1,8 @@
-// Executes a plan program on the CUDA backend in fp32 (issue 8, first slice): the same
-// observable behaviour as exec::ProgramRunner<float> (Interpreter.h) — one kernel launch (or a
-// few) per plan instruction, scans running their bodies per step — with every tensor in device
-// memory. Parameters are uploaded from the host NamedTensors at each run, inputs copied in,
-// outputs copied back; accumulate_grad adds into device copies of the host accumulators, which
-// are copied back at each bucket_ready (before its hook runs) and at the end of the run.
-// Buffers (one cudaMalloc per tensor) are kept between runs.
+// Runs one plan program on the CUDA backend with the interface of exec::ProgramRunner<float>
+// (Interpreter.h), for callers that keep parameters on the host (`--loss`, `--save-grads`,
+// evaluation): a CudaSession (CudaSession.h) whose parameters are uploaded at each run and whose
+// gradient accumulators are copied in before and back after it; bucket hooks run after the
+// program, in order. Training keeps everything on the device and uses CudaSession directly.
 //
 // In a build without CUDA the class exists too; every run answers that the backend is missing.
 #pragma once
@@ -20,7 +18,7 @@ bool cudaBackendAvailable();
 
 class CudaProgramRunner {
 public:
-  explicit CudaProgramRunner(const plan::Program &program);
+  CudaProgramRunner(const plan::Plan &plan, const plan::Program &program);
   ~CudaProgramRunner();
   CudaProgramRunner(const CudaProgramRunner &) = delete;
   CudaProgramRunner &operator=(const CudaProgramRunner &) = delete;
@@ -38,7 +36,7 @@ private:
 /// run on the CPU only.
 template <typename T> class BackendRunner {
 public:
-  BackendRunner(const plan::Program &program, const std::string &backend) {
+  BackendRunner(const plan::Plan &plan, const plan::Program &program, const std::string &backend) {
     if (backend == "cpu")
       cpu_ = std::make_unique<ProgramRunner<T>>(program);
     else if (backend != "cuda")
@@ -48,7 +46,7 @@ public:
     else if (sizeof(T) != sizeof(float))
       error_ = "the CUDA backend runs fp32 plans; compile with --precision fp32 or use --backend cpu";
     else
-      cuda_ = std::make_unique<CudaProgramRunner>(program);
+      cuda_ = std::make_unique<CudaProgramRunner>(plan, program);
   }
   std::string run(const NamedTensors<T> &params, const NamedInts &inputs,
                   NamedTensors<T> &outputs, const GradientSink<T> *gradients = nullptr,

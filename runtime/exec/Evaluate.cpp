@@ -82,7 +82,7 @@ std::string evaluate(const plan::Plan &plan, const NamedInts &batch, const EvalO
   GradientSink<T> sink{&accumulators, 1.0, nullptr};
   auto start = std::chrono::steady_clock::now();
   NamedTensors<T> states = freshStates<T>(*eval); // state passing: every row starts a stream
-  BackendRunner<T> runner(*eval, options.backend);
+  BackendRunner<T> runner(plan, *eval, options.backend);
   if (std::string err = runner.run(named, batch, outputs, &sink, &states); !err.empty())
     return err;
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

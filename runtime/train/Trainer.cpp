@@ -4,6 +4,7 @@
 #include "runtime/data/Loader.h"
 #include "runtime/dist/Comm.h"
 #include "runtime/exec/CudaRunner.h"
+#include "runtime/exec/CudaSession.h"
 #include "runtime/exec/Evaluate.h"
 #include "runtime/exec/Interpreter.h"
 #include "runtime/exec/Weights.h"
@@ -23,6 +24,7 @@
 #include <fstream>
 #include <iomanip>
 #include <sstream>
+#include <type_traits>
 
 namespace ttt::train {
 namespace {
@@ -194,9 +196,11 @@ std::string humanBytes(double bytes) {
 
 // Mean of eval_step's per-batch loss over about opts.evalTokens validation tokens (the
 // reference's evaluation: mean of per-batch losses; perplexity = exp).
+// On the CUDA backend the training's session runs it (the weights on the device), else a runner
+// of --backend with `params`.
 template <typename T>
 std::string validate(const plan::Plan &plan, const TrainOptions &o, const exec::NamedTensors<T> &params,
-                     double &loss, int64_t &tokens) {
+                     double &loss, int64_t &tokens, exec::CudaSession *gpu = nullptr) {
   const plan::Program *eval = exec::findProgram(plan, "eval_step");
   if (!eval)
     return "the plan has no eval_step program; recompile it with this tttc";
@@ -212,7 +216,7 @@ std::string validate(const plan::Plan &plan, const TrainOptions &o, const exec::
     lo.threads = o.threads;
     data::DataReport report;
     data::ValidationLoader loader(shards, *tok, lo, report);
-    exec::BackendRunner<T> runner(*eval, o.backend);
+    exec::BackendRunner<T> runner(plan, *eval, gpu ? "cpu" : o.backend);
     exec::NamedTensors<T> states = exec::freshStates<T>(*eval), out;
     data::Batch batch;
     double sum = 0;
@@ -220,7 +224,13 @@ std::string validate(const plan::Plan &plan, const TrainOptions &o, const exec::
     tokens = 0;
     while (tokens < o.evalTokens && loader.next(batch)) {
       exec::NamedInts inputs{{"tokens", batch.inputs}, {"targets", batch.targets}};
-      if (std::string err = runner.run(params, inputs, out, nullptr, &states); !err.empty())
+      std::string err;
+      if constexpr (std::is_same_v<T, float>)
+        err = gpu ? gpu->run("eval_step", inputs, &states, out)
+                  : runner.run(params, inputs, out, nullptr, &states);
+      else
+        err = runner.run(params, inputs, out, nullptr, &states);
+      if (!err.empty())
         return err;
       sum += double(out.at("loss").at(0));
       ++batches;
@@ -280,8 +290,9 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
   const double peakFlops = o.backend == "cuda" ? 989e12 : 0;
   const uint64_t seed = bm.seed;
   // Fail early: the plan's memory need against what this machine has free.
+  // (On the GPU the session checks the device's memory when it allocates the plan's.)
   const double need = planMemoryBytes(plan), available = availableHostBytes();
-  if (need > 0 && available > 0 && need > available)
+  if (o.backend == "cpu" && need > 0 && available > 0 && need > available)
     return "the plan needs " + humanBytes(need) + " of memory (parameters, gradients, AdamW "
            "moments, checkpoints, activations) but " + humanBytes(available) +
            " is available; compile with a smaller tttc --per-device-batch (accumulation grows to "
@@ -391,7 +402,47 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
   std::vector<std::vector<T> *> live;
   for (const std::string &n : names)
     live.push_back(&named[n]);
-  exec::BackendRunner<T> runner(*micro, o.backend);
+  exec::BackendRunner<T> runner(plan, *micro, o.backend);
+  // --backend cuda: parameters, gradients and moments live on the device for the whole run; the
+  // host copies are refreshed only to save a checkpoint.
+  std::unique_ptr<exec::CudaSession> gpu;
+  if constexpr (std::is_same_v<T, float>) {
+    if (o.backend == "cuda") {
+      std::string err;
+      exec::CudaOptions co;
+      co.graphs = o.cudaGraphs;
+      gpu = exec::CudaSession::open(plan, co, err);
+      if (!gpu)
+        return err;
+      std::vector<const std::vector<float> *> p(live.begin(), live.end()), mm, vv;
+      for (size_t i = 0; i < names.size(); ++i)
+        mm.push_back(&m[i]), vv.push_back(&v[i]);
+      if (std::string e = gpu->setParams(p); !e.empty())
+        return e;
+      if (std::string e = gpu->setMoments(mm, vv); !e.empty())
+        return e;
+      const exec::CudaMemory mem = gpu->memory();
+      out0 << "device      " << humanBytes(mem.total()) << " allocated (params + grads + moments "
+           << humanBytes(mem.params + mem.grads + mem.moments) << ", checkpoints "
+           << humanBytes(mem.checkpoints) << ", arena " << humanBytes(mem.arena)
+           << (mem.bf16Params > 0 ? ", bf16 weights " + humanBytes(mem.bf16Params) : std::string())
+           << "), " << (gpu->bf16() ? "bf16 matmuls" : "fp32 matmuls (no TF32)")
+           << (o.cudaGraphs ? ", CUDA graphs" : ", no graphs") << "\n";
+    }
+  }
+  // Host copies of what the device holds, before a checkpoint is written.
+  auto pullFromDevice = [&]() -> std::string {
+    if constexpr (std::is_same_v<T, float>) {
+      if (!gpu)
+        return "";
+      std::vector<std::vector<float> *> p(live.begin(), live.end()), mm, vv;
+      for (size_t i = 0; i < names.size(); ++i)
+        mm.push_back(&m[i]), vv.push_back(&v[i]);
+      std::string err = gpu->getParams(p);
+      return err.empty() ? gpu->getMoments(mm, vv) : err;
+    }
+    return "";
+  };
   // micro_step adds each gradient / accum into its accumulator as soon as it is final.
   exec::NamedTensors<T> accumulators;
   for (const std::string &n : names)
@@ -409,6 +460,8 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
       return "";
     if (!lead) // one copy of each checkpoint, written by rank 0
       return comm->barrier();
+    if (std::string err = pullFromDevice(); !err.empty())
+      return err;
     for (size_t i = 0; i < params.size(); ++i)
       params[i] = *live[i];
     state.dataCursor = cursorNow();
@@ -419,8 +472,9 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
     return comm->barrier();
   };
   for (int64_t step = state.step; step < steps; ++step) {
-    for (auto &[name, g] : accumulators)
-      std::fill(g.begin(), g.end(), T(0));
+    if (!gpu)
+      for (auto &[name, g] : accumulators)
+        std::fill(g.begin(), g.end(), T(0));
     double loss = 0;
     if (fileRows) {
       int64_t first = (step * global) % fileRows;
@@ -443,8 +497,14 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
       exec::NamedTensors<T> *streams = statePassing ? &state.streams[size_t(a)] : nullptr;
       if (streams && batch.streamsReset)
         (*streams)["state:reset"].assign(1, T(1));
-      if (std::string err = runner.run(named, inputs, out, &sink, streams); !err.empty())
-        return err;
+      std::string runErr;
+      if constexpr (std::is_same_v<T, float>)
+        runErr = gpu ? gpu->run("micro_step", inputs, streams, out, 1.0 / double(accum))
+                     : runner.run(named, inputs, out, &sink, streams);
+      else
+        runErr = runner.run(named, inputs, out, &sink, streams);
+      if (!runErr.empty())
+        return runErr;
       if (streams) {
         // The final states become the next step's initial ones, without gradient.
         for (auto &[name, values] : out)
@@ -456,6 +516,14 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
     }
     if (comm->size() > 1) {
       // Data parallel: the global batch's mean loss and gradient are the ranks' means averaged.
+      // (On the GPU through host copies until the NCCL reduction lands, issue 11.)
+      std::vector<std::vector<T> *> hostGrads;
+      for (const std::string &n : names)
+        hostGrads.push_back(&accumulators[n]);
+      if constexpr (std::is_same_v<T, float>)
+        if (gpu)
+          if (std::string err = gpu->getGrads(hostGrads); !err.empty())
+            return err;
       const T inv = T(1.0 / comm->size());
       for (const std::string &n : names) {
         std::vector<T> &g = accumulators[n];
@@ -467,13 +535,17 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
       if (std::string err = comm->allReduceSum(&loss, 1); !err.empty())
         return err;
       loss /= comm->size();
+      if constexpr (std::is_same_v<T, float>)
+        if (gpu)
+          if (std::string err = gpu->setGrads({hostGrads.begin(), hostGrads.end()}); !err.empty())
+            return err;
     }
     if (!std::isfinite(loss))
       return "step " + std::to_string(step + 1) + ": the loss is " + std::to_string(loss) +
              "; stopping (" + (save("checkpoint-" + std::to_string(step)).empty()
                                    ? "the state before this step is saved"
                                    : "no checkpoint could be written") + ")";
-    for (size_t i = 0; i < names.size(); ++i)
+    for (size_t i = 0; i < names.size() && !gpu; ++i)
       for (T g : accumulators[names[i]])
         if (!std::isfinite(double(g)))
           return "step " + std::to_string(step + 1) + ": the gradient of " + names[i] +
@@ -485,14 +557,26 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
     // exactly like the reference (optax); see docs/training.md.
     double lr = cpu::warmupCosineLr(step, sched.peak, sched.end, sched.warmup, sched.total);
     double gradNorm = 0;
-    for (size_t i = 0; i < names.size(); ++i)
-      grads[i].swap(accumulators[names[i]]);
-    std::string applyErr = applyStep(*apply, live, grads, m, v, step + 1, lr, weightDecay, gradNorm);
-    for (size_t i = 0; i < names.size(); ++i)
-      grads[i].swap(accumulators[names[i]]);
-    if (std::string err = applyErr;
-        !err.empty())
-      return err;
+    if (gpu) {
+      // A non-finite gradient leaves the weights and moments as they were (the device checks the
+      // global norm before updating), so the state before this step is what gets saved.
+      if (std::string err = gpu->applyStep(step + 1, lr, weightDecay, gradNorm); !err.empty())
+        return err;
+      if (!std::isfinite(gradNorm))
+        return "step " + std::to_string(step + 1) + ": the gradient norm is " +
+               std::to_string(gradNorm) + "; stopping (" +
+               (save("checkpoint-" + std::to_string(step)).empty()
+                    ? "the state before this step is saved"
+                    : "no checkpoint could be written") + ")";
+    } else {
+      for (size_t i = 0; i < names.size(); ++i)
+        grads[i].swap(accumulators[names[i]]);
+      std::string applyErr = applyStep(*apply, live, grads, m, v, step + 1, lr, weightDecay, gradNorm);
+      for (size_t i = 0; i < names.size(); ++i)
+        grads[i].swap(accumulators[names[i]]);
+      if (!applyErr.empty())
+        return applyErr;
+    }
     state.step = step + 1;
     double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     double tokens = double(step + 1 - firstStep) * double(global * seq);
@@ -506,7 +590,7 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
       out0 << "  mfu " << std::setprecision(1) << 100 * tokens / seconds * flopsPerToken / peakFlops
            << "%";
     out0 << "  " << std::setprecision(1) << seconds << " s  eta " << std::setprecision(0) << eta << " s  mem "
-        << humanBytes(peakRssBytes())
+        << humanBytes(gpu ? gpu->peakDeviceBytes() : peakRssBytes())
         << std::defaultfloat << std::setprecision(6) << "\n"
         << std::flush;
     if (jsonl)
@@ -530,7 +614,7 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
     if (o.evalEvery > 0 && state.step % o.evalEvery == 0) {
       double valLoss = 0;
       int64_t valTokens = 0;
-      if (std::string err = validate<T>(plan, o, named, valLoss, valTokens); !err.empty())
+      if (std::string err = validate<T>(plan, o, named, valLoss, valTokens, gpu.get()); !err.empty())
         return err;
       out0 << "eval  step " << state.step << "  val_loss " << std::fixed << std::setprecision(4)
           << valLoss << "  val_ppl " << std::setprecision(2) << std::exp(valLoss) << "  ("

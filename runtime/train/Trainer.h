@@ -1,5 +1,6 @@
-// The training loop of ttt-run on the CPU backend: data -> micro_step (accumulated over
-// micro-batches) -> apply_step (clip, AdamW, warmup-cosine schedule), with logs.
+// The training loop of ttt-run: data -> micro_step (accumulated over micro-batches) -> apply_step
+// (clip, AdamW, warmup-cosine schedule), with logs, on the CPU or CUDA backend; the benchmark and
+// profile of the CUDA step.
 #pragma once
 
 #include "ttt/schema/plan_generated.h"
@@ -34,6 +35,7 @@ struct TrainOptions {
   std::string mixedPrecision;               // bf16|fp32|fp64; must match (tttc --precision)
   int64_t evalEvery = 0;                    // validation every N steps (0: never)
   int64_t evalTokens = 1 << 20;             // validation tokens per evaluation
+  bool cudaGraphs = true;                   // --no-graph: run the CUDA programs eagerly
 };
 
 /// Batch math, tokens, steps and the memory the plan needs, without training (--dry-run).
@@ -43,6 +45,19 @@ std::string dryRun(const plan::Plan &plan, const TrainOptions &options, std::ost
 /// --resume-from-checkpoint's directory, or the init program) over options.evalTokens tokens of
 /// the source's validation shards, with the plan's eval_step (--eval).
 std::string evaluate(const plan::Plan &plan, const TrainOptions &options, std::ostream &log);
+
+/// --benchmark N: the training step on the CUDA backend with random tokens: two warm-up
+/// micro-steps, N timed ones (median) and the optimizer step; prints step time, tokens/s, MFU
+/// (6 x parameters FLOPs per token over 989 TFLOP/s, and the share of the 790 TFLOP/s GEMM
+/// ceiling) and memory as a table and one JSON line.
+std::string benchmark(const plan::Plan &plan, const TrainOptions &options, int64_t iterations,
+                      std::ostream &log);
+
+/// --profile: one micro-step launched eagerly with CUDA events around every instruction (and NVTX
+/// ranges named after the layers); prints the time per kernel and per layer; writes the rows as
+/// JSON to jsonPath when given.
+std::string profile(const plan::Plan &plan, const TrainOptions &options,
+                    const std::string &jsonPath, std::ostream &log);
 
 /// Trains; prints one line per step to `log`. SIGINT/SIGTERM finish the step, save a checkpoint
 /// and return "". Returns "" or a one-line error.

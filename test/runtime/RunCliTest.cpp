@@ -100,19 +100,23 @@ TEST_F(RunCli, TrainingAPlanWithoutProgramsIsOneLineError) {
   EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << r.err;
 }
 
-TEST_F(RunCli, ReservedModesSayWhichIssueBringsThem) {
-  for (auto [flag, issue] : {std::pair<const char *, const char *>{"--benchmark", "(issue 10)"}}) {
-    Result r = run("'" + plan_ + "' " + flag);
-    EXPECT_EQ(r.exitCode, 2) << flag;
-    EXPECT_NE(r.err.find(std::string(flag) + " is not available yet " + issue), std::string::npos) << r.err;
-    EXPECT_EQ(r.out, "") << flag;
+// --benchmark and --profile time the CUDA backend: elsewhere they say which flag to add, after the
+// plan has been checked.
+TEST_F(RunCli, BenchmarkAndProfileNeedTheCudaBackend) {
+  for (const char *mode : {"--benchmark 3", "--profile"}) {
+    Result r = run("'" + plan_ + "' " + mode);
+    EXPECT_EQ(r.exitCode, 1) << mode;
+    EXPECT_NE(r.err.find("add --backend cuda"), std::string::npos) << r.err;
+    expectOneLineError(r);
+    EXPECT_EQ(r.out, "") << mode;
   }
 }
 
-TEST_F(RunCli, ReservedModesStillCheckThePlanFirst) {
-  Result r = run("'" + dir_ + "/missing.bin' --benchmark");
+TEST_F(RunCli, BenchmarkChecksThePlanFirst) {
+  Result r = run("'" + dir_ + "/missing.bin' --benchmark 3 --backend cuda");
   EXPECT_EQ(r.exitCode, 1);
   expectOneLineError(r);
+  EXPECT_NE(r.err.find("cannot open plan"), std::string::npos) << r.err;
 }
 
 TEST_F(RunCli, MissingPlanIsOneLineNamingTheFile) {

@@ -22,8 +22,16 @@ void addPlanOptions(CLI::App &app, PlanOptions &opts) {
   CLI::Option *eval = app.add_flag("--eval", opts.eval,
                                    "Validation loss and perplexity (of --weights, --init-from or "
                                    "--resume-from-checkpoint's weights) over --eval-tokens tokens");
-  CLI::Option *bench = app.add_flag("--benchmark", opts.benchmark,
-                                    "Time the training step: tokens/s, MFU, peak memory (not available yet: issue 10)");
+  CLI::Option *bench = app.add_option("--benchmark", opts.benchmark,
+                                      "Time N micro-steps and the optimizer step on --backend cuda "
+                                      "(random tokens): step time, tokens/s, MFU, memory");
+  CLI::Option *prof = app.add_flag("--profile", opts.profile,
+                                   "Time every kernel of one micro-step on --backend cuda (CUDA "
+                                   "events, eager launches; NVTX ranges per layer)");
+  app.add_option("--profile-json", opts.profileJson, "With --profile: also write the rows as JSON")
+      ->needs(prof);
+  app.add_flag("!--no-graph", opts.train.cudaGraphs,
+               "CUDA backend: launch every kernel eagerly instead of replaying CUDA graphs");
   CLI::Option *loss = app.add_option(
       "--loss", opts.lossBatch,
       "Print the loss of the weights on a token batch file (one sequence of seq_len+1 ids per "
@@ -74,11 +82,12 @@ void addPlanOptions(CLI::App &app, PlanOptions &opts) {
                  "write OUT/milestone-N every N steps, never deleted (default: the recipe's, 2000)");
   app.add_option("--keep-checkpoints,--save-total-limit,--save_total_limit", t.keepCheckpoints,
                  "newest checkpoint-N directories kept (default 3)");
-  for (CLI::Option *mode : {dry, eval, bench, loss})
+  for (CLI::Option *mode : {dry, eval, bench, loss, prof})
     mode->excludes(dump);
-  loss->excludes(dry)->excludes(eval)->excludes(bench);
-  dry->excludes(eval)->excludes(bench);
-  eval->excludes(bench);
+  loss->excludes(dry)->excludes(eval)->excludes(bench)->excludes(prof);
+  dry->excludes(eval)->excludes(bench)->excludes(prof);
+  eval->excludes(bench)->excludes(prof);
+  bench->excludes(prof);
 }
 
 int runPlan(const PlanOptions &opts) {
@@ -113,12 +122,14 @@ int runPlan(const PlanOptions &opts) {
               << result.seconds << ", \"backend\": \"" << eval.backend << "\"}\n";
     return kExitOk;
   }
-  if (opts.benchmark) {
-    reportNote("--benchmark is not available yet (issue 10); inspect the plan with `ttt-run " +
-               opts.plan + " --dump`");
-    return kExitUnavailable;
-  }
   train::TrainOptions t = opts.train;
+  if (opts.benchmark > 0 || opts.profile) {
+    if (opts.seed >= 0)
+      t.seed = uint64_t(opts.seed);
+    std::string err = opts.profile ? train::profile(*file.plan(), t, opts.profileJson, std::cout)
+                                   : train::benchmark(*file.plan(), t, opts.benchmark, std::cout);
+    return err.empty() ? kExitOk : reportError(err);
+  }
   t.weights = opts.weights;
   if (!opts.initFrom.empty()) {
     if (!t.weights.empty())

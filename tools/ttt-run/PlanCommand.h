@@ -18,7 +18,9 @@ struct PlanOptions {
   // Reserved so the grammar is settled; each says which issue brings it.
   bool dryRun = false;
   bool eval = false;
-  bool benchmark = false;
+  int64_t benchmark = 0;   // --benchmark N: timed micro-steps
+  bool profile = false;    // --profile
+  std::string profileJson; // --profile-json FILE
   // --loss BATCH: the loss of the weights (--weights, else the init program with --seed) on a
   // token batch file, on the CPU backend.
   std::string lossBatch;

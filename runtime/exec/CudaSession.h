@@ -1,0 +1,89 @@
+// The CUDA backend's executor of one plan (issue 8): all of the plan's memory in one device
+// allocation laid out by the plan's memory map (parameters, gradient accumulators, AdamW
+// moments, inner-loop checkpoints, one arena shared by the programs) plus the bf16 copies of the
+// parameters in bf16 mode; the programs' instructions as kernel launches and cuBLASLt matmuls on
+// the calling thread's stream; each program captured as a CUDA graph after its first (eager) run
+// and replayed; batches staged in pinned host buffers and copied in asynchronously; the apply
+// step (global-norm clip + a fused AdamW) on the device. Parameters, gradients and moments stay
+// on the device between steps; the host sees them only when it asks (checkpoints).
+//
+// Plain C++ header: no CUDA types. In a build without CUDA, open() says so.
+#pragma once
+
+#include "runtime/exec/Interpreter.h"
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace ttt::exec {
+struct CudaOptions {
+  bool graphs = true;  // --no-graph runs every program eagerly (debugging)
+  bool profile = false; // time every instruction with CUDA events (eager; per-kernel table)
+};
+
+/// Device memory of a session, in bytes.
+struct CudaMemory {
+  double params = 0, grads = 0, moments = 0, checkpoints = 0, arena = 0, bf16Params = 0,
+         scratch = 0, workspace = 0;
+  double total() const {
+    return params + grads + moments + checkpoints + arena + bf16Params + scratch + workspace;
+  }
+};
+
+/// Time of one instruction kind, summed over a profiled run.
+struct KernelTime {
+  std::string kernel; // op, with the layer it belongs to where known
+  int64_t calls = 0;
+  double ms = 0;
+};
+
+class CudaSession {
+public:
+  /// "" on success; else a one-line error (no GPU, wrong target, out of memory with the plan's
+  /// memory breakdown and a suggestion).
+  static std::unique_ptr<CudaSession> open(const plan::Plan &plan, const CudaOptions &options,
+                                           std::string &error);
+  ~CudaSession();
+  CudaSession(const CudaSession &) = delete;
+  CudaSession &operator=(const CudaSession &) = delete;
+
+  /// Parameters, AdamW moments, gradient accumulators, in parameter-table order (host vectors of
+  /// the parameters' sizes). "" or an error.
+  std::string setParams(const std::vector<const std::vector<float> *> &params);
+  std::string getParams(std::vector<std::vector<float> *> &params);
+  std::string setMoments(const std::vector<const std::vector<float> *> &m,
+                         const std::vector<const std::vector<float> *> &v);
+  std::string getMoments(std::vector<std::vector<float> *> &m, std::vector<std::vector<float> *> &v);
+  std::string setGrads(const std::vector<const std::vector<float> *> &g);
+  std::string getGrads(std::vector<std::vector<float> *> &g);
+  std::string zeroGrads();
+
+  /// Runs a program (eval_step, micro_step) on the device: i32 inputs by name, float inputs
+  /// (state passing's "state:*") from `states`, the named outputs copied back into `outputs`.
+  /// accumulate_grad adds gradScale x each gradient into the device accumulators.
+  std::string run(const std::string &program, const NamedInts &inputs,
+                  const NamedTensors<float> *states, NamedTensors<float> &outputs,
+                  double gradScale = 1.0);
+
+  /// The plan's apply_step on the device: clip to the global norm, AdamW with learning rate `lr`
+  /// (update number `step`, 1-based), then zero the accumulators. Returns the gradient norm
+  /// before clipping in `gradNorm` (the only host synchronisation of the step).
+  std::string applyStep(int64_t step, double lr, double weightDecay, double &gradNorm);
+
+  /// Blocks until the device is done; "" or the error.
+  std::string synchronize();
+
+  CudaMemory memory() const;
+  double peakDeviceBytes() const;
+  /// Per instruction kind, from the runs made with options.profile.
+  std::vector<KernelTime> profile() const;
+  bool bf16() const;
+
+private:
+  CudaSession();
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+} // namespace ttt::exec
