@@ -35,4 +35,5 @@ void reportNote(const std::string &message);
 // Subcommands, one file each.
 void registerDevicesCommand(CLI::App &app, CommandSelection &selection);  // DevicesCommand.cpp
 void registerDataCommand(CLI::App &app, CommandSelection &selection);     // DataCommand.cpp
+void registerKernelCheckCommand(CLI::App &app, CommandSelection &selection); // KernelCheckCommand.cpp
 } // namespace ttt::run

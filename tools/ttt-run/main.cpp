@@ -19,6 +19,7 @@ using RegisterCommand = void (*)(CLI::App &, CommandSelection &);
 const RegisterCommand kSubcommands[] = {
     registerDevicesCommand,
     registerDataCommand,
+    registerKernelCheckCommand,
 };
 
 std::string versionText() {
@@ -55,6 +56,7 @@ int main(int argc, char **argv) {
                "  ttt-run PLAN --dump [--json]    print the whole plan\n"
                "  ttt-run devices [--json]        list the visible CUDA GPUs\n"
                "  ttt-run data [--data sample]    inspect a data source (tokens, batches, tokens/s)\n"
+               "  ttt-run kernel-check prepare|check DIR   every CUDA kernel against fp64 CPU references\n"
                "  ttt-run --version               version, git sha, backends\n"
                "Details: docs/cli.md",
                "ttt-run"};

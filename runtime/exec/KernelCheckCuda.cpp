@@ -1,0 +1,495 @@
+// The CUDA side of `ttt-run kernel-check check` (KernelCheck.h): runs one case on the launchers
+// of runtime/backend/cuda/Kernels.h. Per run: every input uploaded to a fresh device buffer, every
+// output buffer filled with NaN bytes first (0xff) so that an element a kernel fails to write
+// shows up as NaN, outputs that a launcher updates in place (insert, accumulate) copied from
+// their input instead; then the launcher(s), a synchronize, and the download.
+//
+// Adding the matmul cases (runtime/backend/cuda/Matmul.h, cuBLASLt): KernelCheck.cpp already
+// writes "matmul" cases in fp32 and bf16 modes (inputs a, b; params trans_a, trans_b; output c;
+// bf16 cases hold bf16-exact values in f32) with their fp64 references, and judges them at 1e-5
+// (fp32) or 1e-2 (bf16). Wire the launcher in runMatmul() below (matmulShape(c) gives m, n, k,
+// the batch and the strides) and drop "matmul" from unsupported(); nothing else changes.
+#include "runtime/exec/KernelCheck.h"
+
+#include "runtime/backend/cuda/Kernels.h"
+
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <stdexcept>
+
+namespace ttt::kcheck {
+namespace {
+struct CudaError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+void check(cudaError_t e, const std::string &what) {
+  if (e != cudaSuccess)
+    throw CudaError(what + ": " + cudaGetErrorString(e));
+}
+
+// One device allocation, freed with its owner.
+class DeviceBuffer {
+public:
+  explicit DeviceBuffer(size_t bytes) : bytes_(std::max<size_t>(bytes, 8)) {
+    check(cudaMalloc(&ptr_, bytes_), "cudaMalloc(" + std::to_string(bytes_) + ")");
+  }
+  ~DeviceBuffer() {
+    if (ptr_)
+      cudaFree(ptr_);
+  }
+  DeviceBuffer(const DeviceBuffer &) = delete;
+  DeviceBuffer &operator=(const DeviceBuffer &) = delete;
+  void *get() const { return ptr_; }
+  size_t bytes() const { return bytes_; }
+
+private:
+  void *ptr_ = nullptr;
+  size_t bytes_ = 0;
+};
+
+void upload(void *dst, const void *src, size_t bytes) {
+  check(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice), "upload");
+}
+void download(void *dst, const void *src, size_t bytes) {
+  check(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost), "download");
+}
+
+// Device copies of a case's inputs and outputs, by name.
+class CaseBuffers {
+public:
+  explicit CaseBuffers(const Case &c) : c_(c) {
+    for (const Tensor &t : c.inputs) {
+      const size_t bytes = size_t(t.size()) * 4;
+      auto &buf = inputs_[t.name] = std::make_unique<DeviceBuffer>(bytes);
+      upload(buf->get(), t.dtype == DType::i32 ? static_cast<const void *>(t.i32.data())
+                                               : static_cast<const void *>(t.f32.data()),
+             bytes);
+    }
+    for (const Tensor &t : c.outputs) {
+      auto &buf = outputs_[t.name] = std::make_unique<DeviceBuffer>(size_t(t.size()) * 4);
+      check(cudaMemset(buf->get(), 0xff, buf->bytes()), "cudaMemset");
+    }
+  }
+  const float *in(const std::string &name) const {
+    return static_cast<const float *>(find(inputs_, name, "input")->get());
+  }
+  const int32_t *ids(const std::string &name) const {
+    return static_cast<const int32_t *>(find(inputs_, name, "input")->get());
+  }
+  float *out(const std::string &name) const {
+    return static_cast<float *>(find(outputs_, name, "output")->get());
+  }
+  // An output that the launcher updates in place, starting from an input's values.
+  float *outFrom(const std::string &name, const std::string &input) const {
+    const Tensor &t = c_.input(input);
+    float *o = out(name);
+    check(cudaMemcpy(o, in(input), size_t(t.size()) * 4, cudaMemcpyDeviceToDevice), "copy");
+    return o;
+  }
+  // Scratch memory owned for the run.
+  void *scratch(size_t bytes) {
+    scratch_.push_back(std::make_unique<DeviceBuffer>(bytes));
+    return scratch_.back()->get();
+  }
+  void downloadAll(std::vector<std::vector<float>> &outs) const {
+    outs.assign(c_.outputs.size(), {});
+    for (size_t i = 0; i < c_.outputs.size(); ++i) {
+      const Tensor &t = c_.outputs[i];
+      outs[i].resize(size_t(t.size()));
+      download(outs[i].data(), out(t.name), outs[i].size() * 4);
+    }
+  }
+
+private:
+  using Map = std::map<std::string, std::unique_ptr<DeviceBuffer>>;
+  const DeviceBuffer *find(const Map &m, const std::string &name, const char *what) const {
+    auto it = m.find(name);
+    if (it == m.end())
+      throw std::invalid_argument("case " + c_.name + ": no " + what + " '" + name + "'");
+    return it->second.get();
+  }
+  const Case &c_;
+  Map inputs_, outputs_;
+  std::vector<std::unique_ptr<DeviceBuffer>> scratch_;
+};
+
+template <typename E>
+E byName(const std::vector<std::pair<const char *, E>> &table, const std::string &name) {
+  for (const auto &[n, e] : table)
+    if (name == n)
+      return e;
+  throw std::invalid_argument("unknown op '" + name + "'");
+}
+const std::vector<std::pair<const char *, cpu::BinaryOp>> kBinary = {
+    {"add", cpu::BinaryOp::add}, {"sub", cpu::BinaryOp::sub}, {"mul", cpu::BinaryOp::mul},
+    {"div", cpu::BinaryOp::div}, {"max", cpu::BinaryOp::max}};
+const std::vector<std::pair<const char *, cpu::UnaryOp>> kUnary = {
+    {"neg", cpu::UnaryOp::neg},         {"exp", cpu::UnaryOp::exp},
+    {"log", cpu::UnaryOp::log},         {"sqrt", cpu::UnaryOp::sqrt},
+    {"rsqrt", cpu::UnaryOp::rsqrt},     {"reciprocal", cpu::UnaryOp::reciprocal},
+    {"sigmoid", cpu::UnaryOp::sigmoid}, {"silu", cpu::UnaryOp::silu},
+    {"gelu_tanh", cpu::UnaryOp::gelu_tanh}, {"relu", cpu::UnaryOp::relu},
+    {"scale", cpu::UnaryOp::scale},     {"add_scalar", cpu::UnaryOp::add_scalar}};
+const std::vector<std::pair<const char *, cpu::ReduceOp>> kReduce = {
+    {"sum", cpu::ReduceOp::sum}, {"mean", cpu::ReduceOp::mean}, {"max", cpu::ReduceOp::max}};
+
+// (outer, extent, inner) of `shape` around `axis`.
+void split(const Shape &shape, int axis, int64_t &outer, int64_t &extent, int64_t &inner) {
+  if (axis < 0 || axis >= int(shape.size()))
+    throw std::invalid_argument("axis outside the shape");
+  outer = inner = 1;
+  for (int d = 0; d < axis; ++d)
+    outer *= shape[size_t(d)];
+  extent = shape[size_t(axis)];
+  for (size_t d = size_t(axis) + 1; d < shape.size(); ++d)
+    inner *= shape[d];
+}
+
+// logits[rows, cols] = h[rows, dim] table[v0 : v0 + cols, dim]^T on the host (double sums,
+// rounded to float): the chunk a GEMM would hand to the xent kernels.
+std::vector<float> hostLogits(const std::vector<float> &h, const std::vector<float> &table,
+                              int64_t rows, int64_t dim, int64_t v0, int64_t cols) {
+  std::vector<float> logits(size_t(rows * cols));
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t c = 0; c < cols; ++c) {
+      double s = 0;
+      const float *hr = h.data() + i * dim, *er = table.data() + (v0 + c) * dim;
+      for (int64_t d = 0; d < dim; ++d)
+        s += double(hr[d]) * double(er[d]);
+      logits[size_t(i * cols + c)] = float(s);
+    }
+  return logits;
+}
+
+class CudaDevice : public Device {
+public:
+  explicit CudaDevice(std::string description) : description_(std::move(description)) {}
+  std::string description() const override { return description_; }
+  std::string unsupported(const Case &c) const override {
+    if (c.kind == "matmul")
+      return "no CUDA matmul launcher wired into kernel-check yet (runtime/backend/cuda/Matmul.h)";
+    return "";
+  }
+  std::string run(const Case &c, std::vector<std::vector<float>> &outputs) override {
+    try {
+      check(cudaGetLastError(), "before the case"); // a sticky error from an earlier case
+      CaseBuffers buf(c);
+      if (c.kind == "lm_head_xent" || c.kind == "lm_head_xent_bwd")
+        return lmHead(c, buf, outputs);
+      launch(c, buf);
+      check(cudaGetLastError(), "launch");
+      check(cudaDeviceSynchronize(), "the kernels");
+      buf.downloadAll(outputs);
+    } catch (const std::exception &e) {
+      return e.what();
+    }
+    return "";
+  }
+
+private:
+  std::string description_;
+
+  static void launch(const Case &c, CaseBuffers &buf) {
+    const nlohmann::json &p = c.params;
+    const std::string &k = c.kind;
+    auto shape = [&](const char *name) { return c.input(name).shape; };
+    auto num = [&](const char *key) { return p.at(key).get<double>(); };
+    auto integer = [&](const char *key) { return p.at(key).get<int64_t>(); };
+    auto op = [&]() { return p.at("op").get<std::string>(); };
+
+    if (k == "embedding") {
+      const Shape table = shape("table");
+      cuda::embedding(buf.ids("tokens"), c.input("tokens").size(), buf.in("table"), table[1],
+                      buf.out("y"));
+    } else if (k == "rms_norm") {
+      const Shape x = shape("x");
+      cuda::rmsNorm(buf.in("x"), buf.in("w"), cpu::numElements(x) / x.back(), x.back(),
+                    num("eps"), buf.out("y"));
+    } else if (k == "layer_norm") {
+      const Shape x = shape("x");
+      cuda::layerNorm(buf.in("x"), buf.in("w"), buf.in("b"), cpu::numElements(x) / x.back(),
+                      x.back(), num("eps"), buf.out("y"));
+    } else if (k == "causal_conv") {
+      const Shape x = shape("x");
+      cuda::causalConv(buf.in("x"), buf.in("kernel"), buf.in("bias"), x[0], x[1], x[2],
+                       shape("kernel")[0], buf.out("y"));
+    } else if (k == "rope") {
+      const Shape x = shape("x");
+      cuda::rope(buf.in("x"), x[0], x[1], x[2], x[3], integer("period"), num("theta"),
+                 num("direction"), buf.out("y"));
+    } else if (k == "binary") {
+      const Shape a = shape("a"), b = shape("b");
+      cuda::binary(byName(kBinary, op()), buf.in("a"), a, buf.in("b"), b,
+                   c.output("out").shape, buf.out("out"));
+    } else if (k == "unary") {
+      cuda::unary(byName(kUnary, op()), buf.in("x"), c.input("x").size(), num("alpha"),
+                  buf.out("y"));
+    } else if (k == "unary_bwd") {
+      cuda::unaryBackward(byName(kUnary, op()), buf.in("x"), buf.in("y"), buf.in("dy"),
+                          c.input("x").size(), num("alpha"), buf.out("dx"));
+    } else if (k == "reduce") {
+      const Shape x = shape("x");
+      cuda::reduceLast(byName(kReduce, op()), buf.in("x"), cpu::numElements(x) / x.back(),
+                       x.back(), buf.out("y"));
+    } else if (k == "transpose") {
+      cuda::transpose(buf.in("x"), shape("x"), p.at("perm").get<std::vector<int>>(),
+                      buf.out("y"));
+    } else if (k == "slice") {
+      int64_t outer, extent, inner;
+      split(shape("x"), int(integer("axis")), outer, extent, inner);
+      cuda::slice(buf.in("x"), outer, extent, inner, integer("start"), integer("size"),
+                  buf.out("y"));
+    } else if (k == "insert") {
+      int64_t outer, extent, inner;
+      const int axis = int(integer("axis"));
+      split(shape("dst"), axis, outer, extent, inner);
+      float *dst = buf.outFrom("dst", "dst");
+      cuda::insert(buf.in("src"), outer, extent, inner, integer("start"),
+                   shape("src").at(size_t(axis)), dst);
+    } else if (k == "tril") {
+      const Shape x = shape("x");
+      const int64_t n = x.back();
+      cuda::tril(buf.in("x"), cpu::numElements(x) / (n * n), n, buf.out("y"));
+    } else if (k == "fill") {
+      cuda::fill(buf.out("y"), c.output("y").size(), num("value"));
+    } else if (k == "iota") {
+      cuda::iota(buf.out("y"), c.output("y").size(), num("start"));
+    } else if (k == "softmax_xent") {
+      const Shape l = shape("logits");
+      cuda::softmaxXent(buf.in("logits"), buf.ids("targets"), cpu::numElements(l) / l.back(),
+                        l.back(), integer("ignore"), buf.out("loss"), buf.out("mask"));
+    } else if (k == "masked_mean") {
+      const Shape l = shape("loss");
+      cuda::maskedMean(buf.in("loss"), buf.in("mask"), l[0], l[1], buf.out("out"));
+    } else if (k == "embedding_bwd") {
+      // As CudaRunner builds it: rows of each token in increasing position.
+      const std::vector<int32_t> &tokens = c.input("tokens").i32;
+      const int64_t vocab = integer("vocab"), dim = shape("dy").back();
+      std::vector<int64_t> offsets(size_t(vocab) + 1, 0), positions(tokens.size());
+      for (int32_t t : tokens) {
+        if (t < 0 || t >= vocab)
+          throw std::invalid_argument("embedding_bwd: token outside the vocabulary");
+        ++offsets[size_t(t) + 1];
+      }
+      for (size_t v = 0; v < size_t(vocab); ++v)
+        offsets[v + 1] += offsets[v];
+      std::vector<int64_t> next(offsets.begin(), offsets.end() - 1);
+      for (size_t i = 0; i < tokens.size(); ++i)
+        positions[size_t(next[size_t(tokens[i])]++)] = int64_t(i);
+      auto *dOff = static_cast<int64_t *>(buf.scratch(offsets.size() * 8));
+      auto *dPos = static_cast<int64_t *>(buf.scratch(positions.size() * 8));
+      upload(dOff, offsets.data(), offsets.size() * 8);
+      upload(dPos, positions.data(), positions.size() * 8);
+      cuda::embeddingBackward(dOff, dPos, buf.in("dy"), vocab, dim, buf.out("dtable"));
+    } else if (k == "rms_norm_bwd") {
+      const Shape x = shape("x");
+      const int64_t d = x.back(), rows = cpu::numElements(x) / d;
+      auto *rs = static_cast<double *>(buf.scratch(size_t(rows) * sizeof(double)));
+      cuda::rmsNormBackward(buf.in("x"), buf.in("w"), buf.in("dy"), rows, d, num("eps"),
+                            buf.out("dx"), buf.out("dw"), rs);
+    } else if (k == "layer_norm_bwd") {
+      const Shape x = shape("x");
+      const int64_t d = x.back(), rows = cpu::numElements(x) / d;
+      auto *rs = static_cast<double *>(buf.scratch(size_t(2 * rows) * sizeof(double)));
+      cuda::layerNormBackward(buf.in("x"), buf.in("w"), buf.in("dy"), rows, d, num("eps"),
+                              buf.out("dx"), buf.out("dw"), buf.out("db"), rs);
+    } else if (k == "causal_conv_bwd") {
+      const Shape x = shape("x");
+      cuda::causalConvBackward(buf.in("x"), buf.in("kernel"), buf.in("dy"), x[0], x[1], x[2],
+                               shape("kernel")[0], buf.out("dx"), buf.out("dkernel"),
+                               buf.out("dbias"));
+    } else if (k == "sum_to") {
+      cuda::sumTo(buf.in("x"), shape("x"), p.at("to").get<Shape>(), buf.out("y"));
+    } else if (k == "softmax_xent_bwd") {
+      const Shape l = shape("logits");
+      cuda::softmaxXentBackward(buf.in("logits"), buf.ids("targets"), buf.in("dloss"),
+                                cpu::numElements(l) / l.back(), l.back(), integer("ignore"),
+                                buf.out("dlogits"));
+    } else if (k == "masked_mean_bwd") {
+      const Shape m = shape("mask");
+      cuda::maskedMeanBackward(buf.in("mask"), buf.in("dout"), m[0], m[1], buf.out("dloss"));
+    } else if (k == "accumulate") {
+      float *acc = buf.outFrom("acc", "acc");
+      cuda::accumulate(acc, buf.in("g"), c.input("acc").size(), float(num("scale")));
+    } else if (k == "inner_loop_fwd" || k == "inner_loop_bwd") {
+      const Shape q = shape("q");
+      const cpu::InnerLoopShape s{q[0], q[1], q[2], q[3], q[4], integer("group"), num("eps")};
+      if (k == "inner_loop_fwd") {
+        void *ws = buf.scratch(cuda::innerLoopForwardWorkspace(s));
+        cuda::innerLoopForward(s, buf.in("W0"), buf.in("b0"), buf.in("q"), buf.in("k"),
+                               buf.in("v"), buf.in("eta"), buf.in("tau"), buf.in("tau_last"),
+                               buf.in("gamma"), buf.in("lambda"), buf.out("W_final"),
+                               buf.out("b_final"), buf.out("o"), buf.out("ckpt_W"),
+                               buf.out("ckpt_b"), ws);
+      } else {
+        void *ws = buf.scratch(cuda::innerLoopBackwardWorkspace(s));
+        cuda::innerLoopBackward(s, buf.in("ckpt_W"), buf.in("ckpt_b"), buf.in("q"), buf.in("k"),
+                                buf.in("v"), buf.in("eta"), buf.in("tau"), buf.in("tau_last"),
+                                buf.in("gamma"), buf.in("lambda"), buf.in("dW_final"),
+                                buf.in("db_final"), buf.in("dO"), buf.out("dW0"),
+                                buf.out("db0"), buf.out("dq"), buf.out("dk"), buf.out("dv"),
+                                buf.out("deta"), buf.out("dtau"), buf.out("dtau_last"),
+                                buf.out("dgamma"), buf.out("dlambda"), ws);
+      }
+    } else if (k == "fused_elementwise") {
+      fused(c, buf);
+    } else if (k == "matmul") {
+      runMatmul(c, buf);
+    } else {
+      throw std::invalid_argument("no CUDA launcher for the kind '" + k + "'");
+    }
+  }
+
+  // The descriptor blob fusedElementwise reads: FusedInput[inputs] then FusedStepDesc[steps].
+  static void fused(const Case &c, CaseBuffers &buf) {
+    const int nIn = int(c.inputs.size());
+    const std::vector<cpu::FusedStep> steps = fusedSteps(c);
+    const int nSteps = int(steps.size());
+    if (nIn + nSteps > cuda::kMaxFusedSlots)
+      throw std::invalid_argument("fused_elementwise: too many inputs and steps");
+    const Shape outShape = c.params.at("shape").get<Shape>();
+    const int64_t total = cpu::numElements(outShape);
+    const size_t rank = outShape.size();
+    if (rank > size_t(cuda::kMaxRank))
+      throw std::invalid_argument("fused_elementwise: rank above 6");
+    std::vector<cuda::FusedInput> inputs(static_cast<size_t>(nIn));
+    for (int i = 0; i < nIn; ++i) {
+      const Tensor &t = c.inputs[size_t(i)];
+      cuda::FusedInput &d = inputs[size_t(i)];
+      d.data = buf.in(t.name);
+      d.full = t.size() == total;
+      if (d.full)
+        continue;
+      if (t.shape.size() > rank)
+        throw std::invalid_argument("fused_elementwise: an input does not broadcast");
+      int64_t stride = 1;
+      for (size_t q = 0; q < t.shape.size(); ++q) {
+        const int64_t dim = t.shape[t.shape.size() - 1 - q], o = outShape[rank - 1 - q];
+        if (dim != 1 && dim != o)
+          throw std::invalid_argument("fused_elementwise: an input does not broadcast");
+        d.stride[rank - 1 - q] = dim == 1 ? 0 : stride;
+        stride *= dim;
+      }
+    }
+    std::vector<cuda::FusedStepDesc> descs(static_cast<size_t>(nSteps));
+    for (int j = 0; j < nSteps; ++j) {
+      const cpu::FusedStep &s = steps[size_t(j)];
+      cuda::FusedStepDesc &d = descs[size_t(j)];
+      d.kind = s.kind == cpu::FusedStep::Kind::binary  ? 0
+               : s.kind == cpu::FusedStep::Kind::unary ? 1
+                                                       : 2;
+      d.op = s.kind == cpu::FusedStep::Kind::binary ? int(s.binary) : int(s.unary);
+      for (int a = 0; a < 3; ++a)
+        d.args[a] = int32_t(s.args[a]);
+      d.alpha = s.alpha;
+    }
+    const size_t inBytes = inputs.size() * sizeof(cuda::FusedInput);
+    const size_t stepBytes = descs.size() * sizeof(cuda::FusedStepDesc);
+    std::vector<char> blob(inBytes + stepBytes);
+    std::memcpy(blob.data(), inputs.data(), inBytes);
+    std::memcpy(blob.data() + inBytes, descs.data(), stepBytes);
+    void *desc = buf.scratch(blob.size());
+    upload(desc, blob.data(), blob.size());
+    cuda::fusedElementwise(desc, nIn, nSteps, outShape, buf.out("out"));
+  }
+
+  // The hook for runtime/backend/cuda/Matmul.h: buf.out("c") = op(buf.in("a")) op(buf.in("b"))
+  // with the shape matmulShape(c) (cpu::MatmulShape: m, n, k, batch, transposes, element
+  // strides; strideB 0 shares b); in bf16 mode (c.mode) the operands go to the kernel as bf16
+  // (their stored values are bf16-exact: the cast loses nothing). Until it is wired,
+  // unsupported() skips these cases.
+  static void runMatmul(const Case &c, CaseBuffers &) {
+    throw std::invalid_argument("case " + c.name + ": no CUDA matmul launcher wired in");
+  }
+
+  // lm_head_xent (_bwd) through the chunk kernels: the host computes each chunk's logits (as the
+  // runner's GEMM would) and, for the backward, dh and dtable from the kernel's G chunks.
+  static std::string lmHead(const Case &c, CaseBuffers &buf,
+                            std::vector<std::vector<float>> &outputs) {
+    const Shape hs = c.input("h").shape, es = c.input("table").shape;
+    const int64_t dim = es[1], vocab = es[0], n = cpu::numElements(hs) / dim;
+    const int64_t ignore = c.params.at("ignore").get<int64_t>();
+    const int64_t chunk =
+        std::max<int64_t>(1, std::min<int64_t>(c.params.at("chunk").get<int64_t>(), vocab));
+    const std::vector<float> &h = c.input("h").f32, &table = c.input("table").f32;
+    const int32_t *targets = buf.ids("targets");
+    auto *logits = static_cast<float *>(buf.scratch(size_t(n * chunk) * sizeof(float)));
+    if (c.kind == "lm_head_xent") {
+      auto *acc = static_cast<double *>(buf.scratch(size_t(3 * n) * sizeof(double)));
+      double *runMax = acc, *runSum = acc + n, *picked = acc + 2 * n;
+      cuda::xentStart(n, runMax, runSum);
+      for (int64_t v0 = 0; v0 < vocab; v0 += chunk) {
+        const int64_t cols = std::min(chunk, vocab - v0);
+        const std::vector<float> l = hostLogits(h, table, n, dim, v0, cols);
+        upload(logits, l.data(), l.size() * sizeof(float)); // ordered after the last kernel
+        cuda::xentChunk(logits, targets, n, cols, v0, ignore, runMax, runSum, picked);
+        check(cudaGetLastError(), "xentChunk");
+      }
+      cuda::xentFinish(targets, n, ignore, runMax, runSum, picked, buf.out("loss"),
+                       buf.out("mask"), buf.out("lse"));
+      check(cudaGetLastError(), "xentFinish");
+      check(cudaDeviceSynchronize(), "the kernels");
+      buf.downloadAll(outputs);
+      return "";
+    }
+    std::vector<double> dh(size_t(n * dim), 0.0), dtable(size_t(vocab * dim), 0.0);
+    std::vector<float> g;
+    for (int64_t v0 = 0; v0 < vocab; v0 += chunk) {
+      const int64_t cols = std::min(chunk, vocab - v0);
+      g = hostLogits(h, table, n, dim, v0, cols);
+      upload(logits, g.data(), g.size() * sizeof(float));
+      cuda::xentBackwardChunk(logits, targets, buf.in("lse"), buf.in("dloss"), n, cols, v0,
+                              ignore);
+      check(cudaGetLastError(), "xentBackwardChunk");
+      download(g.data(), logits, g.size() * sizeof(float));
+      // dh += G table[cols]; dtable[cols] = G^T h.
+      for (int64_t i = 0; i < n; ++i)
+        for (int64_t col = 0; col < cols; ++col) {
+          const double gv = double(g[size_t(i * cols + col)]);
+          const float *er = table.data() + (v0 + col) * dim, *hr = h.data() + i * dim;
+          double *dhr = dh.data() + i * dim, *der = dtable.data() + (v0 + col) * dim;
+          for (int64_t d = 0; d < dim; ++d) {
+            dhr[d] += gv * double(er[d]);
+            der[d] += gv * double(hr[d]);
+          }
+        }
+    }
+    outputs.assign(c.outputs.size(), {});
+    for (size_t i = 0; i < c.outputs.size(); ++i) {
+      const std::vector<double> &src = c.outputs[i].name == "dh" ? dh : dtable;
+      if (c.outputs[i].name != "dh" && c.outputs[i].name != "dtable")
+        throw std::invalid_argument("lm_head_xent_bwd: unknown output '" + c.outputs[i].name + "'");
+      outputs[i].assign(src.begin(), src.end());
+    }
+    return "";
+  }
+};
+} // namespace
+
+std::unique_ptr<Device> makeCudaDevice(std::string &error, bool *noBackend) {
+  if (noBackend)
+    *noBackend = false;
+  int count = 0;
+  if (cudaError_t e = cudaGetDeviceCount(&count); e != cudaSuccess || count == 0) {
+    error = std::string("no usable CUDA GPU: ") +
+            (e != cudaSuccess ? cudaGetErrorString(e) : "none visible") +
+            "; run kernel-check check on the GPU machine (`ttt-run devices` lists what it sees)";
+    return nullptr;
+  }
+  cudaDeviceProp prop{};
+  if (cudaError_t e = cudaGetDeviceProperties(&prop, 0); e != cudaSuccess) {
+    error = std::string("GPU 0: ") + cudaGetErrorString(e);
+    return nullptr;
+  }
+  if (cudaError_t e = cudaSetDevice(0); e != cudaSuccess) {
+    error = std::string("GPU 0: ") + cudaGetErrorString(e);
+    return nullptr;
+  }
+  return std::make_unique<CudaDevice>(std::string(prop.name) + " (GPU 0, compute " +
+                                      std::to_string(prop.major) + "." +
+                                      std::to_string(prop.minor) + ")");
+}
+} // namespace ttt::kcheck
