@@ -75,8 +75,9 @@ void maskedMeanBackward(const float *mask, const float *dout, int64_t batch, int
 // accumulate_grad: acc[i] += scale * g[i], rounded as the CPU runner rounds it.
 void accumulate(float *acc, const float *g, int64_t n, float scale);
 
-// --- fused inner loop (InnerLoop.h): one thread per (batch, head), in double --------------------
-// Device workspace (bytes) each launcher needs.
+// --- fused inner loop (InnerLoop.h), InnerLoop.cu: one thread block per (batch, head), fp32 ------
+// Device workspace (bytes) each launcher needs (the forward needs none). The launchers throw
+// std::invalid_argument on a shape the kernels do not cover (head dim > 128, mini-batch > 32).
 size_t innerLoopForwardWorkspace(const cpu::InnerLoopShape &s);
 size_t innerLoopBackwardWorkspace(const cpu::InnerLoopShape &s);
 void innerLoopForward(const cpu::InnerLoopShape &s, const float *W0, const float *b0,
