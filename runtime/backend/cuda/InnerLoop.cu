@@ -85,15 +85,15 @@ struct Layout {
   int set[2] = {0, 0};    // K [mb, ldx], then Q [mb, ldx] (so [K; Q] is one 2 mb row tile),
   int setK = 0, setQ = 0; //   G [mb, ldx], A [mb, lda], eta [mb]: offsets within a set
   int setG = 0, setA = 0, setEta = 0;
-  int W[2] = {0, 0};      // [fp, ldw]: the state (forward, recompute) or W_t (backward walk)
-  int dW = -1;            // [fp, ldw] (backward)
-  int bias = 0, db = -1;  // [fp]
-  int tau = 0;            // [mb]
-  int EG = 0;             // [mb, ldx]: tau_last eta_j G_j (forward); dZ in the backward walk
-  int dZbar = -1;         // [mb, ldx] (backward)
-  int dA = -1, dE = -1;   // [mb, lda] (backward)
-  int dEl = -1;           // [mb] (backward)
-  int total = 0;          // floats
+  int W[2] = {0, 0};     // [fp, ldw]: the state (forward, recompute) or W_t (backward walk)
+  int dW = -1;           // [fp, ldw] (backward)
+  int bias = 0, db = -1; // [fp]
+  int tau = 0;           // [mb]
+  int EG = 0;            // [mb, ldx]: tau_last eta_j G_j (forward); dZ in the backward walk
+  int dZbar = -1;        // [mb, ldx] (backward)
+  int dA = -1, dE = -1;  // [mb, lda] (backward)
+  int dEl = -1;          // [mb] (backward)
+  int total = 0;         // floats
 };
 
 Layout makeLayout(int cpl, int mb, int nb, bool backward) {
@@ -179,7 +179,7 @@ struct Args {
   float *slots = nullptr;    // [B H, group, Slot::floats]
 };
 
-// --- cp.async (sm_80+): global -> shared without registers; waited with wait_group ----------------
+// --- cp.async (sm_80+): global -> shared without registers, waited with wait_group -------------
 __device__ __forceinline__ void cpAsync4(float *dst, const float *src) {
   const unsigned d = unsigned(__cvta_generic_to_shared(dst));
   asm volatile("cp.async.ca.shared.global [%0], [%1], 4;\n" ::"r"(d), "l"(src) : "memory");
@@ -188,7 +188,9 @@ __device__ __forceinline__ void cpAsync16(float *dst, const float *src) {
   const unsigned d = unsigned(__cvta_generic_to_shared(dst));
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(d), "l"(src) : "memory");
 }
-__device__ __forceinline__ void cpAsyncCommit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+__device__ __forceinline__ void cpAsyncCommit() {
+  asm volatile("cp.async.commit_group;\n" ::: "memory");
+}
 template <int N> __device__ __forceinline__ void cpAsyncWait() {
   asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
 }
@@ -345,9 +347,7 @@ template <int CPL, int MB> struct Ctx {
 
   // Offset of mini-batch m's tile of this (batch, head) in q, k, v, o ([n, B, H, b, f]); times
   // b / f for eta.
-  __device__ int64_t tileRow(int m) const {
-    return (int64_t(m) * a.batch + bi) * a.heads + hi;
-  }
+  __device__ int64_t tileRow(int m) const { return (int64_t(m) * a.batch + bi) * a.heads + hi; }
   // Issue (not wait) the copies of mini-batch m's K, Q, eta into set s.
   __device__ void loadInputs(int m, int s) const {
     const int64_t row = tileRow(m);
@@ -431,11 +431,11 @@ __device__ void forwardStep(const Ctx<CPL, MB> &x, int s, int ws, int m, bool up
   for (int c = 0; c < CPL; ++c)
     bcol[c] = bias[x.col(c)];
 
-  // K rows: z = k W + b; G = grad_z 1/2 |LN(z) - (v - k)|^2 (spec 2.4), closed form as in
-  // InnerLoop.cpp: zhat = LN-normalized z, r = gamma zhat + lambda - (v - k), g = gamma r,
-  // G = (g - mean(g) - zhat mean(g zhat)) / sigma.
 #pragma unroll
   for (int r = 0; r < RW; ++r) {
+    // K rows: z = k W + b; G = grad_z 1/2 |LN(z) - (v - k)|^2 (spec 2.4), closed form as in
+    // InnerLoop.cpp: zhat = LN-normalized z, r = gamma zhat + lambda - (v - k), g = gamma r,
+    // G = (g - mean(g) - zhat mean(g zhat)) / sigma.
     const int j = x.row(r);
     if (j >= b)
       continue;
@@ -577,7 +577,8 @@ template <int CPL, int MB> __device__ void initShared(const Ctx<CPL, MB> &x) {
 template <int CPL, int MB> constexpr int minBlocks() { return CPL <= 2 && MB == 16 ? 2 : 1; }
 
 template <int CPL, int MB>
-__global__ void __launch_bounds__(kThreads, minBlocks<CPL, MB>()) innerLoopForwardKernel(const __grid_constant__ Args a) {
+__global__ void __launch_bounds__(kThreads, minBlocks<CPL, MB>())
+    innerLoopForwardKernel(const __grid_constant__ Args a) {
   extern __shared__ __align__(16) float smem[];
   const Ctx<CPL, MB> x(a, smem);
   initShared(x);
@@ -893,7 +894,8 @@ __device__ void backwardStep(const Ctx<CPL, MB> &x, int s, int ws, int m, int t,
 }
 
 template <int CPL, int MB>
-__global__ void __launch_bounds__(kThreads, minBlocks<CPL, MB>()) innerLoopBackwardKernel(const __grid_constant__ Args a) {
+__global__ void __launch_bounds__(kThreads, minBlocks<CPL, MB>())
+    innerLoopBackwardKernel(const __grid_constant__ Args a) {
   extern __shared__ __align__(16) float smem[];
   const Ctx<CPL, MB> x(a, smem);
   using C = Ctx<CPL, MB>;
@@ -951,8 +953,8 @@ __global__ void __launch_bounds__(kThreads, minBlocks<CPL, MB>()) innerLoopBackw
         x.loadInputs(ml, sset);
         copyRows(x.G(sset), C::LDX, x.slot(tl) + sl.G, b, f);
         copyRows(x.A(sset), C::LDA, x.slot(tl) + sl.A, b, b);
-        x.loadMatrix(x.W(wbuf), tl == 0 ? a.ckptW + (int64_t(g) * BH + x.bh) * f * f
-                                        : x.slot(tl) + sl.W);
+        x.loadMatrix(x.W(wbuf),
+                     tl == 0 ? a.ckptW + (int64_t(g) * BH + x.bh) * f * f : x.slot(tl) + sl.W);
         cpAsyncCommit();
       };
       if (nb == 2) {
@@ -1005,8 +1007,7 @@ __global__ void __launch_bounds__(kThreads, minBlocks<CPL, MB>()) innerLoopBackw
 
 // The shared cotangents: sums of the per-(batch, head) partials in (batch, head) order.
 __global__ void innerLoopSharedKernel(int batch, int heads, int b, int f, const double *partial,
-                                      float *dtau, float *dtauLast, float *dgamma,
-                                      float *dlambda) {
+                                      float *dtau, float *dtauLast, float *dgamma, float *dlambda) {
   const int64_t per = partialDoubles(b, f);
   const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   // i < b: dtau[i]; i == b: dtau_last; then H f gammas, H f lambdas.
@@ -1096,8 +1097,10 @@ void dispatch(const cpu::InnerLoopShape &s, const Args &a) {
 #define TTT_CASE(C, M)                                                                             \
   if (cpl == C && mb == M)                                                                         \
     return Launch<C, M>::run(a);
+  // clang-format off
   TTT_CASE(1, 16) TTT_CASE(2, 16) TTT_CASE(3, 16) TTT_CASE(4, 16)
   TTT_CASE(1, 32) TTT_CASE(2, 32) TTT_CASE(3, 32) TTT_CASE(4, 32)
+  // clang-format on
 #undef TTT_CASE
 }
 
@@ -1203,6 +1206,6 @@ void innerLoopBackward(const cpu::InnerLoopShape &s, const float *ckptW, const f
   dispatch<LaunchBackward>(s, a);
   const int64_t count = b + 1 + 2 * s.heads * f;
   innerLoopSharedKernel<<<int((count + 255) / 256), 256>>>(a.batch, a.heads, b, f, a.partial, dtau,
-                                                          dtauLast, dgamma, dlambda);
+                                                           dtauLast, dgamma, dlambda);
 }
 } // namespace ttt::cuda
