@@ -4,8 +4,8 @@
 #   scripts/gpu_parity.sh prepare [DIR]   on the build machine (default DIR .device/parity):
 #       a random-weights tiny case (test/oracle/make_case.py, vocab 32000, batch 2, seq 64), its
 #       fp32 plans fused (default) and unfused (--no-fuse-inner-loop --no-fuse-elementwise), the
-#       CPU backend's loss and gradients of each (the references), and ttt-run with the libraries
-#       a GPU node lacks, packed into DIR/bundle.tar.xz.
+#       CPU backend's loss and gradients of each (the references), and the runtime bundle
+#       (scripts/bundle.sh: bin/ttt-run, lib/ with what a GPU node lacks), packed into DIR/bundle.tar.xz.
 #   scripts/gpu_parity.sh check [DIR]     on the GPU machine: runs each plan's micro_step on
 #       --backend cuda twice (loss + every gradient; the two runs must agree bit for bit), compares
 #       with the references, and trains 3 steps on the embedded sample with each backend.
@@ -25,8 +25,11 @@ PLANS="fused unfused"
 
 prepare() {
   local build=${BUILD:-$ROOT/build-cuda} py=${PYTHON:-/usr/bin/python3}
-  rm -rf "$DIR" && mkdir -p "$DIR/stage/bin" "$DIR/stage/lib" "$DIR/stage/case"
+  rm -rf "$DIR"
   local st=$DIR/stage
+  # The stage starts as the relocatable runtime bundle (bin/ttt-run, lib/, README).
+  "$ROOT/scripts/bundle.sh" --no-tarball "$build" "$st"
+  mkdir -p "$st/case"
   "$py" "$ROOT/test/oracle/make_case.py" --out "$st/case" --seed 7 --batch 2 --seq 64 --dtype fp32
   "$build/bin/tttc" import-hf "$st/case/config.json" --recipe tiny --seq-len 64 --global-batch 2 \
     -o "$st/case/tiny.mlir"
@@ -37,12 +40,6 @@ prepare() {
     "$build/bin/ttt-run" "$st/$p.bin" --loss "$st/case/batch.txt" --weights \
       "$st/case/model.safetensors" --save-grads "$st/ref_$p.safetensors" > "$st/ref_$p.json"
     echo "cpu reference $p: $(cat "$st/ref_$p.json")"
-  done
-  cp "$build/bin/ttt-run" "$st/bin/"
-  # What the GPU node lacks or has in another version: Debian's sentencepiece (GPU.md) and
-  # OpenBLAS with its Fortran runtime (the CPU kernels are linked in every ttt-run).
-  for l in libsentencepiece.so.0 libopenblas.so.0 libgfortran.so.5 libquadmath.so.0; do
-    cp -L "$(ldd "$build/bin/ttt-run" | awk -v l=$l '$1 == l {print $3}')" "$st/lib/$l"
   done
   cp "$ROOT/.device/tokenizer.model" "$st/" 2>/dev/null || true
   rm -f "$st/case/model.safetensors.tmp"
@@ -55,8 +52,7 @@ check() {
   local st=/tmp/ttt-parity out=${OUT:-/tmp/ttt-parity-out}
   rm -rf "$st" && mkdir -p "$st" "$out"
   tar -C "$st" -xJf "$DIR/bundle.tar.xz"
-  export LD_LIBRARY_PATH=$st/lib:/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-  local run=$st/bin/ttt-run
+  local run=$st/bin/ttt-run   # the bundle's: its libraries and cuBLAS through RUNPATH, no LD_LIBRARY_PATH
   nvidia-smi --query-gpu=name,driver_version --format=csv,noheader || true
   "$run" --version
   "$run" devices
