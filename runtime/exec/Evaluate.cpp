@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -89,15 +90,22 @@ std::string evaluate(const plan::Plan &plan, const NamedInts &batch, const EvalO
   result.loss = double(outputs.at("loss").at(0));
   if (!options.saveGrads.empty()) {
     Weights<T> grads(params.size());
-    for (size_t i = 0; i < params.size(); ++i)
+    double sumSquares = 0;
+    for (size_t i = 0; i < params.size(); ++i) {
       grads[i] = std::move(accumulators[params.Get(i)->name()->str()]);
+      for (T g : grads[i])
+        sumSquares += double(g) * double(g);
+    }
+    result.gradNorm = std::sqrt(sumSquares);
     if (std::string err = saveWeights(plan, grads, options.saveGrads); !err.empty())
       return err;
   }
   result.tokens = 0;
   for (int32_t t : batch.at("targets"))
     result.tokens += t != int32_t(plan.config()->bos_token_id());
-  result.precision = sizeof(T) == 8 ? "fp64" : "fp32";
+  result.precision = sizeof(T) == 8                                           ? "fp64"
+                     : plan.compiled()->precision() == plan::Precision::bf16 ? "bf16"
+                                                                             : "fp32";
   return "";
 }
 } // namespace

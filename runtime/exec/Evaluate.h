@@ -30,6 +30,7 @@ struct EvalResult {
   int64_t tokens = 0;        // targets that count (not masked)
   std::string precision;     // "fp32" or "fp64"
   double seconds = 0;        // wall time of the program alone (eval_step or micro_step)
+  double gradNorm = -1;      // with saveGrads: the global L2 norm of every gradient
 };
 
 /// "" or one line.

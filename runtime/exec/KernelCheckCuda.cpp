@@ -3,15 +3,11 @@
 // output buffer filled with NaN bytes first (0xff) so that an element a kernel fails to write
 // shows up as NaN, outputs that a launcher updates in place (insert, accumulate) copied from
 // their input instead; then the launcher(s), a synchronize, and the download.
-//
-// Adding the matmul cases (runtime/backend/cuda/Matmul.h, cuBLASLt): KernelCheck.cpp already
-// writes "matmul" cases in fp32 and bf16 modes (inputs a, b; params trans_a, trans_b; output c;
-// bf16 cases hold bf16-exact values in f32) with their fp64 references, and judges them at 1e-5
-// (fp32) or 1e-2 (bf16). Wire the launcher in runMatmul() below (matmulShape(c) gives m, n, k,
-// the batch and the strides) and drop "matmul" from unsupported(); nothing else changes.
+// Matmul cases go through the runner's cuBLASLt launcher (Matmul.h) in fp32 and bf16 modes.
 #include "runtime/exec/KernelCheck.h"
 
 #include "runtime/backend/cuda/Kernels.h"
+#include "runtime/backend/cuda/Matmul.h"
 
 #include <cuda_runtime.h>
 
@@ -168,11 +164,7 @@ class CudaDevice : public Device {
 public:
   explicit CudaDevice(std::string description) : description_(std::move(description)) {}
   std::string description() const override { return description_; }
-  std::string unsupported(const Case &c) const override {
-    if (c.kind == "matmul")
-      return "no CUDA matmul launcher wired into kernel-check yet (runtime/backend/cuda/Matmul.h)";
-    return "";
-  }
+  std::string unsupported(const Case &) const override { return ""; }
   std::string run(const Case &c, std::vector<std::vector<float>> &outputs) override {
     try {
       check(cudaGetLastError(), "before the case"); // a sticky error from an earlier case
@@ -396,14 +388,28 @@ private:
     cuda::fusedElementwise(desc, nIn, nSteps, outShape, buf.out("out"));
   }
 
-  // The hook for runtime/backend/cuda/Matmul.h: buf.out("c") = op(buf.in("a")) op(buf.in("b"))
-  // with the shape matmulShape(c) (cpu::MatmulShape: m, n, k, batch, transposes, element
-  // strides; strideB 0 shares b); in bf16 mode (c.mode) the operands go to the kernel as bf16
-  // (their stored values are bf16-exact: the cast loses nothing). Until it is wired,
-  // unsupported() skips these cases.
-  static void runMatmul(const Case &c, CaseBuffers &) {
-    throw std::invalid_argument("case " + c.name + ": no CUDA matmul launcher wired in");
+  // The cuBLASLt launcher of the CUDA runner (Matmul.h): fp32 operands in fp32 mode, bf16
+  // operands (cast on the device; the stored values are bf16-exact) in bf16 mode.
+  static void runMatmul(const Case &c, CaseBuffers &buf) {
+    static cuda::Matmuls matmuls;
+    const cpu::MatmulShape m = matmulShape(c);
+    cuda::MatmulShape s;
+    s.transA = m.transA, s.transB = m.transB, s.m = m.m, s.n = m.n, s.k = m.k, s.batch = m.batch;
+    s.strideA = m.strideA, s.strideB = m.strideB, s.strideC = m.strideC;
+    const void *a = buf.in("a"), *b = buf.in("b");
+    if (c.mode == Mode::bf16) {
+      s.operands = cuda::MatmulOperands::bf16;
+      const int64_t na = cpu::numElements(c.input("a").shape);
+      const int64_t nb = cpu::numElements(c.input("b").shape);
+      void *a16 = buf.scratch(size_t(na + nb) * 2 + 256);
+      void *b16 = static_cast<char *>(a16) + (size_t(na) * 2 + 255) / 256 * 256;
+      cuda::castToBf16(buf.in("a"), na, a16);
+      cuda::castToBf16(buf.in("b"), nb, b16);
+      a = a16, b = b16;
+    }
+    matmuls.run(s, a, b, buf.out("c"), cudaStreamPerThread);
   }
+
 
   // lm_head_xent (_bwd) through the chunk kernels: the host computes each chunk's logits (as the
   // runner's GEMM would) and, for the backward, dh and dtable from the kernel's G chunks.

@@ -1,6 +1,6 @@
 // The CUDA runner as CI sees it (a CUDA toolkit, no GPU): it compiles and links in the CUDA build,
 // and choosing a backend never touches a device — the errors a user gets without one are checked
-// here. Running programs on a GPU is scripts/gpu_parity.sh's job (no GPU test is registered).
+// here. Running programs on a GPU is scripts/gpu_check.sh's job (no GPU test is registered).
 #include "runtime/exec/CudaRunner.h"
 
 #include "ttt/schema/plan_generated.h"

@@ -119,7 +119,10 @@ int runPlan(const PlanOptions &opts) {
     std::cout.precision(17);
     std::cout << "{\"loss\": " << result.loss << ", \"tokens\": " << result.tokens
               << ", \"precision\": \"" << result.precision << "\", \"step_s\": "
-              << result.seconds << ", \"backend\": \"" << eval.backend << "\"}\n";
+              << result.seconds << ", \"backend\": \"" << eval.backend << "\"";
+    if (result.gradNorm >= 0)
+      std::cout << ", \"grad_norm\": " << result.gradNorm;
+    std::cout << "}\n";
     return kExitOk;
   }
   train::TrainOptions t = opts.train;

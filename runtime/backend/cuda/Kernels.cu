@@ -169,6 +169,234 @@ __device__ float blockMax(float v, float *shared) {
   return r;
 }
 
+// --- column sums: two passes in a fixed order ----------------------------------------------------
+// Sums over the rows of [rows, cols] values (N per element, given by a functor) for every column:
+// pass 1, blocks of 32 columns x 8 row lanes each sum a chunk of kChunkRows rows (lane by lane,
+// then the lanes in order) into partials [chunks][N][cols]; pass 2 sums the chunks in order. The
+// same order every run, and thousands of blocks instead of one thread per column.
+constexpr int kColTile = 32, kRowLanes = 8, kChunkRows = 256;
+
+template <int N, class Value>
+__global__ void columnPartialsKernel(Value value, int64_t rows, int64_t cols, double *partials) {
+  __shared__ double lanes[kRowLanes][N][kColTile];
+  const int64_t c = int64_t(blockIdx.x) * kColTile + threadIdx.x;
+  const int64_t r0 = int64_t(blockIdx.y) * kChunkRows;
+  const int64_t r1 = r0 + kChunkRows < rows ? r0 + kChunkRows : rows;
+  double acc[N];
+  for (int k = 0; k < N; ++k)
+    acc[k] = 0.0;
+  if (c < cols)
+    for (int64_t r = r0 + threadIdx.y; r < r1; r += kRowLanes)
+      value(r, c, acc);
+  for (int k = 0; k < N; ++k)
+    lanes[threadIdx.y][k][threadIdx.x] = acc[k];
+  __syncthreads();
+  if (threadIdx.y == 0 && c < cols)
+    for (int k = 0; k < N; ++k) {
+      double sum = 0.0;
+      for (int l = 0; l < kRowLanes; ++l)
+        sum += lanes[l][k][threadIdx.x];
+      partials[(int64_t(blockIdx.y) * N + k) * cols + c] = sum;
+    }
+}
+
+template <int N> struct ColumnOutputs {
+  float *out[N];
+};
+
+template <int N>
+__global__ void columnFinishKernel(const double *partials, int64_t chunks, int64_t cols,
+                                   ColumnOutputs<N> outputs) {
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= N * cols)
+    return;
+  const int64_t k = i / cols, c = i % cols;
+  double sum = 0.0;
+  for (int64_t b = 0; b < chunks; ++b)
+    sum += partials[(b * N + k) * cols + c];
+  outputs.out[k][c] = float(sum);
+}
+
+// The partials live in one device buffer of this library, grown (never during a graph capture:
+// a program's first run is eager and sizes it) and reused: launches are ordered on the stream.
+double *columnScratch(size_t doubles) {
+  static double *buffer = nullptr;
+  static size_t size = 0;
+  if (doubles > size) {
+    cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+    cudaStreamIsCapturing(cudaStreamPerThread, &status);
+    if (status != cudaStreamCaptureStatusNone)
+      throw std::runtime_error("column sums: scratch must grow during a graph capture");
+    if (buffer)
+      cudaFree(buffer);
+    buffer = nullptr;
+    size = 0;
+    if (cudaMalloc(&buffer, doubles * sizeof(double)) != cudaSuccess)
+      throw std::runtime_error("cudaMalloc of the column-sum scratch failed");
+    size = doubles;
+  }
+  return buffer;
+}
+
+template <int N, class Value>
+void columnSums(Value value, int64_t rows, int64_t cols, ColumnOutputs<N> outputs) {
+  if (cols <= 0)
+    return;
+  const int64_t chunks = rows > 0 ? (rows + kChunkRows - 1) / kChunkRows : 1;
+  double *partials = columnScratch(size_t(chunks * N * cols));
+  if (rows <= 0) {
+    cudaMemsetAsync(partials, 0, size_t(N * cols) * sizeof(double), cudaStreamPerThread);
+  } else {
+    const dim3 grid(unsigned((cols + kColTile - 1) / kColTile), unsigned(chunks));
+    columnPartialsKernel<N><<<grid, dim3(kColTile, kRowLanes)>>>(value, rows, cols, partials);
+  }
+  const int64_t total = N * cols;
+  columnFinishKernel<N><<<int((total + 255) / 256), 256>>>(partials, chunks, cols, outputs);
+}
+
+struct RmsWeightGrad { // d w[c] = sum_r dy x inv[r]
+  const float *x, *dy;
+  const double *invs;
+  __device__ void operator()(int64_t r, int64_t c, double *acc) const {
+    acc[0] += double(dy[r * cols + c]) * double(x[r * cols + c]) * invs[r];
+  }
+  int64_t cols;
+};
+struct LayerNormParamGrads { // d w[c] = sum_r dy xhat, d b[c] = sum_r dy
+  const float *x, *dy;
+  const double *stats;
+  int64_t cols;
+  __device__ void operator()(int64_t r, int64_t c, double *acc) const {
+    const double g = double(dy[r * cols + c]);
+    acc[0] += g * ((double(x[r * cols + c]) - stats[2 * r]) * stats[2 * r + 1]);
+    acc[1] += g;
+  }
+};
+template <int Width> struct ConvParamGrads { // taps j < Width, then the bias
+  const float *x, *dy;
+  int64_t seq, cols;
+  __device__ void operator()(int64_t r, int64_t c, double *acc) const {
+    const double g = double(dy[r * cols + c]);
+    const int64_t t = r % seq;
+    for (int j = 0; j < Width; ++j) {
+      const int64_t back = Width - 1 - j; // x[t - back] of the same sequence
+      if (t >= back)
+        acc[j] += g * double(x[(r - back) * cols + c]);
+    }
+    acc[Width] += g;
+  }
+};
+struct PlainColumns {
+  const float *x;
+  int64_t cols;
+  __device__ void operator()(int64_t r, int64_t c, double *acc) const {
+    acc[0] += double(x[r * cols + c]);
+  }
+};
+
+// --- rows: one warp per row, the row's sums in double, lanes combined by a fixed butterfly ------
+__device__ double warpSum(double v) {
+  for (int offset = 16; offset > 0; offset /= 2)
+    v += __shfl_xor_sync(0xffffffffu, v, offset);
+  return v;
+}
+
+__global__ void rmsNormRowsKernel(const float *x, const float *w, int64_t rows, int64_t dim,
+                                  double eps, float *y) {
+  const int64_t r = (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
+  const int lane = threadIdx.x % 32;
+  if (r >= rows)
+    return;
+  const float *xr = x + r * dim;
+  double ss = 0.0;
+  for (int64_t i = lane; i < dim; i += 32)
+    ss += double(xr[i]) * double(xr[i]);
+  const double inv = 1.0 / sqrt(warpSum(ss) / double(dim) + eps);
+  for (int64_t i = lane; i < dim; i += 32)
+    y[r * dim + i] = float(double(w[i]) * (double(xr[i]) * inv));
+}
+
+__global__ void layerNormRowsKernel(const float *x, const float *w, const float *b, int64_t rows,
+                                    int64_t dim, double eps, float *y) {
+  const int64_t r = (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
+  const int lane = threadIdx.x % 32;
+  if (r >= rows)
+    return;
+  const float *xr = x + r * dim;
+  double sum = 0.0;
+  for (int64_t i = lane; i < dim; i += 32)
+    sum += double(xr[i]);
+  const double mean = warpSum(sum) / double(dim);
+  double ss = 0.0;
+  for (int64_t i = lane; i < dim; i += 32) {
+    const double d = double(xr[i]) - mean;
+    ss += d * d;
+  }
+  const double inv = 1.0 / sqrt(warpSum(ss) / double(dim) + eps);
+  for (int64_t i = lane; i < dim; i += 32)
+    y[r * dim + i] = float(double(w[i]) * ((double(xr[i]) - mean) * inv) + double(b[i]));
+}
+
+__global__ void rmsNormBackwardRowsWarp(const float *x, const float *w, const float *dy,
+                                        int64_t rows, int64_t dim, double eps, float *dx,
+                                        double *invs) {
+  const int64_t r = (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
+  const int lane = threadIdx.x % 32;
+  if (r >= rows)
+    return;
+  const float *xr = x + r * dim, *dyr = dy + r * dim;
+  double ss = 0.0, gDotX = 0.0;
+  for (int64_t i = lane; i < dim; i += 32) {
+    ss += double(xr[i]) * double(xr[i]);
+    gDotX += double(dyr[i]) * double(w[i]) * double(xr[i]);
+  }
+  const double inv = 1.0 / sqrt(warpSum(ss) / double(dim) + eps);
+  gDotX = warpSum(gDotX);
+  if (lane == 0)
+    invs[r] = inv;
+  const double coefficient = inv * inv * inv * gDotX / double(dim);
+  for (int64_t i = lane; i < dim; i += 32)
+    dx[r * dim + i] = float(inv * double(dyr[i]) * double(w[i]) - double(xr[i]) * coefficient);
+}
+
+__global__ void layerNormBackwardRowsWarp(const float *x, const float *w, const float *dy,
+                                          int64_t rows, int64_t dim, double eps, float *dx,
+                                          double *stats) {
+  const int64_t r = (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
+  const int lane = threadIdx.x % 32;
+  if (r >= rows)
+    return;
+  const float *xr = x + r * dim, *dyr = dy + r * dim;
+  double sum = 0.0;
+  for (int64_t i = lane; i < dim; i += 32)
+    sum += double(xr[i]);
+  const double mean = warpSum(sum) / double(dim);
+  double ss = 0.0;
+  for (int64_t i = lane; i < dim; i += 32) {
+    const double d = double(xr[i]) - mean;
+    ss += d * d;
+  }
+  const double inv = 1.0 / sqrt(warpSum(ss) / double(dim) + eps);
+  if (lane == 0) {
+    stats[2 * r] = mean;
+    stats[2 * r + 1] = inv;
+  }
+  double sumG = 0.0, sumGXhat = 0.0;
+  for (int64_t i = lane; i < dim; i += 32) {
+    const double xh = (double(xr[i]) - mean) * inv;
+    const double g = double(dyr[i]) * double(w[i]);
+    sumG += g;
+    sumGXhat += g * xh;
+  }
+  const double meanG = warpSum(sumG) / double(dim), meanGXhat = warpSum(sumGXhat) / double(dim);
+  for (int64_t i = lane; i < dim; i += 32) {
+    const double xh = (double(xr[i]) - mean) * inv;
+    dx[r * dim + i] = float(inv * (double(dyr[i]) * double(w[i]) - meanG - xh * meanGXhat));
+  }
+}
+
+int warpRowBlocks(int64_t rows) { return int((rows * 32 + kThreads - 1) / kThreads); }
+
 // --- forward kernels ----------------------------------------------------------------------------
 __global__ void embeddingKernel(const int32_t *tokens, int64_t n, const float *table, int64_t dim,
                                 float *y) {
@@ -177,40 +405,6 @@ __global__ void embeddingKernel(const int32_t *tokens, int64_t n, const float *t
     return;
   const int64_t row = i / dim, c = i % dim;
   y[i] = table[int64_t(tokens[row]) * dim + c];
-}
-
-__global__ void rmsNormKernel(const float *x, const float *w, int64_t rows, int64_t dim,
-                              double eps, float *y) {
-  const int64_t r = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (r >= rows)
-    return;
-  const float *xr = x + r * dim;
-  double ss = 0.0;
-  for (int64_t i = 0; i < dim; ++i)
-    ss += double(xr[i]) * double(xr[i]);
-  const double inv = 1.0 / sqrt(ss / double(dim) + eps);
-  for (int64_t i = 0; i < dim; ++i)
-    y[r * dim + i] = float(double(w[i]) * (double(xr[i]) * inv));
-}
-
-__global__ void layerNormKernel(const float *x, const float *w, const float *b, int64_t rows,
-                                int64_t dim, double eps, float *y) {
-  const int64_t r = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (r >= rows)
-    return;
-  const float *xr = x + r * dim;
-  double sum = 0.0;
-  for (int64_t i = 0; i < dim; ++i)
-    sum += double(xr[i]);
-  const double mean = sum / double(dim);
-  double ss = 0.0;
-  for (int64_t i = 0; i < dim; ++i) {
-    const double d = double(xr[i]) - mean;
-    ss += d * d;
-  }
-  const double inv = 1.0 / sqrt(ss / double(dim) + eps);
-  for (int64_t i = 0; i < dim; ++i)
-    y[r * dim + i] = float(double(w[i]) * ((double(xr[i]) - mean) * inv) + double(b[i]));
 }
 
 __global__ void causalConvKernel(const float *x, const float *kernel, const float *bias,
@@ -248,19 +442,29 @@ __global__ void ropeKernel(const float *x, int64_t batch, int64_t seq, int64_t h
   y[row * headDim + 2 * p + 1] = float(x0 * si + x1 * co);
 }
 
+// Index: int32_t when the tensor has fewer than 2^31 elements (64-bit division costs several
+// times more than the loads).
+template <typename Index>
 __global__ void binaryKernel(int op, const float *a, Strides sa, const float *b, Strides sb,
                              Dims out, int64_t total, float *y) {
   const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= total)
     return;
-  int64_t rem = i, oa = 0, ob = 0;
+  Index rem = Index(i), oa = 0, ob = 0;
   for (int d = out.rank - 1; d >= 0; --d) {
-    const int64_t idx = rem % out.d[d];
-    rem /= out.d[d];
-    oa += idx * sa.s[d];
-    ob += idx * sb.s[d];
+    const Index extent = Index(out.d[d]);
+    const Index idx = rem % extent;
+    rem /= extent;
+    oa += idx * Index(sa.s[d]);
+    ob += idx * Index(sb.s[d]);
   }
   y[i] = binaryOp(op, a[oa], b[ob]);
+}
+
+__global__ void binaryFlatKernel(int op, const float *a, const float *b, int64_t total, float *y) {
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < total)
+    y[i] = binaryOp(op, a[i], b[i]);
 }
 
 __global__ void unaryKernel(int op, const float *x, int64_t n, double alpha, float *y) {
@@ -299,16 +503,34 @@ __global__ void reduceKernel(int op, const float *x, int64_t rows, int64_t cols,
 }
 
 // y (shape out) walked in order; x read through srcStride (x's stride of each y dim).
+template <typename Index>
 __global__ void transposeKernel(const float *x, Dims out, Strides src, int64_t total, float *y) {
   const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= total)
     return;
-  int64_t rem = i, off = 0;
+  Index rem = Index(i), off = 0;
   for (int d = out.rank - 1; d >= 0; --d) {
-    off += (rem % out.d[d]) * src.s[d];
-    rem /= out.d[d];
+    const Index extent = Index(out.d[d]);
+    off += (rem % extent) * Index(src.s[d]);
+    rem /= extent;
   }
   y[i] = x[off];
+}
+
+// The last dimension kept in place (the head-split transposes): whole float4s of a row.
+template <typename Index>
+__global__ void transposeRowsKernel(const float4 *x, Dims out, Strides src, int64_t total4,
+                                    int64_t row4, float4 *y) {
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= total4)
+    return;
+  Index rem = Index(i / row4), off = 0;
+  for (int d = out.rank - 2; d >= 0; --d) {
+    const Index extent = Index(out.d[d]);
+    off += (rem % extent) * Index(src.s[d]);
+    rem /= extent;
+  }
+  y[i] = x[off / 4 + Index(i % row4)];
 }
 
 __global__ void sliceKernel(const float *x, int64_t outer, int64_t extent, int64_t inner,
@@ -402,84 +624,6 @@ __global__ void embeddingBackwardKernel(const int64_t *offsets, const int64_t *p
   for (int64_t p = offsets[v]; p < offsets[v + 1]; ++p)
     acc += double(dy[positions[p] * dim + c]);
   dtable[i] = float(acc);
-}
-
-__global__ void rmsNormBackwardRows(const float *x, const float *w, const float *dy, int64_t rows,
-                                    int64_t dim, double eps, float *dx, double *invs) {
-  const int64_t r = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (r >= rows)
-    return;
-  const float *xr = x + r * dim, *dyr = dy + r * dim;
-  double ss = 0.0;
-  for (int64_t i = 0; i < dim; ++i)
-    ss += double(xr[i]) * double(xr[i]);
-  const double inv = 1.0 / sqrt(ss / double(dim) + eps);
-  invs[r] = inv;
-  double gDotX = 0.0;
-  for (int64_t i = 0; i < dim; ++i)
-    gDotX += double(dyr[i]) * double(w[i]) * double(xr[i]);
-  const double coefficient = inv * inv * inv * gDotX / double(dim);
-  for (int64_t i = 0; i < dim; ++i)
-    dx[r * dim + i] = float(inv * double(dyr[i]) * double(w[i]) - double(xr[i]) * coefficient);
-}
-
-__global__ void rmsNormBackwardColumns(const float *x, const float *dy, int64_t rows, int64_t dim,
-                                       const double *invs, float *dw) {
-  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i >= dim)
-    return;
-  double acc = 0.0;
-  for (int64_t r = 0; r < rows; ++r)
-    acc += double(dy[r * dim + i]) * double(x[r * dim + i]) * invs[r];
-  dw[i] = float(acc);
-}
-
-__global__ void layerNormBackwardRows(const float *x, const float *w, const float *dy,
-                                      int64_t rows, int64_t dim, double eps, float *dx,
-                                      double *stats) {
-  const int64_t r = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (r >= rows)
-    return;
-  const float *xr = x + r * dim, *dyr = dy + r * dim;
-  double sum = 0.0;
-  for (int64_t i = 0; i < dim; ++i)
-    sum += double(xr[i]);
-  const double mean = sum / double(dim);
-  double ss = 0.0;
-  for (int64_t i = 0; i < dim; ++i) {
-    const double d = double(xr[i]) - mean;
-    ss += d * d;
-  }
-  const double inv = 1.0 / sqrt(ss / double(dim) + eps);
-  stats[2 * r] = mean;
-  stats[2 * r + 1] = inv;
-  double sumG = 0.0, sumGXhat = 0.0;
-  for (int64_t i = 0; i < dim; ++i) {
-    const double xh = (double(xr[i]) - mean) * inv;
-    const double g = double(dyr[i]) * double(w[i]);
-    sumG += g;
-    sumGXhat += g * xh;
-  }
-  const double meanG = sumG / double(dim), meanGXhat = sumGXhat / double(dim);
-  for (int64_t i = 0; i < dim; ++i) {
-    const double xh = (double(xr[i]) - mean) * inv;
-    dx[r * dim + i] = float(inv * (double(dyr[i]) * double(w[i]) - meanG - xh * meanGXhat));
-  }
-}
-
-__global__ void layerNormBackwardColumns(const float *x, const float *dy, int64_t rows,
-                                         int64_t dim, const double *stats, float *dw, float *db) {
-  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i >= dim)
-    return;
-  double aw = 0.0, ab = 0.0;
-  for (int64_t r = 0; r < rows; ++r) {
-    const double xh = (double(x[r * dim + i]) - stats[2 * r]) * stats[2 * r + 1];
-    aw += double(dy[r * dim + i]) * xh;
-    ab += double(dy[r * dim + i]);
-  }
-  dw[i] = float(aw);
-  db[i] = float(ab);
 }
 
 __global__ void causalConvBackwardInput(const float *kernel, const float *dy, int64_t batch,
@@ -723,11 +867,13 @@ void embedding(const int32_t *tokens, int64_t n, const float *table, int64_t dim
   TTT_LAUNCH(embeddingKernel, n * dim, tokens, n, table, dim, y);
 }
 void rmsNorm(const float *x, const float *w, int64_t rows, int64_t dim, double eps, float *y) {
-  TTT_LAUNCH(rmsNormKernel, rows, x, w, rows, dim, eps, y);
+  if (rows > 0)
+    rmsNormRowsKernel<<<warpRowBlocks(rows), kThreads>>>(x, w, rows, dim, eps, y);
 }
 void layerNorm(const float *x, const float *w, const float *b, int64_t rows, int64_t dim,
                double eps, float *y) {
-  TTT_LAUNCH(layerNormKernel, rows, x, w, b, rows, dim, eps, y);
+  if (rows > 0)
+    layerNormRowsKernel<<<warpRowBlocks(rows), kThreads>>>(x, w, b, rows, dim, eps, y);
 }
 void causalConv(const float *x, const float *kernel, const float *bias, int64_t batch,
                 int64_t seq, int64_t dim, int64_t width, float *y) {
@@ -746,8 +892,14 @@ void binary(cpu::BinaryOp op, const float *a, const Shape &shapeA, const float *
             const Shape &shapeB, const Shape &outShape, float *out) {
   const Dims o = dimsOf(outShape);
   const int64_t total = cpu::numElements(outShape);
-  TTT_LAUNCH(binaryKernel, total, int(op), a, broadcastStrides(shapeA, o.rank), b,
-             broadcastStrides(shapeB, o.rank), o, total, out);
+  if (cpu::numElements(shapeA) == total && cpu::numElements(shapeB) == total)
+    TTT_LAUNCH(binaryFlatKernel, total, int(op), a, b, total, out);
+  else if (total < (int64_t(1) << 31))
+    TTT_LAUNCH(binaryKernel<int32_t>, total, int(op), a, broadcastStrides(shapeA, o.rank), b,
+               broadcastStrides(shapeB, o.rank), o, total, out);
+  else
+    TTT_LAUNCH(binaryKernel<int64_t>, total, int(op), a, broadcastStrides(shapeA, o.rank), b,
+               broadcastStrides(shapeB, o.rank), o, total, out);
 }
 void unary(cpu::UnaryOp op, const float *x, int64_t n, double alpha, float *y) {
   TTT_LAUNCH(unaryKernel, n, int(op), x, n, alpha, y);
@@ -776,7 +928,21 @@ void transpose(const float *x, const Shape &shape, const std::vector<int> &perm,
     src.s[d] = xStride[perm[d]];
   }
   const int64_t total = cpu::numElements(shape);
-  TTT_LAUNCH(transposeKernel, total, x, out, src, total, y);
+  const bool small = total < (int64_t(1) << 31);
+  const int64_t row = shape.empty() ? 1 : shape.back();
+  const bool rows = in.rank > 1 && perm.back() == in.rank - 1 && row % 4 == 0 &&
+                    reinterpret_cast<uintptr_t>(x) % 16 == 0 &&
+                    reinterpret_cast<uintptr_t>(y) % 16 == 0;
+  if (rows && small)
+    TTT_LAUNCH(transposeRowsKernel<int32_t>, total / 4, reinterpret_cast<const float4 *>(x), out,
+               src, total / 4, row / 4, reinterpret_cast<float4 *>(y));
+  else if (rows)
+    TTT_LAUNCH(transposeRowsKernel<int64_t>, total / 4, reinterpret_cast<const float4 *>(x), out,
+               src, total / 4, row / 4, reinterpret_cast<float4 *>(y));
+  else if (small)
+    TTT_LAUNCH(transposeKernel<int32_t>, total, x, out, src, total, y);
+  else
+    TTT_LAUNCH(transposeKernel<int64_t>, total, x, out, src, total, y);
 }
 void slice(const float *x, int64_t outer, int64_t extent, int64_t inner, int64_t start,
            int64_t size, float *y) {
@@ -806,14 +972,19 @@ void embeddingBackward(const int64_t *offsets, const int64_t *positions, const f
 }
 void rmsNormBackward(const float *x, const float *w, const float *dy, int64_t rows, int64_t dim,
                      double eps, float *dx, float *dw, double *rowScratch) {
-  TTT_LAUNCH(rmsNormBackwardRows, rows, x, w, dy, rows, dim, eps, dx, rowScratch);
-  TTT_LAUNCH(rmsNormBackwardColumns, dim, x, dy, rows, dim, rowScratch, dw);
+  if (rows > 0)
+    rmsNormBackwardRowsWarp<<<warpRowBlocks(rows), kThreads>>>(x, w, dy, rows, dim, eps, dx,
+                                                                rowScratch);
+  columnSums<1>(RmsWeightGrad{x, dy, rowScratch, dim}, rows, dim, ColumnOutputs<1>{{dw}});
 }
 void layerNormBackward(const float *x, const float *w, const float *dy, int64_t rows,
                        int64_t dim, double eps, float *dx, float *dw, float *db,
                        double *rowScratch) {
-  TTT_LAUNCH(layerNormBackwardRows, rows, x, w, dy, rows, dim, eps, dx, rowScratch);
-  TTT_LAUNCH(layerNormBackwardColumns, dim, x, dy, rows, dim, rowScratch, dw, db);
+  if (rows > 0)
+    layerNormBackwardRowsWarp<<<warpRowBlocks(rows), kThreads>>>(x, w, dy, rows, dim, eps, dx,
+                                                                  rowScratch);
+  columnSums<2>(LayerNormParamGrads{x, dy, rowScratch, dim}, rows, dim,
+                ColumnOutputs<2>{{dw, db}});
 }
 void causalConvBackward(const float *x, const float *kernel, const float *dy, int64_t batch,
                         int64_t seq, int64_t dim, int64_t width, float *dx, float *dkernel,
@@ -821,8 +992,13 @@ void causalConvBackward(const float *x, const float *kernel, const float *dy, in
   if (width < 1)
     throw std::invalid_argument("causal_conv_backward: width must be >= 1");
   TTT_LAUNCH(causalConvBackwardInput, batch * seq * dim, kernel, dy, batch, seq, dim, width, dx);
-  TTT_LAUNCH(causalConvBackwardParams, (width + 1) * dim, x, dy, batch, seq, dim, width, dkernel,
-             dbias);
+  if (width == 4) // the model's kernel: the column-sum path
+    columnSums<5>(ConvParamGrads<4>{x, dy, seq, dim}, batch * seq, dim,
+                  ColumnOutputs<5>{{dkernel, dkernel + dim, dkernel + 2 * dim, dkernel + 3 * dim,
+                                    dbias}});
+  else
+    TTT_LAUNCH(causalConvBackwardParams, (width + 1) * dim, x, dy, batch, seq, dim, width,
+               dkernel, dbias);
 }
 void sumTo(const float *x, const Shape &from, const Shape &to, float *y) {
   const int rank = int(from.size());
@@ -853,6 +1029,19 @@ void sumTo(const float *x, const Shape &from, const Shape &to, float *y) {
   int64_t reducedTotal = 1;
   for (int d = 0; d < reduced.rank; ++d)
     reducedTotal *= reduced.d[d];
+  // Summed dims all before the kept ones (unit dims aside): x is [reduced, kept], column sums.
+  bool leading = true, seenKept = false;
+  for (int d = 0; d < rank; ++d) {
+    const bool keep = d >= offset && to[d - offset] != 1;
+    if (keep)
+      seenKept = true;
+    else if (seenKept && from[d] != 1)
+      leading = false;
+  }
+  if (leading) {
+    columnSums<1>(PlainColumns{x, outTotal}, reducedTotal, outTotal, ColumnOutputs<1>{{y}});
+    return;
+  }
   TTT_LAUNCH(sumToKernel, outTotal, x, f, xStride, kept, outTotal, reduced, reducedStrides,
              reducedTotal, keptStrides, y);
 }
