@@ -19,6 +19,7 @@
 #   125M step   fp32, 1 x 512 tokens: loss within 1e-4, gradient norm within 1e-3
 #   300 steps   tiny model on the sample, bf16 vs fp32 on the GPU: mean loss over steps 250-300
 #               within 2%, every step within 5%
+#   errors      a plan too big for the GPU: one line with the memory breakdown and what to change
 #   benchmark   ttt-run --benchmark (125M bf16 batch 16 and 32, 125M fp32 16, 1B bf16 8) and one
 #               --profile of 125M bf16 batch 16
 #
@@ -49,6 +50,9 @@ prepare() {
   "$tttc" "$m125" --target sm_90 --precision fp32 --per-device-batch 16 -o "$st/plans/125m_fp32_b16.bin"
   "$tttc" "$ROOT/models/ttt_1b.mlir" --target sm_90 --precision bf16 --per-device-batch 8 \
     -o "$st/plans/1b_bf16_b8.bin"
+  # Too big for any GPU (~750 GiB): the out-of-memory message.
+  "$tttc" "$ROOT/models/ttt_1b.mlir" --target sm_90 --precision bf16 --per-device-batch 64 \
+    -o "$st/plans/1b_bf16_b64.bin"
   # Random token batches of the plans' shapes (seeded), and the CPU references from init weights.
   /usr/bin/python3 - "$st/ref" <<'EOF'
 import random, sys
@@ -100,6 +104,8 @@ check() {
       --output-dir "$out/tiny300_$prec" > "$out/tiny300_$prec.txt" 2>&1
     tail -2 "$out/tiny300_$prec.txt"
   done
+  "$run" plans/1b_bf16_b64.bin --backend cuda --max-train-steps 1 > "$out/oom.txt" 2>&1 || true
+  cat "$out/oom.txt"
   "$run" plans/125m_bf16_b16.bin --backend cuda --data sample --tokenizer "$tok" \
     --max-train-steps 2 > "$out/train_125m_b16.txt" 2>&1 || true
   cat "$out/train_125m_b16.txt"
@@ -162,6 +168,12 @@ good = lr <= 1e-4 and nr <= 1e-3
 ok &= good
 rows.append(("125M fp32 step (1 x 512)", f"loss {lr:.1e}, grad norm {nr:.1e}",
              f"cpu {ref['loss']:.6f} / {ref['grad_norm']:.6f}, cuda {cu['loss']:.6f} / {cu['grad_norm']:.6f}", good))
+oom = open(f"{out}/oom.txt").read().strip().splitlines()
+good = (len(oom) == 1 and oom[0].startswith("ttt-run: error: out of GPU memory: the plan needs")
+        and "--per-device-batch" in oom[0])
+ok &= good
+rows.append(("out of memory (1B at batch 64)", "one line, breakdown + suggestion" if good else "",
+             (oom[0][:90] + "...") if oom else "(no output)", good))
 curves = {}
 for prec in ("fp32", "bf16"):
     path = f"{out}/tiny300_{prec}/train_log.jsonl"

@@ -5,6 +5,7 @@
 #include "runtime/exec/CudaRunner.h"
 #include "runtime/exec/CudaSession.h"
 
+#include "runtime/backend/Devices.h"
 #include "runtime/backend/cpu/Fused.h"
 #include "runtime/backend/cuda/Kernels.h"
 #include "runtime/backend/cuda/Matmul.h"
@@ -202,17 +203,15 @@ struct CudaSession::Impl {
     bf16 = compiled.precision() == plan::Precision::bf16;
     if (!plan.memory() || plan.memory()->size() == 0)
       return "the plan has no memory map; recompile it with this tttc";
-    int devices = 0;
-    if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
-      cudaGetLastError();
-      return "no CUDA GPU is usable here (" + std::string(cudaGetErrorString(cudaGetLastError())) +
-             "); run `ttt-run devices` to see why, or use --backend cpu";
-    }
-    cudaDeviceProp prop{};
-    check(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties");
-    if (prop.major < 9)
-      return std::string("GPU ") + prop.name + " is sm_" + std::to_string(prop.major) +
-             std::to_string(prop.minor) + "; this build's kernels need sm_90 (Hopper)";
+    // No driver, too old a driver, no visible GPU: the device query's message.
+    std::vector<backend::GpuInfo> gpus;
+    std::string driver, why;
+    if (!backend::queryCudaDevices(gpus, driver, why))
+      return why + " (or run with --backend cpu)";
+    if (gpus[0].computeMajor < 9)
+      return "GPU " + gpus[0].name + " is sm_" + std::to_string(gpus[0].computeMajor) +
+             std::to_string(gpus[0].computeMinor) +
+             "; this build's kernels need sm_90 (Hopper); use --backend cpu";
 
     // Parameter slots in parameter-table order, as tttc's planner lays them out.
     size_t offset = 0;
