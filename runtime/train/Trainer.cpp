@@ -298,6 +298,21 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
            " is available; compile with a smaller tttc --per-device-batch (accumulation grows to "
            "keep the global batch)";
 
+  // --backend cuda: parameters, gradients and moments live on the device for the whole run; the
+  // host copies are refreshed only to save a checkpoint. Opened before the weights are made, so
+  // a plan that does not fit the GPU fails at once.
+  std::unique_ptr<exec::CudaSession> gpu;
+  if constexpr (std::is_same_v<T, float>) {
+    if (o.backend == "cuda") {
+      std::string err;
+      exec::CudaOptions co;
+      co.graphs = o.cudaGraphs;
+      gpu = exec::CudaSession::open(plan, co, err);
+      if (!gpu)
+        return err;
+    }
+  }
+
   // Weights and AdamW moments: a checkpoint, HF weights, or the init program. With state
   // passing, each micro-batch slot carries its rows' states from step to step.
   TrainState<T> state;
@@ -403,17 +418,8 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
   for (const std::string &n : names)
     live.push_back(&named[n]);
   exec::BackendRunner<T> runner(plan, *micro, o.backend);
-  // --backend cuda: parameters, gradients and moments live on the device for the whole run; the
-  // host copies are refreshed only to save a checkpoint.
-  std::unique_ptr<exec::CudaSession> gpu;
   if constexpr (std::is_same_v<T, float>) {
-    if (o.backend == "cuda") {
-      std::string err;
-      exec::CudaOptions co;
-      co.graphs = o.cudaGraphs;
-      gpu = exec::CudaSession::open(plan, co, err);
-      if (!gpu)
-        return err;
+    if (gpu) {
       std::vector<const std::vector<float> *> p(live.begin(), live.end()), mm, vv;
       for (size_t i = 0; i < names.size(); ++i)
         mm.push_back(&m[i]), vv.push_back(&v[i]);
