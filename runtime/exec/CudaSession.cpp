@@ -170,6 +170,10 @@ struct CudaSession::Impl {
   std::unique_ptr<cuda::Matmuls> matmuls;
   std::map<std::pair<const plan::Instr *, size_t>, DeviceBuffer> scratch;
   DeviceBuffer castA, castB; // bf16 copies of matmul operands that are not parameters
+  // The tensor each cast buffer holds (-1: none). A value does not change while it lives, so a
+  // second matmul on it (u feeds the q, v and gate projections) reuses the cast; a scan body's
+  // values change every iteration, so each iteration starts empty.
+  std::map<const DeviceBuffer *, int32_t> castHolds;
   std::map<std::string, PinnedBuffer> staging;
   std::set<const plan::Instr *> descReady;
   bool capturing = false;
@@ -341,14 +345,19 @@ struct CudaSession::Impl {
       return F(id);
     if (cur->region[size_t(id)] == plan::Region::params)
       return shadow + (cur->ptr[size_t(id)] - params) / 2;
+    auto held = castHolds.find(&cast);
+    if (held != castHolds.end() && held->second == id)
+      return cast.ptr;
     const int64_t n = size(id);
     void *y = cast.ensure(size_t(n) * 2, capturing);
     cuda::castToBf16(F(id), n, y);
+    castHolds[&cast] = id;
     return y;
   }
   const void *castOf(const float *x, int64_t n, DeviceBuffer &cast) {
     if (!bf16)
       return x;
+    castHolds.erase(&cast);
     void *y = cast.ensure(size_t(n) * 2, capturing);
     cuda::castToBf16(x, n, y);
     return y;
@@ -518,6 +527,8 @@ struct CudaSession::Impl {
     if (!instrs)
       return "";
     std::string range;
+    if (instrs == cur->program->instrs())
+      castHolds.clear(); // a new run
     for (uint32_t index = 0; index < instrs->size(); ++index) {
       const plan::Instr *instr = instrs->Get(index);
       std::string op = str(instr->op());
@@ -860,6 +871,7 @@ struct CudaSession::Impl {
       copy(F(args.Get(i)), F(operands.Get(i)), bytesOf(operands.Get(i)));
     for (int64_t step = 0; step < count; ++step) {
       const int64_t s = reverse ? count - 1 - step : step;
+      castHolds.clear();
       for (size_t j = 0; j < scanned; ++j) {
         int32_t x = operands.Get(carried + j), slice = args.Get(carried + j);
         int64_t n = size(slice);
@@ -883,6 +895,7 @@ struct CudaSession::Impl {
     }
     for (size_t i = 0; i < carried; ++i)
       copy(F(results.Get(i)), F(args.Get(i)), bytesOf(args.Get(i)));
+    castHolds.clear();
     return "";
   }
 
