@@ -19,6 +19,8 @@
 #   125M step   fp32, 1 x 512 tokens: loss within 1e-4, gradient norm within 1e-3
 #   300 steps   tiny model on the sample, bf16 vs fp32 on the GPU: mean loss over steps 250-300
 #               within 2%, every step within 5%
+#   2 GPUs      (when the machine has two) mpirun -np 2 with NCCL vs one GPU with accumulation 2:
+#               5 steps, loss within 1e-5, gradient norm within 1e-4
 #   errors      a plan too big for the GPU: one line with the memory breakdown and what to change
 #   benchmark   ttt-run --benchmark (125M bf16 batch 16 and 32, 125M fp32 16, 1B bf16 8) and one
 #               --profile of 125M bf16 batch 16
@@ -43,6 +45,7 @@ prepare() {
   "$tttc" "$tiny" --target sm_90 --precision fp32 --no-fuse-inner-loop --no-fuse-elementwise \
     -o "$st/plans/tiny_unfused.bin"
   "$tttc" "$tiny" --target sm_90 --precision bf16 -o "$st/plans/tiny_bf16.bin"
+  "$tttc" "$tiny" --target sm_90 --precision fp32 --per-device-batch 4 -o "$st/plans/tiny_b4.bin"
   "$tttc" "$m125" --target sm_90 --precision fp32 --per-device-batch 1 --seq-len 512 \
     -o "$st/plans/125m_parity.bin"
   "$tttc" "$m125" --target sm_90 --precision bf16 --per-device-batch 16 -o "$st/plans/125m_bf16_b16.bin"
@@ -104,6 +107,14 @@ check() {
       --output-dir "$out/tiny300_$prec" > "$out/tiny300_$prec.txt" 2>&1
     tail -2 "$out/tiny300_$prec.txt"
   done
+  # Data parallel over 2 GPUs (NCCL) against one GPU with accumulation 2, when there are two.
+  if [ "$(nvidia-smi -L 2>/dev/null | wc -l)" -ge 2 ]; then
+    mpirun --allow-run-as-root -np 2 "$run" plans/tiny_b4.bin --backend cuda --data sample \
+      --tokenizer "$tok" --max-train-steps 5 --output-dir "$out/dp2" > "$out/dp2.txt" 2>&1 || true
+    "$run" plans/tiny_b4.bin --backend cuda --data sample --tokenizer "$tok" --max-train-steps 5 \
+      --output-dir "$out/dp1" > "$out/dp1.txt" 2>&1 || true
+    tail -3 "$out/dp2.txt" "$out/dp1.txt"
+  fi
   "$run" plans/1b_bf16_b64.bin --backend cuda --max-train-steps 1 > "$out/oom.txt" 2>&1 || true
   cat "$out/oom.txt"
   "$run" plans/125m_bf16_b16.bin --backend cuda --data sample --tokenizer "$tok" \
@@ -174,6 +185,24 @@ good = (len(oom) == 1 and oom[0].startswith("ttt-run: error: out of GPU memory: 
 ok &= good
 rows.append(("out of memory (1B at batch 64)", "one line, breakdown + suggestion" if good else "",
              (oom[0][:90] + "...") if oom else "(no output)", good))
+import os
+if os.path.exists(f"{out}/dp2.txt"):
+    def log(d):
+        try:
+            return [json.loads(l) for l in open(f"{out}/{d}/train_log.jsonl") if '"loss"' in l]
+        except OSError:
+            return []
+    a, b = log("dp1"), log("dp2")
+    if len(a) == len(b) == 5:
+        lr = max(abs(x["loss"] - y["loss"]) / x["loss"] for x, y in zip(a, b))
+        nr = max(abs(x["grad_norm"] - y["grad_norm"]) / x["grad_norm"] for x, y in zip(a, b))
+        good = lr <= 1e-5 and nr <= 1e-4
+        rows.append(("2 GPUs (NCCL) vs 1 GPU x accumulation 2", f"loss {lr:.1e}, grad norm {nr:.1e}",
+                     "5 steps of the tiny model, per-device batch 4", good))
+    else:
+        good = False
+        rows.append(("2 GPUs (NCCL) vs 1 GPU x accumulation 2", f"{len(a)} / {len(b)} steps logged", "see dp2.txt", False))
+    ok &= good
 curves = {}
 for prec in ("fp32", "bf16"):
     path = f"{out}/tiny300_{prec}/train_log.jsonl"

@@ -13,9 +13,13 @@
 
 #include <cuda_runtime.h>
 #include <nvtx3/nvToolsExt.h>
+#if TTT_HAVE_NCCL
+#include <nccl.h>
+#endif
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <set>
@@ -157,6 +161,10 @@ struct ProgramExec {
 struct CudaSession::Impl {
   const plan::Plan &plan;
   CudaOptions options;
+  int device = 0;
+#if TTT_HAVE_NCCL
+  ncclComm_t nccl = nullptr;
+#endif
   bool bf16 = false;
   char *base = nullptr; // the one allocation
   size_t totalBytes = 0;
@@ -185,6 +193,10 @@ struct CudaSession::Impl {
 
   explicit Impl(const plan::Plan &p) : plan(p) {}
   ~Impl() {
+#if TTT_HAVE_NCCL
+    if (nccl)
+      ncclCommDestroy(nccl);
+#endif
     for (auto &[name, pe] : programs)
       for (auto &[scale, g] : pe.graphs)
         cudaGraphExecDestroy(g);
@@ -212,9 +224,24 @@ struct CudaSession::Impl {
     std::string driver, why;
     if (!backend::queryCudaDevices(gpus, driver, why))
       return why + " (or run with --backend cpu)";
-    if (gpus[0].computeMajor < 9)
-      return "GPU " + gpus[0].name + " is sm_" + std::to_string(gpus[0].computeMajor) +
-             std::to_string(gpus[0].computeMinor) +
+    // One GPU per process: the one of this rank on its node.
+    device = options.device;
+    if (device < 0) {
+      device = 0;
+      for (const char *var : {"OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID", "LOCAL_RANK"})
+        if (const char *v = std::getenv(var); v && *v) {
+          device = std::atoi(v);
+          break;
+        }
+    }
+    if (device >= int(gpus.size()))
+      return "this process is local rank " + std::to_string(device) + " but only " +
+             std::to_string(gpus.size()) + " GPU(s) are visible; start at most one process per GPU";
+    check(cudaSetDevice(device), "cudaSetDevice");
+    if (gpus[size_t(device)].computeMajor < 9)
+      return "GPU " + gpus[size_t(device)].name + " is sm_" +
+             std::to_string(gpus[size_t(device)].computeMajor) +
+             std::to_string(gpus[size_t(device)].computeMinor) +
              "; this build's kernels need sm_90 (Hopper); use --backend cpu";
 
     // Parameter slots in parameter-table order, as tttc's planner lays them out.
@@ -1077,6 +1104,49 @@ std::string CudaSession::synchronize() {
     return std::string();
   });
 }
+std::string CudaSession::collectiveId(std::string &id) {
+#if TTT_HAVE_NCCL
+  ncclUniqueId u;
+  if (ncclResult_t r = ncclGetUniqueId(&u); r != ncclSuccess)
+    return std::string("ncclGetUniqueId: ") + ncclGetErrorString(r);
+  id.assign(u.internal, sizeof u.internal);
+  return "";
+#else
+  (void)id;
+  return "this ttt-run was built without NCCL: run one GPU per job, or rebuild with NCCL";
+#endif
+}
+std::string CudaSession::joinCollectives(const std::string &id, int rank, int ranks) {
+#if TTT_HAVE_NCCL
+  ncclUniqueId u;
+  if (id.size() != sizeof u.internal)
+    return "NCCL: the job's id has the wrong size";
+  std::memcpy(u.internal, id.data(), sizeof u.internal);
+  if (ncclResult_t r = ncclCommInitRank(&impl_->nccl, ranks, u, rank); r != ncclSuccess)
+    return std::string("NCCL: joining the job's GPUs failed: ") + ncclGetErrorString(r) +
+           " (NCCL_DEBUG=INFO says more)";
+  return "";
+#else
+  (void)id, (void)rank, (void)ranks;
+  return "this ttt-run was built without NCCL: run one GPU per job, or rebuild with NCCL";
+#endif
+}
+std::string CudaSession::averageGrads() {
+#if TTT_HAVE_NCCL
+  if (!impl_->nccl)
+    return "NCCL: averageGrads before joinCollectives";
+  // One reduction over the whole gradient region (the slots' padding is zero on every rank).
+  if (ncclResult_t r = ncclAllReduce(impl_->grads, impl_->grads, impl_->paramsBytes / sizeof(float),
+                                     ncclFloat, ncclAvg, impl_->nccl, kStream);
+      r != ncclSuccess)
+    return std::string("NCCL: the gradient all-reduce failed: ") + ncclGetErrorString(r);
+  return "";
+#else
+  return "this ttt-run was built without NCCL: run one GPU per job, or rebuild with NCCL";
+#endif
+}
+int CudaSession::device() const { return impl_->device; }
+
 CudaMemory CudaSession::memory() const {
   CudaMemory m;
   const Impl &i = *impl_;

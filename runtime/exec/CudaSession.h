@@ -19,6 +19,8 @@
 
 namespace ttt::exec {
 struct CudaOptions {
+  int device = -1;      // GPU index; -1: the launcher's local rank (OMPI_COMM_WORLD_LOCAL_RANK,
+                        // SLURM_LOCALID, LOCAL_RANK), else 0
   bool graphs = true;  // --no-graph runs every program eagerly (debugging)
   bool profile = false; // time every instruction with CUDA events (eager; per-kernel table)
 };
@@ -74,6 +76,15 @@ public:
 
   /// Blocks until the device is done; "" or the error.
   std::string synchronize();
+
+  /// Data parallelism over GPUs (NCCL): the 128-byte id rank 0 makes (ncclGetUniqueId), then every
+  /// rank joins with it. "" or the error (also: this build has no NCCL).
+  static std::string collectiveId(std::string &id);
+  std::string joinCollectives(const std::string &id, int rank, int ranks);
+  /// The gradient accumulators averaged over the ranks, in place on the device (before applyStep).
+  std::string averageGrads();
+  /// The GPU this session runs on.
+  int device() const;
 
   CudaMemory memory() const;
   double peakDeviceBytes() const;

@@ -48,6 +48,10 @@ std::string CudaSession::run(const std::string &, const NamedInts &, const Named
 }
 std::string CudaSession::applyStep(int64_t, double, double, double &) { return kMissing; }
 std::string CudaSession::synchronize() { return kMissing; }
+std::string CudaSession::collectiveId(std::string &) { return kMissing; }
+std::string CudaSession::joinCollectives(const std::string &, int, int) { return kMissing; }
+std::string CudaSession::averageGrads() { return kMissing; }
+int CudaSession::device() const { return -1; }
 CudaMemory CudaSession::memory() const { return {}; }
 double CudaSession::peakDeviceBytes() const { return 0; }
 std::vector<KernelTime> CudaSession::profile() const { return {}; }

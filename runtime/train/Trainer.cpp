@@ -310,6 +310,28 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
       gpu = exec::CudaSession::open(plan, co, err);
       if (!gpu)
         return err;
+      if (comm->size() > 1) {
+        // NCCL over the job's GPUs: rank 0's id reaches every rank through the launcher's
+        // communicator (an all-reduce where only rank 0 contributes; the last value counts
+        // failures, so every rank stops together).
+        std::string id;
+        std::vector<double> bytes(129, 0.0);
+        if (lead) {
+          err = exec::CudaSession::collectiveId(id);
+          for (size_t i = 0; i < id.size() && i < 128; ++i)
+            bytes[i] = double(static_cast<unsigned char>(id[i]));
+          bytes[128] = err.empty() ? 0.0 : 1.0;
+        }
+        if (std::string e = comm->allReduceSum(bytes.data(), int64_t(bytes.size())); !e.empty())
+          return e;
+        if (bytes[128] != 0.0)
+          return err.empty() ? "rank 0 could not set up NCCL" : err;
+        id.assign(128, '\0');
+        for (size_t i = 0; i < 128; ++i)
+          id[i] = char(static_cast<unsigned char>(bytes[i]));
+        if (std::string e = gpu->joinCollectives(id, comm->rank(), comm->size()); !e.empty())
+          return e;
+      }
     }
   }
 
@@ -521,17 +543,16 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
       loss += double(out.at("loss").at(0)) / double(accum);
     }
     if (comm->size() > 1) {
-      // Data parallel: the global batch's mean loss and gradient are the ranks' means averaged.
-      // (On the GPU through host copies until the NCCL reduction lands, issue 11.)
-      std::vector<std::vector<T> *> hostGrads;
-      for (const std::string &n : names)
-        hostGrads.push_back(&accumulators[n]);
+      // Data parallel: the global batch's mean loss and gradient are the ranks' means averaged
+      // (on the GPU by NCCL, in place in the device's gradient region).
       if constexpr (std::is_same_v<T, float>)
         if (gpu)
-          if (std::string err = gpu->getGrads(hostGrads); !err.empty())
+          if (std::string err = gpu->averageGrads(); !err.empty())
             return err;
       const T inv = T(1.0 / comm->size());
       for (const std::string &n : names) {
+        if (gpu)
+          break;
         std::vector<T> &g = accumulators[n];
         if (std::string err = comm->allReduceSum(g.data(), int64_t(g.size())); !err.empty())
           return err;
@@ -541,10 +562,6 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
       if (std::string err = comm->allReduceSum(&loss, 1); !err.empty())
         return err;
       loss /= comm->size();
-      if constexpr (std::is_same_v<T, float>)
-        if (gpu)
-          if (std::string err = gpu->setGrads({hostGrads.begin(), hostGrads.end()}); !err.empty())
-            return err;
     }
     if (!std::isfinite(loss))
       return "step " + std::to_string(step + 1) + ": the loss is " + std::to_string(loss) +
