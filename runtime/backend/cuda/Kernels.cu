@@ -5,6 +5,7 @@
 
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 #include <string>
@@ -407,13 +408,15 @@ __global__ void embeddingKernel(const int32_t *tokens, int64_t n, const float *t
   y[i] = table[int64_t(tokens[row]) * dim + c];
 }
 
+template <typename Index>
 __global__ void causalConvKernel(const float *x, const float *kernel, const float *bias,
                                  int64_t batch, int64_t seq, int64_t dim, int64_t width,
                                  float *y) {
   const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= batch * seq * dim)
     return;
-  const int64_t c = i % dim, t = (i / dim) % seq, bi = i / (dim * seq);
+  const Index ii = Index(i), d = Index(dim), sq = Index(seq);
+  const int64_t c = ii % d, t = (ii / d) % sq, bi = ii / (d * sq);
   double acc = double(bias[c]);
   for (int64_t j = 0; j < width; ++j) {
     const int64_t src = t - width + 1 + j;
@@ -422,6 +425,35 @@ __global__ void causalConvKernel(const float *x, const float *kernel, const floa
     acc += double(kernel[j * dim + c]) * double(x[(bi * seq + src) * dim + c]);
   }
   y[i] = float(acc);
+}
+
+// The same rotation with the (position, pair) angles' cos and sin computed once per block into
+// shared memory (period x pairs entries, the same double expressions as ropeKernel), each
+// thread then rotating several pairs: the double pow/cos/sin per element was most of the cost.
+constexpr int kRopeTable = 1024; // entries of shared table (period x pairs) this path takes
+__global__ void ropeTableKernel(const float *x, int64_t total, int32_t heads, int32_t headDim,
+                                int32_t seq, int32_t period, double theta, double direction,
+                                float *y) {
+  __shared__ double co[kRopeTable], si[kRopeTable];
+  const int32_t pairs = headDim / 2;
+  for (int32_t e = threadIdx.x; e < period * pairs; e += blockDim.x) {
+    const int32_t p = e % pairs;
+    const double position = double(e / pairs);
+    const double angle = position * pow(theta, -2.0 * double(p) / double(headDim));
+    co[e] = cos(angle);
+    si[e] = direction * sin(angle);
+  }
+  __syncthreads();
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
+       i += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t p = i % pairs, row = i / pairs; // row = (bi * seq + t) * heads + h
+    const int32_t t = int32_t((row / heads) % seq);
+    const int32_t e = (t % period) * pairs + int32_t(p);
+    const float *xh = x + row * headDim;
+    const double x0 = xh[2 * p], x1 = xh[2 * p + 1];
+    y[row * headDim + 2 * p] = float(x0 * co[e] - x1 * si[e]);
+    y[row * headDim + 2 * p + 1] = float(x0 * si[e] + x1 * co[e]);
+  }
 }
 
 __global__ void ropeKernel(const float *x, int64_t batch, int64_t seq, int64_t heads,
@@ -626,12 +658,14 @@ __global__ void embeddingBackwardKernel(const int64_t *offsets, const int64_t *p
   dtable[i] = float(acc);
 }
 
+template <typename Index>
 __global__ void causalConvBackwardInput(const float *kernel, const float *dy, int64_t batch,
                                         int64_t seq, int64_t dim, int64_t width, float *dx) {
   const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= batch * seq * dim)
     return;
-  const int64_t c = i % dim, s = (i / dim) % seq, bi = i / (dim * seq);
+  const Index ii = Index(i), d = Index(dim), sq = Index(seq);
+  const int64_t c = ii % d, s = (ii / d) % sq, bi = ii / (d * sq);
   double acc = 0.0;
   for (int64_t j = 0; j < width; ++j) {
     const int64_t t = s + width - 1 - j;
@@ -879,14 +913,26 @@ void causalConv(const float *x, const float *kernel, const float *bias, int64_t 
                 int64_t seq, int64_t dim, int64_t width, float *y) {
   if (width < 1)
     throw std::invalid_argument("causal_conv: width must be >= 1");
-  TTT_LAUNCH(causalConvKernel, batch * seq * dim, x, kernel, bias, batch, seq, dim, width, y);
+  if (batch * seq * dim < (int64_t(1) << 31))
+    TTT_LAUNCH(causalConvKernel<int32_t>, batch * seq * dim, x, kernel, bias, batch, seq, dim,
+               width, y);
+  else
+    TTT_LAUNCH(causalConvKernel<int64_t>, batch * seq * dim, x, kernel, bias, batch, seq, dim,
+               width, y);
 }
 void rope(const float *x, int64_t batch, int64_t seq, int64_t heads, int64_t headDim,
           int64_t period, double theta, double direction, float *y) {
   if (headDim % 2 != 0 || period < 1)
     throw std::invalid_argument("rope: odd head dimension or period < 1");
-  TTT_LAUNCH(ropeKernel, batch * seq * heads * (headDim / 2), x, batch, seq, heads, headDim,
-             period, theta, direction, y);
+  const int64_t total = batch * seq * heads * (headDim / 2);
+  if (period * (headDim / 2) <= kRopeTable && seq < (int64_t(1) << 31)) {
+    if (total > 0)
+      ropeTableKernel<<<int(std::min<int64_t>(blocksFor(total), 2048)), kThreads>>>(
+          x, total, int32_t(heads), int32_t(headDim), int32_t(seq), int32_t(period), theta,
+          direction, y);
+    return;
+  }
+  TTT_LAUNCH(ropeKernel, total, x, batch, seq, heads, headDim, period, theta, direction, y);
 }
 void binary(cpu::BinaryOp op, const float *a, const Shape &shapeA, const float *b,
             const Shape &shapeB, const Shape &outShape, float *out) {
@@ -991,7 +1037,12 @@ void causalConvBackward(const float *x, const float *kernel, const float *dy, in
                         float *dbias) {
   if (width < 1)
     throw std::invalid_argument("causal_conv_backward: width must be >= 1");
-  TTT_LAUNCH(causalConvBackwardInput, batch * seq * dim, kernel, dy, batch, seq, dim, width, dx);
+  if (batch * seq * dim < (int64_t(1) << 31))
+    TTT_LAUNCH(causalConvBackwardInput<int32_t>, batch * seq * dim, kernel, dy, batch, seq, dim,
+               width, dx);
+  else
+    TTT_LAUNCH(causalConvBackwardInput<int64_t>, batch * seq * dim, kernel, dy, batch, seq, dim,
+               width, dx);
   if (width == 4) // the model's kernel: the column-sum path
     columnSums<5>(ConvParamGrads<4>{x, dy, seq, dim}, batch * seq, dim,
                   ColumnOutputs<5>{{dkernel, dkernel + dim, dkernel + 2 * dim, dkernel + 3 * dim,
