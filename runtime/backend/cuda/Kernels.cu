@@ -780,38 +780,304 @@ __global__ void accumulateKernel(float *acc, const float *g, int64_t n, float sc
 }
 
 // --- fused elementwise --------------------------------------------------------------------------
-__global__ void fusedKernel(const FusedInput *inputs, const FusedStepDesc *steps, int nIn,
-                            int nSteps, Dims out, int64_t total, float *y) {
-  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i >= total)
+// Each thread evaluates the step program on groups of 4 consecutive elements (a float4), in a
+// grid-stride loop. The block first copies the step and input descriptors into shared memory;
+// each thread's slots live in a slot file in shared memory (slot s of thread t at float4
+// `s * blockDim.x + t`: conflict-free 16-byte accesses), so reading a slot chosen at run time
+// costs one shared load, not a local-memory round trip. The inputs are copied into the file with
+// cp.async kFusedStages - 1 groups ahead (one input buffer per stage): the next groups' loads are
+// in flight while this group computes. The last step stays in registers and goes straight to `y`.
+// Every element sees exactly the operations of the one-element-per-thread kernel: binaryOp,
+// unaryF and unaryBwdF on the same operands, in the same order.
+constexpr int kFusedFull = 0;          // as many elements as the result, 16-byte aligned
+constexpr int kFusedFullUnaligned = 1; // as many elements as the result, copied 4 bytes at a time
+constexpr int kFusedBroadcast = 2;     // element stride per result dimension
+constexpr int kFusedScalar = 3;        // one repeated element: stored in the file once
+constexpr int kFusedStages = 3;        // input buffers: 2 groups of copies in flight
+
+struct FusedOp {
+  int kind, op;
+  int a, b, c; // float4 index of the argument slots in the file (file slot * blockDim.x)
+  double alpha;
+};
+template <typename Index> struct FusedIn {
+  const float *data;
+  int mode;
+  Index stride[kMaxRank];
+};
+
+// Dynamic shared memory: kFusedStages op tables (one per input buffer), the inputs, the file.
+__host__ __device__ inline size_t fusedAlign16(size_t n) { return (n + 15) / 16 * 16; }
+__host__ __device__ inline size_t fusedInsOffset(int nSteps) {
+  return fusedAlign16(size_t(kFusedStages) * size_t(nSteps) * sizeof(FusedOp));
+}
+template <typename Index> __host__ __device__ inline size_t fusedFileOffset(int nIn, int nSteps) {
+  return fusedInsOffset(nSteps) + fusedAlign16(size_t(nIn) * sizeof(FusedIn<Index>));
+}
+// File slots: buffer 0 of the inputs, the steps but the last, then buffers 1.. of the inputs.
+__host__ __device__ inline int fusedFileSlots(int nIn, int nSteps) {
+  return kFusedStages * nIn + nSteps - 1;
+}
+__device__ inline int fusedFileSlot(int slot, int buffer, int nIn, int nSteps) {
+  return slot >= nIn || buffer == 0 ? slot : nIn + nSteps - 1 + (buffer - 1) * nIn + slot;
+}
+
+__device__ inline void fusedCopy16(float4 *dst, const float *src) {
+  asm volatile(
+      "cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(unsigned(__cvta_generic_to_shared(dst))),
+      "l"(__cvta_generic_to_global(src))
+      : "memory");
+}
+__device__ inline void fusedCopy4(float *dst, const float *src) {
+  asm volatile(
+      "cp.async.ca.shared.global [%0], [%1], 4;\n" ::"r"(unsigned(__cvta_generic_to_shared(dst))),
+      "l"(__cvta_generic_to_global(src))
+      : "memory");
+}
+__device__ inline void fusedCommit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+template <int N> __device__ inline void fusedWait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+}
+
+template <int Op> __device__ float4 binary4(float4 a, float4 b) {
+  return make_float4(binaryOp(Op, a.x, b.x), binaryOp(Op, a.y, b.y), binaryOp(Op, a.z, b.z),
+                     binaryOp(Op, a.w, b.w));
+}
+template <int Op> __device__ float4 unary4(float4 a, double alpha) {
+  return make_float4(unaryF(Op, a.x, alpha), unaryF(Op, a.y, alpha), unaryF(Op, a.z, alpha),
+                     unaryF(Op, a.w, alpha));
+}
+template <int Op> __device__ float4 unaryBwd4(float4 x, float4 y, float4 dy, double alpha) {
+  return make_float4(unaryBwdF(Op, x.x, y.x, dy.x, alpha), unaryBwdF(Op, x.y, y.y, dy.y, alpha),
+                     unaryBwdF(Op, x.z, y.z, dy.z, alpha), unaryBwdF(Op, x.w, y.w, dy.w, alpha));
+}
+// One dispatch per step for the 4 elements; each case is binaryOp / unaryF / unaryBwdF with the
+// op fixed (other values fall to the same defaults: max, add_scalar).
+__device__ float4 fusedBinary(int op, float4 a, float4 b) {
+  switch (op) {
+  case int(cpu::BinaryOp::add):
+    return binary4<int(cpu::BinaryOp::add)>(a, b);
+  case int(cpu::BinaryOp::sub):
+    return binary4<int(cpu::BinaryOp::sub)>(a, b);
+  case int(cpu::BinaryOp::mul):
+    return binary4<int(cpu::BinaryOp::mul)>(a, b);
+  case int(cpu::BinaryOp::div):
+    return binary4<int(cpu::BinaryOp::div)>(a, b);
+  default:
+    return binary4<int(cpu::BinaryOp::max)>(a, b);
+  }
+}
+// add_scalar is the default case.
+#define TTT_FUSED_UNARY_CASES(CASE)                                                                \
+  CASE(neg)                                                                                        \
+  CASE(exp)                                                                                        \
+  CASE(log)                                                                                        \
+  CASE(sqrt)                                                                                       \
+  CASE(rsqrt)                                                                                      \
+  CASE(reciprocal)                                                                                 \
+  CASE(sigmoid)                                                                                    \
+  CASE(silu)                                                                                       \
+  CASE(gelu_tanh)                                                                                  \
+  CASE(relu)                                                                                       \
+  CASE(scale)
+__device__ float4 fusedUnary(int op, float4 a, double alpha) {
+  switch (op) {
+#define TTT_CASE(name)                                                                             \
+  case int(cpu::UnaryOp::name):                                                                    \
+    return unary4<int(cpu::UnaryOp::name)>(a, alpha);
+    TTT_FUSED_UNARY_CASES(TTT_CASE)
+#undef TTT_CASE
+  default:
+    return unary4<int(cpu::UnaryOp::add_scalar)>(a, alpha);
+  }
+}
+__device__ float4 fusedUnaryBwd(int op, float4 x, float4 y, float4 dy, double alpha) {
+  switch (op) {
+#define TTT_CASE(name)                                                                             \
+  case int(cpu::UnaryOp::name):                                                                    \
+    return unaryBwd4<int(cpu::UnaryOp::name)>(x, y, dy, alpha);
+    TTT_FUSED_UNARY_CASES(TTT_CASE)
+#undef TTT_CASE
+  default:
+    return unaryBwd4<int(cpu::UnaryOp::add_scalar)>(x, y, dy, alpha);
+  }
+}
+#undef TTT_FUSED_UNARY_CASES
+
+// Issues the copies of group g's inputs into input buffer `buffer` of this thread's file slots
+// (nothing past the last group). Lanes past the end of the result are zeroed.
+template <typename Index>
+__device__ void fusedPrefetch(const FusedIn<Index> *ins, int nIn, int nSteps, const Dims &out,
+                              const Index (&dim)[kMaxRank], bool broadcast, Index total,
+                              Index groups, Index g, int buffer, float4 *file) {
+  if (g >= groups)
     return;
-  float slot[kMaxFusedSlots];
+  const int T = int(blockDim.x), t = int(threadIdx.x);
+  const Index i0 = g * 4;
+  const int valid = total - i0 >= 4 ? 4 : int(total - i0);
+  Index coord[kMaxRank] = {};
+  if (broadcast) { // the coordinates of the group's first element
+    Index rem = i0;
+#pragma unroll
+    for (int r = kMaxRank - 1; r >= 0; --r) {
+      if (r >= out.rank)
+        continue;
+      coord[r] = r == 0 ? rem : rem % dim[r];
+      rem /= dim[r];
+    }
+  }
   for (int k = 0; k < nIn; ++k) {
-    const FusedInput &in = inputs[k];
-    if (in.full) {
-      slot[k] = in.data[i];
+    const int mode = ins[k].mode;
+    if (mode == kFusedScalar)
       continue;
+    const float *data = ins[k].data;
+    float4 *dst = file + fusedFileSlot(k, buffer, nIn, nSteps) * T + t;
+    float *lanes = reinterpret_cast<float *>(dst);
+    if (mode == kFusedFull && valid == 4) {
+      fusedCopy16(dst, data + i0);
+    } else if (mode <= kFusedFullUnaligned) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        if (e < valid)
+          fusedCopy4(lanes + e, data + i0 + e);
+        else
+          lanes[e] = 0.f;
+      }
+    } else { // broadcast: step the coordinates element by element
+      Index c[kMaxRank], stride[kMaxRank];
+#pragma unroll
+      for (int r = 0; r < kMaxRank; ++r) {
+        c[r] = coord[r];
+        stride[r] = ins[k].stride[r];
+      }
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        if (e >= valid) {
+          lanes[e] = 0.f;
+          continue;
+        }
+        Index off = 0;
+#pragma unroll
+        for (int r = 0; r < kMaxRank; ++r)
+          off += c[r] * stride[r];
+        fusedCopy4(lanes + e, data + off);
+#pragma unroll
+        for (int r = kMaxRank - 1; r >= 0; --r) {
+          if (r >= out.rank)
+            continue;
+          if (++c[r] < dim[r])
+            break;
+          c[r] = 0;
+        }
+      }
     }
-    int64_t rem = i, off = 0;
-    for (int d = out.rank - 1; d >= 0; --d) {
-      off += (rem % out.d[d]) * in.stride[d];
-      rem /= out.d[d];
-    }
-    slot[k] = in.data[off];
   }
-  for (int j = 0; j < nSteps; ++j) {
-    const FusedStepDesc &s = steps[j];
-    const float a = slot[s.args[0]];
-    float r;
-    if (s.kind == 0)
-      r = binaryOp(s.op, a, slot[s.args[1]]);
-    else if (s.kind == 1)
-      r = unaryF(s.op, a, s.alpha);
+}
+
+// Index: uint32_t when total < 2^31 (offsets and coordinates fit), else uint64_t.
+template <typename Index>
+__global__ void __launch_bounds__(256, 4)
+    fusedKernel(const FusedInput *inputs, const FusedStepDesc *steps, int nIn, int nSteps, Dims out,
+                Index total, float *y) {
+  extern __shared__ __align__(16) unsigned char fusedShared[];
+  auto *ops = reinterpret_cast<FusedOp *>(fusedShared);
+  auto *ins = reinterpret_cast<FusedIn<Index> *>(fusedShared + fusedInsOffset(nSteps));
+  float4 *file = reinterpret_cast<float4 *>(fusedShared + fusedFileOffset<Index>(nIn, nSteps));
+  const int T = int(blockDim.x), t = int(threadIdx.x);
+
+  for (int x = t; x < kFusedStages * nSteps; x += T) {
+    const int buffer = x / nSteps;
+    const FusedStepDesc &s = steps[x - buffer * nSteps];
+    FusedOp o;
+    o.kind = s.kind;
+    o.op = s.op;
+    o.a = fusedFileSlot(s.args[0], buffer, nIn, nSteps) * T;
+    o.b = s.args[1] < 0 ? 0 : fusedFileSlot(s.args[1], buffer, nIn, nSteps) * T;
+    o.c = s.args[2] < 0 ? 0 : fusedFileSlot(s.args[2], buffer, nIn, nSteps) * T;
+    o.alpha = s.alpha;
+    ops[x] = o;
+  }
+  int broadcast = 0;
+  for (int k = t; k < nIn; k += T) {
+    const FusedInput &s = inputs[k];
+    FusedIn<Index> d;
+    d.data = s.data;
+    bool repeats = true;
+#pragma unroll
+    for (int r = 0; r < kMaxRank; ++r) {
+      d.stride[r] = r < out.rank ? Index(s.stride[r]) : Index(0);
+      repeats = repeats && d.stride[r] == 0;
+    }
+    if (s.full)
+      d.mode = (reinterpret_cast<uintptr_t>(s.data) & 15) == 0 ? kFusedFull : kFusedFullUnaligned;
     else
-      r = unaryBwdF(s.op, a, slot[s.args[1]], slot[s.args[2]], s.alpha);
-    slot[nIn + j] = r;
+      d.mode = repeats ? kFusedScalar : kFusedBroadcast;
+    broadcast |= d.mode == kFusedBroadcast;
+    ins[k] = d;
   }
-  y[i] = slot[nIn + nSteps - 1];
+  broadcast = __syncthreads_or(broadcast);
+  // From here on each thread touches only its own file slots: no more barriers.
+
+  for (int k = 0; k < nIn; ++k)
+    if (ins[k].mode == kFusedScalar) {
+      const float v = ins[k].data[0];
+#pragma unroll
+      for (int b = 0; b < kFusedStages; ++b)
+        file[fusedFileSlot(k, b, nIn, nSteps) * T + t] = make_float4(v, v, v, v);
+    }
+
+  Index dim[kMaxRank];
+#pragma unroll
+  for (int r = 0; r < kMaxRank; ++r)
+    dim[r] = r < out.rank ? Index(out.d[r]) : Index(1);
+  const bool yAligned = (reinterpret_cast<uintptr_t>(y) & 15) == 0;
+  const Index groups = (total + 3) / 4, stride = Index(gridDim.x) * Index(T);
+  Index g = Index(blockIdx.x) * Index(T) + Index(t);
+#pragma unroll
+  for (int b = 0; b + 1 < kFusedStages; ++b) {
+    fusedPrefetch(ins, nIn, nSteps, out, dim, broadcast != 0, total, groups, g + Index(b) * stride,
+                  b, file);
+    fusedCommit();
+  }
+  for (int buffer = 0; g < groups; g += stride) {
+    const int ahead = (buffer + kFusedStages - 1) % kFusedStages;
+    fusedPrefetch(ins, nIn, nSteps, out, dim, broadcast != 0, total, groups,
+                  g + Index(kFusedStages - 1) * stride, ahead, file);
+    fusedCommit();
+    fusedWait<kFusedStages - 1>(); // this group's copies have landed
+
+    const FusedOp *program = ops + buffer * nSteps;
+    float4 res = make_float4(0.f, 0.f, 0.f, 0.f);
+    for (int j = 0; j < nSteps; ++j) {
+      const FusedOp &s = program[j];
+      const float4 a = file[s.a + t];
+      if (s.kind == 0)
+        res = fusedBinary(s.op, a, file[s.b + t]);
+      else if (s.kind == 1)
+        res = fusedUnary(s.op, a, s.alpha);
+      else
+        res = fusedUnaryBwd(s.op, a, file[s.b + t], file[s.c + t], s.alpha);
+      if (j + 1 < nSteps)
+        file[(nIn + j) * T + t] = res;
+    }
+
+    const Index i0 = g * 4;
+    float *q = y + i0;
+    if (total - i0 >= 4 && yAligned) {
+      *reinterpret_cast<float4 *>(q) = res;
+    } else {
+      const int valid = total - i0 >= 4 ? 4 : int(total - i0);
+      q[0] = res.x;
+      if (valid > 1)
+        q[1] = res.y;
+      if (valid > 2)
+        q[2] = res.z;
+      if (valid > 3)
+        q[3] = res.w;
+    }
+    buffer = buffer + 1 == kFusedStages ? 0 : buffer + 1;
+  }
+  fusedWait<0>();
 }
 
 // --- lm_head + cross-entropy row updates --------------------------------------------------------
@@ -1110,14 +1376,48 @@ void accumulate(float *acc, const float *g, int64_t n, float scale) {
   TTT_LAUNCH(accumulateKernel, n, acc, g, n, scale);
 }
 
+template <typename Index>
+void launchFused(const FusedInput *in, const FusedStepDesc *st, int nIn, int nSteps, const Dims &o,
+                 int64_t total, float *out) {
+  // The descriptors and the slot file stay within the default 48 KiB of shared memory: 256
+  // threads for up to 11 file slots, fewer (a multiple of 32 while that fits) for longer programs.
+  constexpr size_t kSharedLimit = 48 * 1024;
+  const size_t fixed = fusedFileOffset<Index>(nIn, nSteps);
+  const size_t perThread = size_t(fusedFileSlots(nIn, nSteps)) * sizeof(float4);
+  size_t fit = std::min<size_t>(kThreads, (kSharedLimit - fixed) / perThread);
+  if (fit >= 32)
+    fit = fit / 32 * 32;
+  const int threads = int(fit);
+  const size_t shared = fixed + perThread * size_t(threads);
+  const int64_t groups = (total + 3) / 4;
+  const int64_t blocks = (groups + threads - 1) / threads;
+  // Grid-stride: at most one wave of resident blocks (queries only, no synchronization).
+  int64_t grid = std::min<int64_t>(blocks, int64_t(1) << 20);
+  int dev = 0, sms = 0, perSm = 0;
+  if (cudaGetDevice(&dev) == cudaSuccess &&
+      cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) == cudaSuccess &&
+      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&perSm, fusedKernel<Index>, threads, shared) ==
+          cudaSuccess &&
+      sms > 0 && perSm > 0)
+    grid = std::min<int64_t>(blocks, int64_t(sms) * perSm);
+  fusedKernel<Index><<<int(grid), threads, shared>>>(in, st, nIn, nSteps, o, Index(total), out);
+}
+
 void fusedElementwise(const void *desc, int inputs, int steps, const Shape &outShape, float *out) {
   if (inputs + steps > kMaxFusedSlots)
     throw std::invalid_argument("fused_elementwise: more than 64 inputs and steps");
   const Dims o = dimsOf(outShape);
   const int64_t total = cpu::numElements(outShape);
+  if (steps <= 0)
+    throw std::invalid_argument("fused_elementwise: no steps");
+  if (total <= 0)
+    return;
   const auto *in = static_cast<const FusedInput *>(desc);
   const auto *st = reinterpret_cast<const FusedStepDesc *>(in + inputs);
-  TTT_LAUNCH(fusedKernel, total, in, st, inputs, steps, o, total, out);
+  if (total < (int64_t(1) << 31))
+    launchFused<uint32_t>(in, st, inputs, steps, o, total, out);
+  else
+    launchFused<uint64_t>(in, st, inputs, steps, o, total, out);
 }
 
 void xentStart(int64_t n, double *runMax, double *runSum) {
