@@ -35,6 +35,39 @@ std::optional<int64_t> tensorBytes(Type type) {
   return shaped.getNumElements() * element;
 }
 
+std::optional<std::array<int64_t, 3>> recordedBuffer(Value v) {
+  ArrayAttr list;
+  unsigned index;
+  if (auto r = dyn_cast<OpResult>(v)) {
+    list = r.getOwner()->getAttrOfType<ArrayAttr>(kBuffersAttr);
+    index = r.getResultNumber();
+  } else {
+    auto a = cast<BlockArgument>(v);
+    Operation *parent = a.getOwner()->getParentOp();
+    list = parent ? parent->getAttrOfType<ArrayAttr>(kArgBuffersAttr) : ArrayAttr();
+    index = a.getArgNumber();
+  }
+  auto entry = list && index < list.size() ? dyn_cast<ArrayAttr>(list[index]) : ArrayAttr();
+  if (!entry || entry.size() != 3)
+    return std::nullopt;
+  std::array<int64_t, 3> buffer;
+  for (unsigned i = 0; i < 3; ++i) {
+    auto n = dyn_cast<IntegerAttr>(entry[i]);
+    if (!n)
+      return std::nullopt;
+    buffer[i] = n.getInt();
+  }
+  return buffer;
+}
+
+bool isAliasingReshape(Operation *op) {
+  auto reshape = dyn_cast<p::ReshapeOp>(op);
+  if (!reshape)
+    return false;
+  std::optional<std::array<int64_t, 3>> result = recordedBuffer(reshape.getResult());
+  return result && result == recordedBuffer(reshape.getInput());
+}
+
 namespace {
 // Pre-order positions: each op's [own position, last nested position].
 void number(Block &block, int64_t &next, DenseMap<Operation *, Interval> &span) {

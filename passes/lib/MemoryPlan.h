@@ -9,6 +9,8 @@
 #include "llvm/ADT/SmallVector.h"
 #include "llvm/ADT/StringRef.h"
 
+#include <algorithm>
+#include <array>
 #include <cstdint>
 #include <optional>
 
@@ -29,10 +31,23 @@ inline int64_t alignUp(int64_t n) { return (n + kAlignment - 1) / kAlignment * k
 // Bytes of a static tensor (f32/i32 4, f64 8, bf16/f16 2); nullopt for other element types.
 std::optional<int64_t> tensorBytes(mlir::Type type);
 
+// The buffer `[region, offset, size]` recorded for `v` (its op's `tttp.buffers`, or its scan's
+// `tttp.arg_buffers` for a body argument); nullopt when there is none or it is malformed.
+std::optional<std::array<int64_t, 3>> recordedBuffer(mlir::Value v);
+
+// Is `op` a `tttp.reshape` whose recorded result buffer is exactly its operand's? Such a
+// reshape is a view (the runtime launches nothing for it); the planner makes every reshape one
+// unless the two values must live in different slots (Passes.td).
+bool isAliasingReshape(mlir::Operation *op);
+
 // Closed interval of program positions [start, end] during which a value's buffer holds data.
 struct Interval {
   int64_t start = 0, end = 0;
   bool overlaps(const Interval &o) const { return start <= o.end && o.start <= end; }
+  // The smallest interval holding both (the lifetime of a buffer two values share).
+  Interval hull(const Interval &o) const {
+    return {std::min(start, o.start), std::max(end, o.end)};
+  }
 };
 
 // Liveness of every value of a program. Ops are numbered in a pre-order walk (a scan, then its

@@ -1,10 +1,12 @@
 // ttt-plan-memory: gives every tensor of every tttp.program a buffer in one of the long-lived
-// regions or at an offset of the program's arena (Passes.td describes the rules and attributes).
+// regions or at an offset of the program's arena, a reshape the buffer of its operand (Passes.td
+// describes the rules and attributes).
 #include "MemoryPlan.h"
 #include "ttt/Dialect/TTT/TTTModel.h"
 #include "ttt/Passes/Passes.h"
 
 #include "mlir/IR/Builders.h"
+#include "llvm/ADT/MapVector.h"
 #include "llvm/ADT/StringMap.h"
 
 #include <algorithm>
@@ -71,27 +73,41 @@ FailureOr<ParamLayout> layoutParams(ModuleOp module) {
   return layout;
 }
 
-// Is `v` a checkpoint: a result of a top-level forward inner loop (a forward scan, or the fused
-// `tttp.inner_loop_fwd`) read only by top-level backward ones (as a scanned input of a reversed
-// scan, or by `tttp.inner_loop_bwd`)? These are the carried W, b at every remat group start.
-bool isCheckpoint(Value v, Block &top) {
-  Operation *def = v.getDefiningOp();
-  if (!def || def->getBlock() != &top || v.use_empty())
+// Values that share one buffer: a root (any value that is not an aliasing reshape's result)
+// and the reshapes of it, transitively (`tttp.reshape` is a view of its operand's bytes).
+struct AliasClass {
+  SmallVector<Value, 2> members; // the root first, then in definition order
+  std::optional<int64_t> grad;   // offset of the grads slot, when a member is a gradient output
+};
+
+// Is the class rooted at `root` a checkpoint: a result of a top-level forward inner loop (a
+// forward scan, or the fused `tttp.inner_loop_fwd`) read, directly or through the class's
+// reshapes, only by top-level backward ones (as a scanned input of a reversed scan, or by
+// `tttp.inner_loop_bwd`)? These are the carried W, b at every remat group start.
+bool isCheckpoint(const AliasClass &cls, Block &top, const DenseMap<Value, Value> &rootOf) {
+  Value root = cls.members.front();
+  Operation *def = root.getDefiningOp();
+  if (!def || def->getBlock() != &top || cls.grad)
     return false;
   auto scan = dyn_cast<p::ScanOp>(def);
   if (!(scan && !scan.getReverse()) && def->getName().getStringRef() != "tttp.inner_loop_fwd")
     return false;
-  for (OpOperand &use : v.getUses()) {
-    Operation *user = use.getOwner();
-    if (user->getBlock() != &top)
-      return false;
-    if (user->getName().getStringRef() == "tttp.inner_loop_bwd")
-      continue;
-    auto reader = dyn_cast<p::ScanOp>(user);
-    if (!reader || !reader.getReverse() || use.getOperandNumber() < reader.getInits().size())
-      return false;
-  }
-  return true;
+  bool read = false;
+  for (Value member : cls.members)
+    for (OpOperand &use : member.getUses()) {
+      Operation *user = use.getOwner();
+      if (isa<p::ReshapeOp>(user) && rootOf.lookup(user->getResult(0)) == root)
+        continue; // a view in the same buffer
+      if (user->getBlock() != &top)
+        return false;
+      read = true;
+      if (user->getName().getStringRef() == "tttp.inner_loop_bwd")
+        continue;
+      auto reader = dyn_cast<p::ScanOp>(user);
+      if (!reader || !reader.getReverse() || use.getOperandNumber() < reader.getInits().size())
+        return false;
+    }
+  return read;
 }
 
 struct ArenaItem {
@@ -182,6 +198,7 @@ struct PlanMemory : ttt::impl::TTTPlanMemoryBase<PlanMemory> {
     DenseMap<Value, Buffer> buffers;
 
     // Gradients land in their parameter's slot of the grads region.
+    DenseMap<Value, Buffer> grads;
     for (auto out : top.getOps<p::OutputOp>()) {
       if (!out.getName().starts_with("grad:"))
         continue;
@@ -191,35 +208,68 @@ struct PlanMemory : ttt::impl::TTTPlanMemoryBase<PlanMemory> {
       if (slot == params.slots.end() || !size || *size != slot->second.size)
         return out.emitOpError() << "gradient of '" << name
                                  << "' matches no parameter slot of the same size";
-      if (buffers.count(out.getValue()))
+      if (grads.count(out.getValue()))
         return out.emitOpError() << "writes a value that is already the gradient of another "
                                     "parameter; the planner needs one value per gradient";
-      buffers[out.getValue()] = {Grads, slot->second.offset, *size};
+      grads[out.getValue()] = {Grads, slot->second.offset, *size};
     }
 
-    std::vector<ArenaItem> arena;
-    int64_t checkpointBytes = 0;
+    // Alias classes, in definition order (a reshape's operand is defined before it): the result
+    // of a reshape joins its operand's class, unless it is a gradient that cannot take the
+    // class's buffer (the class already holds a gradient, or its root is a parameter, an input
+    // or a scan body's argument); then that reshape stays a copy.
+    DenseMap<Value, Value> rootOf;
+    llvm::MapVector<Value, AliasClass> classes;
     for (Value v : liveness.values) {
       std::optional<int64_t> size = tensorBytes(v.getType());
       if (!size) {
         Operation *at = v.getDefiningOp() ? v.getDefiningOp() : v.getParentBlock()->getParentOp();
         return at->emitOpError() << "has a tensor of unknown byte size: " << v.getType();
       }
-      if (buffers.count(v))
-        continue; // a gradient
-      if (auto param = v.getDefiningOp<p::ParamOp>()) {
-        buffers[v] = params.slots.find(param.getName())->second;
-        continue;
+      auto grad = grads.find(v);
+      Value root = v;
+      if (auto reshape = v.getDefiningOp<p::ReshapeOp>()) {
+        Value candidate = rootOf.lookup(reshape.getInput());
+        AliasClass &cls = classes.find(candidate)->second;
+        Operation *def = candidate.getDefiningOp();
+        bool gradOk =
+            grad == grads.end() || (!cls.grad && def && !isa<p::ParamOp, p::InputOp>(def));
+        if (tensorBytes(candidate.getType()) == size && gradOk)
+          root = candidate;
       }
-      if (isCheckpoint(v, top)) {
-        buffers[v] = {Checkpoints, checkpointBytes, *size};
-        checkpointBytes += alignUp(*size);
-        continue;
+      rootOf[v] = root;
+      AliasClass &cls = classes[root];
+      cls.members.push_back(v);
+      if (grad != grads.end())
+        cls.grad = grad->second.offset;
+    }
+
+    std::vector<ArenaItem> arena;
+    int64_t checkpointBytes = 0;
+    for (auto &[root, cls] : classes) {
+      int64_t size = *tensorBytes(root.getType());
+      if (cls.grad) {
+        buffers[root] = {Grads, *cls.grad, size};
+      } else if (auto param = root.getDefiningOp<p::ParamOp>()) {
+        buffers[root] = params.slots.find(param.getName())->second;
+      } else if (isCheckpoint(cls, top, rootOf)) {
+        buffers[root] = {Checkpoints, checkpointBytes, size};
+        checkpointBytes += alignUp(size);
+      } else {
+        // One arena buffer for the class, live from its first definition to its last use.
+        Interval live = liveness.intervals.lookup(root);
+        for (Value member : cls.members)
+          live = live.hull(liveness.intervals.lookup(member));
+        arena.push_back({root, live, size, int64_t(arena.size())});
       }
-      arena.push_back({v, liveness.intervals.lookup(v), *size, int64_t(arena.size())});
     }
     int64_t arenaBytes = packArena(arena, buffers);
     int64_t peak = arenaPeak(arena, liveness.numPositions);
+    for (auto &[root, cls] : classes) {
+      const Buffer shared = buffers.lookup(root);
+      for (Value member : cls.members)
+        buffers[member] = shared;
+    }
 
     OpBuilder b(program.getContext());
     program.walk([&](Operation *op) {

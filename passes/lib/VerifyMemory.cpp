@@ -1,6 +1,7 @@
 // ttt-verify-memory: checks the memory plan that ttt-plan-memory recorded (Passes.td): every
 // tensor has a buffer of its size inside its region, and no two buffers of a packed region
-// are live at the same time and share a byte.
+// are live at the same time and share a byte, except a reshape's result that is exactly its
+// operand's buffer (a view: the two are one buffer, live as long as either).
 #include "MemoryPlan.h"
 #include "ttt/Passes/Passes.h"
 
@@ -22,6 +23,7 @@ struct Assigned {
   Value value;
   int64_t region, offset, size;
   Interval live;
+  int64_t views = 0; // reshapes sharing this buffer (see the classes below)
 };
 
 // The op that owns a value's assignment, and how the value is called there.
@@ -30,6 +32,14 @@ std::pair<Operation *, std::string> owner(Value v) {
     return {r.getOwner(), "result #" + std::to_string(r.getResultNumber())};
   auto a = cast<BlockArgument>(v);
   return {a.getOwner()->getParentOp(), "body argument #" + std::to_string(a.getArgNumber())};
+}
+
+// How a buffer is called in a report: the value, and the reshapes that view it, if any.
+std::string named(const std::string &name, int64_t views) {
+  if (!views)
+    return name;
+  return name + " (with " + std::to_string(views) + " reshape" + (views > 1 ? "s" : "") +
+         " viewing it)";
 }
 
 std::string range(int64_t offset, int64_t size) {
@@ -113,10 +123,48 @@ struct VerifyMemory : ttt::impl::TTTVerifyMemoryBase<VerifyMemory> {
         read(op, kArgBuffersAttr, scan.getBody().front().getArguments(), "body argument");
     });
 
+    // A reshape whose buffer is exactly its operand's is a view of it: the two are one buffer,
+    // live for the union (hull) of their lifetimes; every other reshape is a copy, checked
+    // like any other value. Classes by union-find over the assignments.
+    DenseMap<Value, size_t> index;
+    for (auto [i, a] : llvm::enumerate(assigned))
+      index[a.value] = i;
+    std::vector<size_t> parent(assigned.size());
+    for (size_t i = 0; i < parent.size(); ++i)
+      parent[i] = i;
+    auto find = [&](size_t i) {
+      while (parent[i] != i)
+        i = parent[i] = parent[parent[i]];
+      return i;
+    };
+    program.walk([&](p::ReshapeOp reshape) {
+      auto r = index.find(reshape.getResult()), x = index.find(reshape.getInput());
+      if (r == index.end() || x == index.end())
+        return;
+      const Assigned &a = assigned[r->second], &b = assigned[x->second];
+      if (a.region == b.region && a.offset == b.offset && a.size == b.size)
+        parent[find(r->second)] = find(x->second);
+    });
+    // One entry per class: its earliest-defined member, live for the hull of its members.
+    std::vector<Assigned> classes;
+    DenseMap<size_t, size_t> classOf; // root index -> entry
+    for (size_t i = 0; i < assigned.size(); ++i) {
+      auto [it, inserted] = classOf.try_emplace(find(i), classes.size());
+      if (inserted) {
+        classes.push_back(assigned[i]);
+        continue;
+      }
+      Assigned &c = classes[it->second];
+      if (assigned[i].live.start < c.live.start)
+        c.value = assigned[i].value;
+      c.live = c.live.hull(assigned[i].live);
+      ++c.views;
+    }
+
     // Parameters alias their master copies (two reads of one parameter share a slot); in every
     // other region, buffers live at the same time must not share a byte.
     std::vector<const Assigned *> order;
-    for (const Assigned &a : assigned)
+    for (const Assigned &a : classes)
       if (a.region != Params)
         order.push_back(&a);
     std::stable_sort(order.begin(), order.end(), [](const Assigned *a, const Assigned *b) {
@@ -132,8 +180,9 @@ struct VerifyMemory : ttt::impl::TTTVerifyMemoryBase<VerifyMemory> {
         if (b.region != a.region || !b.live.overlaps(a.live) || a.offset >= b.offset + b.size ||
             b.offset >= a.offset + a.size)
           continue;
-        auto [aOp, aName] = owner(a.value);
-        auto [bOp, bName] = owner(b.value);
+        auto [aOp, aValue] = owner(a.value);
+        auto [bOp, bValue] = owner(b.value);
+        std::string aName = named(aValue, a.views), bName = named(bValue, b.views);
         InFlightDiagnostic d = aOp->emitOpError()
                                << aName << ": " << regionName(a.region) << " buffer "
                                << range(a.offset, a.size) << " overlaps " << bName << " of '"

@@ -691,7 +691,10 @@ struct CudaSession::Impl {
       std::vector<int> perm(ins.ints()->begin(), ins.ints()->end());
       cuda::transpose(in(0), shape(arg(0)), perm, out(0));
     } else if (op == "reshape") {
-      copy(out(0), in(0), size_t(size(arg(0))) * sizeof(float));
+      // tttc's memory plan gives a reshape its operand's buffer (a view: nothing to move); a
+      // plan that gave it its own buffer (older tttc) copies.
+      if (out(0) != in(0))
+        copy(out(0), in(0), size_t(size(arg(0))) * sizeof(float));
     } else if (op == "concat" || op == "slice") {
       const int axis = int(ints(0));
       Shape big = shape(op == "concat" ? res(0) : arg(0));

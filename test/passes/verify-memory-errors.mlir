@@ -65,3 +65,43 @@ tttp.program "scan_args" attributes {tttp.memory = {alignment = 256, arena = 204
   }
   tttp.output "y" %f : tensor<8x8xf32>
 }
+
+// -----
+
+// Only a reshape may share its operand's buffer: any other op given its live operand's exact
+// buffer is an overlap.
+tttp.program "value_alias" attributes {tttp.memory = {alignment = 256, arena = 256, arena_peak = 256, checkpoints = 0, grads = 256, moments = 512, params = 256}} {
+  %w = tttp.param "w" {tttp.buffers = [[0, 0, 256]]} : tensor<8x8xf32>
+  // expected-note @below {{the other buffer is defined here}}
+  %a = tttp.unary %w {kind = "exp", tttp.buffers = [[4, 0, 256]]} : (tensor<8x8xf32>) -> tensor<8x8xf32>
+  // expected-error @below {{result #0: arena buffer [0, 256) overlaps result #0 of 'tttp.unary' [0, 256) while both are live (positions 2-3 and 1-2)}}
+  %b = tttp.unary %a {kind = "neg", tttp.buffers = [[4, 0, 256]]} : (tensor<8x8xf32>) -> tensor<8x8xf32>
+  tttp.output "y" %b : tensor<8x8xf32>
+}
+
+// -----
+
+// A reshape that shares some of its operand's bytes but not its buffer is no view: an overlap.
+tttp.program "partial_view" attributes {tttp.memory = {alignment = 256, arena = 768, arena_peak = 768, checkpoints = 0, grads = 256, moments = 512, params = 256}} {
+  %w = tttp.param "w" {tttp.buffers = [[0, 0, 256]]} : tensor<8x8xf32>
+  // expected-note @below {{the other buffer is defined here}}
+  %a = tttp.constant 1.0 {tttp.buffers = [[4, 0, 512]]} : tensor<2x8x8xf32>
+  // expected-error @below {{result #0: arena buffer [256, 768) overlaps result #0 of 'tttp.constant' [0, 512) while both are live (positions 2-3 and 1-2)}}
+  %r = tttp.reshape %a {tttp.buffers = [[4, 256, 512]]} : (tensor<2x8x8xf32>) -> tensor<2x64xf32>
+  tttp.output "y" %r : tensor<2x64xf32>
+}
+
+// -----
+
+// A view keeps its buffer live: %a dies at the reshape, but its bytes are %r's until %r's last
+// use, so %c may not take them.
+tttp.program "view_lifetime" attributes {tttp.memory = {alignment = 256, arena = 512, arena_peak = 512, checkpoints = 0, grads = 256, moments = 512, params = 256}} {
+  %w = tttp.param "w" {tttp.buffers = [[0, 0, 256]]} : tensor<8x8xf32>
+  // expected-note @below {{the other buffer is defined here}}
+  %a = tttp.unary %w {kind = "exp", tttp.buffers = [[4, 0, 256]]} : (tensor<8x8xf32>) -> tensor<8x8xf32>
+  %r = tttp.reshape %a {tttp.buffers = [[4, 0, 256]]} : (tensor<8x8xf32>) -> tensor<64xf32>
+  // expected-error @below {{result #0: arena buffer [0, 256) overlaps result #0 (with 1 reshape viewing it) of 'tttp.unary' [0, 256) while both are live (positions 3-4 and 1-4)}}
+  %c = tttp.constant 2.0 {tttp.buffers = [[4, 0, 256]]} : tensor<64xf32>
+  %d = tttp.binary %r, %c {kind = "add", tttp.buffers = [[4, 256, 256]]} : (tensor<64xf32>, tensor<64xf32>) -> tensor<64xf32>
+  tttp.output "y" %d : tensor<64xf32>
+}

@@ -12,6 +12,7 @@ struct KernelCost {
   int64_t bytes = 0;   // their operand + result bytes, a scan body's times its trip count
 };
 
-// Counts every op but param, input, output, yield, bucket_ready and the scan itself.
+// Counts every op but param, input, output, yield, bucket_ready, the scan itself and a reshape
+// that the memory plan made a view (its result's buffer is its operand's: no copy runs).
 KernelCost kernelCost(prim::ProgramOp program);
 } // namespace ttt

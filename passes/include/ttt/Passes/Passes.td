@@ -96,6 +96,18 @@ def TTTPlanMemory : Pass<"ttt-plan-memory", "::mlir::ModuleOp"> {
     | 3 | `checkpoints` | the inner-loop checkpoints: results of a top-level forward scan (or `tttp.inner_loop_fwd`) read only as scanned inputs of top-level reversed scans (or by `tttp.inner_loop_bwd`): the carry at each remat group start; one slot each |
     | 4 | `arena` | every other tensor, packed by liveness |
 
+    `tttp.reshape` is a view (row-major: the same bytes): its result gets exactly its operand's
+    buffer (same region, offset and size), so a chain of reshapes shares one buffer, planned as
+    one value live from the first definition to the last use of any of them. A reshape of a
+    parameter stays in the parameter's slot, of an input in the input's buffer, of a block
+    argument in the argument's; a forward result read only through reshapes by the backward
+    scans is still a checkpoint, its reshapes in its slot; a gradient output that reshapes an
+    arena value puts that value (and its views) in the parameter's grads slot. The one exception
+    is a gradient output that reshapes a parameter, an input, a block argument or another
+    gradient: it keeps a buffer of its own (the runtime copies). Views are safe in scan bodies
+    because the runtime writes a body's arguments only between iterations (the new carry
+    through temporaries), never while a view of them is read.
+
     Liveness, in program order (ops numbered in a pre-order walk; a scan spans its body): a value
     lives from its definition to its last use, a use inside a scan body counting until that scan
     ends; block arguments and values defined in a scan body live for the whole scan
@@ -135,8 +147,12 @@ def TTTVerifyMemory : Pass<"ttt-verify-memory", "::mlir::ModuleOp"> {
     (`tttp.buffers`, `tttp.arg_buffers`) whose size is its tensor's byte size, inside its region
     (sizes from `tttp.memory`) and 256-aligned; and no two buffers of the same region (except
     `params`, whose slots are the master parameters, aliased on purpose) are live at the same
-    time and share a byte. Each error is reported at the op that owns the buffer, with a note at
-    the other one. On success the program is marked `tttp.memory_verified`, so a pipeline's
+    time and share a byte. The one overlap it accepts is a view: a `tttp.reshape` whose buffer
+    is exactly its operand's (same region, offset, size) shares that buffer, the two (and the
+    views of views) checked as one buffer live for the union of their lifetimes; a reshape with
+    a buffer of its own is a copy, checked like any other value; any other overlap of live
+    buffers, a partial one by a reshape included, is an error. Each error is reported at the op
+    that owns the buffer, with a note at the other one. On success the program is marked `tttp.memory_verified`, so a pipeline's
     output shows that the check ran (tttc runs it on every plan).
 
     Example: `ttt-opt m.mlir ... --ttt-autodiff --ttt-plan-memory --ttt-verify-memory`
@@ -209,7 +225,10 @@ def TTTRecordCost : Pass<"ttt-record-cost", "::mlir::ModuleOp"> {
     run a kernel (all but param, input, output, yield, bucket_ready and the scan itself; a scan
     body's counted once per iteration) and the bytes they read and write (operand + result
     sizes, times the trip count inside scans). tttc runs it before the fusion passes; the plan
-    stores these numbers next to the fused program's (ttt-run --dump shows both).
+    stores these numbers next to the fused program's (ttt-run --dump shows both). The fused
+    count is taken after `ttt-plan-memory` and counts a reshape that shares its operand's
+    buffer (a view) as no kernel and no bytes; this one, before planning, counts every reshape
+    as a copy.
   }];
 }
 
