@@ -429,7 +429,11 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
       << (statePassing ? " (state passing)" : "") << ": " << steps << " steps x "
       << global << " sequences x " << seq << " tokens (accumulation " << accum << " x "
       << rows << (comm->size() > 1 ? " x " + std::to_string(comm->size()) + " ranks, " + comm->name() : std::string())
-      << "), " << (sizeof(T) == 8 ? "fp64" : "fp32") << ", backend " << o.backend << ", seed " << seed
+      << "), "
+      << (sizeof(T) == 8                                           ? "fp64"
+          : plan.compiled()->precision() == plan::Precision::bf16 ? "bf16 matmuls"
+                                                                   : "fp32")
+      << ", backend " << o.backend << ", seed " << seed
       << "\n";
 
   // Parameters live in `named` (the programs read them by name); the optimizer updates them there.
