@@ -161,7 +161,6 @@ struct ProgramExec {
 struct CudaSession::Impl {
   const plan::Plan &plan;
   CudaOptions options;
-  int device = 0;
 #if TTT_HAVE_NCCL
   ncclComm_t nccl = nullptr;
 #endif
@@ -178,7 +177,7 @@ struct CudaSession::Impl {
   std::unique_ptr<cuda::Matmuls> matmuls;
   std::map<std::pair<const plan::Instr *, size_t>, DeviceBuffer> scratch;
   DeviceBuffer castA, castB; // bf16 copies of matmul operands that are not parameters
-  // The tensor each cast buffer holds (-1: none). A value does not change while it lives, so a
+  // The tensor each cast buffer holds, if any. A value does not change while it lives, so a
   // second matmul on it (u feeds the q, v and gate projections) reuses the cast; a scan body's
   // values change every iteration, so each iteration starts empty.
   std::map<const DeviceBuffer *, int32_t> castHolds;
@@ -225,7 +224,7 @@ struct CudaSession::Impl {
     if (!backend::queryCudaDevices(gpus, driver, why))
       return why + " (or run with --backend cpu)";
     // One GPU per process: the one of this rank on its node.
-    device = options.device;
+    int device = options.device;
     if (device < 0) {
       device = 0;
       for (const char *var : {"OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID", "LOCAL_RANK"})
@@ -1086,12 +1085,6 @@ std::string CudaSession::setGrads(const std::vector<const std::vector<float> *> 
 std::string CudaSession::getGrads(std::vector<std::vector<float> *> &g) {
   return guarded([&] { return impl_->get(impl_->grads, g); });
 }
-std::string CudaSession::zeroGrads() {
-  return guarded([&] {
-    check(cudaMemsetAsync(impl_->grads, 0, impl_->paramsBytes, kStream), "zero gradients");
-    return std::string();
-  });
-}
 std::string CudaSession::run(const std::string &program, const NamedInts &inputs,
                              const NamedTensors<float> *states, NamedTensors<float> &outputs,
                              double gradScale) {
@@ -1100,12 +1093,6 @@ std::string CudaSession::run(const std::string &program, const NamedInts &inputs
 }
 std::string CudaSession::applyStep(int64_t step, double lr, double weightDecay, double &gradNorm) {
   return guarded([&] { return impl_->applyStep(step, lr, weightDecay, gradNorm); });
-}
-std::string CudaSession::synchronize() {
-  return guarded([&] {
-    check(cudaStreamSynchronize(kStream), "the device's work");
-    return std::string();
-  });
 }
 std::string CudaSession::collectiveId(std::string &id) {
 #if TTT_HAVE_NCCL
@@ -1148,7 +1135,6 @@ std::string CudaSession::averageGrads() {
   return "this ttt-run was built without NCCL: run one GPU per job, or rebuild with NCCL";
 #endif
 }
-int CudaSession::device() const { return impl_->device; }
 
 CudaMemory CudaSession::memory() const {
   CudaMemory m;
@@ -1164,7 +1150,7 @@ CudaMemory CudaSession::memory() const {
   m.workspace = double(32 << 20);
   return m;
 }
-double CudaSession::peakDeviceBytes() const {
+double CudaSession::deviceBytesInUse() const {
   size_t freeBytes = 0, total = 0;
   if (cudaMemGetInfo(&freeBytes, &total) != cudaSuccess)
     return 0;

@@ -60,7 +60,6 @@ public:
   std::string getMoments(std::vector<std::vector<float> *> &m, std::vector<std::vector<float> *> &v);
   std::string setGrads(const std::vector<const std::vector<float> *> &g);
   std::string getGrads(std::vector<std::vector<float> *> &g);
-  std::string zeroGrads();
 
   /// Runs a program (eval_step, micro_step) on the device: i32 inputs by name, float inputs
   /// (state passing's "state:*") from `states`, the named outputs copied back into `outputs`.
@@ -74,20 +73,17 @@ public:
   /// before clipping in `gradNorm` (the only host synchronisation of the step).
   std::string applyStep(int64_t step, double lr, double weightDecay, double &gradNorm);
 
-  /// Blocks until the device is done; "" or the error.
-  std::string synchronize();
-
   /// Data parallelism over GPUs (NCCL): the 128-byte id rank 0 makes (ncclGetUniqueId), then every
   /// rank joins with it. "" or the error (also: this build has no NCCL).
   static std::string collectiveId(std::string &id);
   std::string joinCollectives(const std::string &id, int rank, int ranks);
   /// The gradient accumulators averaged over the ranks, in place on the device (before applyStep).
   std::string averageGrads();
-  /// The GPU this session runs on.
-  int device() const;
 
   CudaMemory memory() const;
-  double peakDeviceBytes() const;
+  /// Device memory in use by this process (cudaMemGetInfo: the session's allocations, the
+  /// libraries' and the context); everything is allocated by the first step, so it is the peak.
+  double deviceBytesInUse() const;
   /// Per instruction kind, from the runs made with options.profile.
   std::vector<KernelTime> profile() const;
   bool bf16() const;

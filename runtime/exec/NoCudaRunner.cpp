@@ -41,19 +41,16 @@ std::string CudaSession::getMoments(std::vector<std::vector<float> *> &,
 }
 std::string CudaSession::setGrads(const std::vector<const std::vector<float> *> &) { return kMissing; }
 std::string CudaSession::getGrads(std::vector<std::vector<float> *> &) { return kMissing; }
-std::string CudaSession::zeroGrads() { return kMissing; }
 std::string CudaSession::run(const std::string &, const NamedInts &, const NamedTensors<float> *,
                              NamedTensors<float> &, double) {
   return kMissing;
 }
 std::string CudaSession::applyStep(int64_t, double, double, double &) { return kMissing; }
-std::string CudaSession::synchronize() { return kMissing; }
 std::string CudaSession::collectiveId(std::string &) { return kMissing; }
 std::string CudaSession::joinCollectives(const std::string &, int, int) { return kMissing; }
 std::string CudaSession::averageGrads() { return kMissing; }
-int CudaSession::device() const { return -1; }
 CudaMemory CudaSession::memory() const { return {}; }
-double CudaSession::peakDeviceBytes() const { return 0; }
+double CudaSession::deviceBytesInUse() const { return 0; }
 std::vector<KernelTime> CudaSession::profile() const { return {}; }
 bool CudaSession::bf16() const { return false; }
 } // namespace ttt::exec

@@ -127,7 +127,7 @@ std::string benchmark(const plan::Plan &plan, const TrainOptions &o, int64_t ite
   const double tokensPerS = double(accum) * tokensMicro / tStep;
   const double flops = modelFlopsPerToken(plan) * tokensPerS;
   const exec::CudaMemory mem = b.gpu->memory();
-  const double used = b.gpu->peakDeviceBytes();
+  const double used = b.gpu->deviceBytesInUse();
   const char *precision = b.gpu->bf16() ? "bf16" : "fp32";
   log << std::fixed << std::setprecision(2);
   log << "benchmark " << plan.provenance()->model_name()->str() << ", " << precision

@@ -617,7 +617,7 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
       out0 << "  mfu " << std::setprecision(1) << 100 * tokens / seconds * flopsPerToken / peakFlops
            << "%";
     out0 << "  " << std::setprecision(1) << seconds << " s  eta " << std::setprecision(0) << eta << " s  mem "
-        << humanBytes(gpu ? gpu->peakDeviceBytes() : peakRssBytes())
+        << humanBytes(gpu ? gpu->deviceBytesInUse() : peakRssBytes())
         << std::defaultfloat << std::setprecision(6) << "\n"
         << std::flush;
     if (jsonl)
