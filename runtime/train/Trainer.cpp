@@ -476,9 +476,10 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
     return "";
   };
   // micro_step adds each gradient / accum into its accumulator as soon as it is final.
-  exec::NamedTensors<T> accumulators;
+  exec::NamedTensors<T> accumulators; // on the CUDA backend the device holds them
   for (const std::string &n : names)
-    accumulators[n].assign(named[n].size(), T(0));
+    if (!gpu)
+      accumulators[n].assign(named[n].size(), T(0));
   exec::GradientSink<T> sink{&accumulators, 1.0 / double(accum), nullptr};
   exec::NamedTensors<T> out;
   exec::NamedInts inputs;
