@@ -427,6 +427,54 @@ __global__ void causalConvKernel(const float *x, const float *kernel, const floa
   y[i] = float(acc);
 }
 
+// Width 4 (the model's kernel): one thread per (sequence, tile of kConvSteps time steps, channel),
+// channels fastest so a warp reads 32 consecutive floats of a row. The taps and bias sit in
+// registers as doubles, x slides through a 3-value window: each x is read once (plus a 3-step
+// halo per tile). Per output the same double sum as causalConvKernel: bias, then taps j = 0..3,
+// skipping those before the sequence start. All indices fit 32 bits (the launcher checks).
+constexpr int kConvSteps = 16;
+__global__ void causalConv4Kernel(const float *x, const float *kernel, const float *bias,
+                                  int32_t batch, int32_t seq, int32_t dim, int32_t tiles,
+                                  float *y) {
+  const int32_t i = int32_t(blockIdx.x) * int32_t(blockDim.x) + int32_t(threadIdx.x);
+  if (i >= batch * tiles * dim)
+    return;
+  const int32_t c = i % dim, rest = i / dim, tile = rest % tiles, bi = rest / tiles;
+  const int32_t t0 = tile * kConvSteps;
+  const int32_t n = seq - t0 < kConvSteps ? seq - t0 : kConvSteps;
+  const float *xs = x + (bi * seq * dim + c);
+  float *ys = y + (bi * seq * dim + c);
+  const double k0 = double(kernel[c]), k1 = double(kernel[dim + c]),
+               k2 = double(kernel[2 * dim + c]), k3 = double(kernel[3 * dim + c]);
+  const double b = double(bias[c]);
+  // w0 = x[t - 3], w1 = x[t - 2], w2 = x[t - 1] (read only where t - back >= 0).
+  double w0 = t0 >= 3 ? double(xs[(t0 - 3) * dim]) : 0.0;
+  double w1 = t0 >= 2 ? double(xs[(t0 - 2) * dim]) : 0.0;
+  double w2 = t0 >= 1 ? double(xs[(t0 - 1) * dim]) : 0.0;
+  float v[kConvSteps];
+#pragma unroll
+  for (int u = 0; u < kConvSteps; ++u)
+    v[u] = u < n ? xs[(t0 + u) * dim] : 0.f;
+#pragma unroll
+  for (int u = 0; u < kConvSteps; ++u) {
+    const int32_t t = t0 + u;
+    const double cur = double(v[u]);
+    double acc = b;
+    if (t >= 3)
+      acc += k0 * w0;
+    if (t >= 2)
+      acc += k1 * w1;
+    if (t >= 1)
+      acc += k2 * w2;
+    acc += k3 * cur;
+    if (u < n)
+      ys[t * dim] = float(acc);
+    w0 = w1;
+    w1 = w2;
+    w2 = cur;
+  }
+}
+
 // The same rotation with the (position, pair) angles' cos and sin computed once per block into
 // shared memory (period x pairs entries, the same double expressions as ropeKernel), each
 // thread then rotating several pairs: the double pow/cos/sin per element was most of the cost.
@@ -549,20 +597,85 @@ __global__ void transposeKernel(const float *x, Dims out, Strides src, int64_t t
   y[i] = x[off];
 }
 
-// The last dimension kept in place (the head-split transposes): whole float4s of a row.
-template <typename Index>
-__global__ void transposeRowsKernel(const float4 *x, Dims out, Strides src, int64_t total4,
-                                    int64_t row4, float4 *y) {
-  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i >= total4)
-    return;
-  Index rem = Index(i / row4), off = 0;
-  for (int d = out.rank - 2; d >= 0; --d) {
-    const Index extent = Index(out.d[d]);
-    off += (rem % extent) * Index(src.s[d]);
-    rem /= extent;
+// The transposes below first collapse the permutation on the host (size-1 dims dropped, input
+// dims that stay adjacent and in order merged), then walk the output in order with 32-bit index
+// math. Walk32 maps an index over the output dims [0, rank) to its source offset in x.
+struct Walk32 {
+  int rank = 0;
+  uint32_t d[kMaxRank] = {}; // output extents
+  uint32_t s[kMaxRank] = {}; // x's stride of each output dim
+};
+
+__device__ __forceinline__ uint32_t walkOffset(const Walk32 &w, uint32_t i) {
+  if (w.rank == 0)
+    return 0;
+  uint32_t off = 0;
+  for (int k = w.rank - 1; k > 0; --k) {
+    const uint32_t q = i / w.d[k];
+    off += (i - q * w.d[k]) * w.s[k];
+    i = q;
   }
-  y[i] = x[off / 4 + Index(i % row4)];
+  return off + i * w.s[0];
+}
+
+// The last dimension kept in place (the head-split transposes): kLanes threads per row of row4
+// float4s, 256 / kLanes rows per pass and kRowsPerThread passes per block; the source offset of
+// a row is computed once per row; all loads are issued before the stores.
+constexpr int kRowsPerThread = 4;
+template <int kLanes>
+__global__ void __launch_bounds__(kThreads)
+    transposeRowsKernel(const float4 *__restrict__ x, Walk32 rowWalk, uint32_t rows, uint32_t row4,
+                        float4 *__restrict__ y) {
+  constexpr uint32_t kPass = kThreads / kLanes;
+  const uint32_t lane = threadIdx.x % kLanes;
+  const uint32_t first = blockIdx.x * (kPass * kRowsPerThread) + threadIdx.x / kLanes;
+  uint32_t src[kRowsPerThread];
+#pragma unroll
+  for (int k = 0; k < kRowsPerThread; ++k) {
+    const uint32_t r = first + uint32_t(k) * kPass;
+    src[k] = r < rows ? walkOffset(rowWalk, r) : 0;
+  }
+  for (uint32_t c = lane; c < row4; c += kLanes) {
+    float4 v[kRowsPerThread];
+#pragma unroll
+    for (int k = 0; k < kRowsPerThread; ++k)
+      if (first + uint32_t(k) * kPass < rows)
+        v[k] = __ldg(x + src[k] + c);
+#pragma unroll
+    for (int k = 0; k < kRowsPerThread; ++k) {
+      const uint32_t r = first + uint32_t(k) * kPass;
+      if (r < rows)
+        y[r * row4 + c] = v[k];
+    }
+  }
+}
+
+// The last two dims swapped ([.., R, C] -> [.., C, R], outer dims permuted freely): each R x C
+// matrix is contiguous in x and in y. A block stages perBlock whole matrices in shared memory
+// (rows padded to C + 1: no bank conflicts) with contiguous loads, then writes its contiguous
+// output range.
+constexpr uint32_t kMatFloats = 2048, kMatMax = 64;
+__global__ void __launch_bounds__(kThreads)
+    transposeMatsKernel(const float *__restrict__ x, Walk32 matWalk, uint32_t mats, uint32_t R,
+                        uint32_t C, uint32_t perBlock, float *__restrict__ y) {
+  __shared__ float tile[2 * kMatFloats];
+  __shared__ uint32_t base[kMatMax];
+  const uint32_t m0 = blockIdx.x * perBlock;
+  const uint32_t count = min(perBlock, mats - m0);
+  if (threadIdx.x < count)
+    base[threadIdx.x] = walkOffset(matWalk, m0 + threadIdx.x);
+  __syncthreads();
+  const uint32_t M = R * C, Cp = C + 1, Mp = R * Cp, n = count * M;
+  for (uint32_t e = threadIdx.x; e < n; e += kThreads) {
+    const uint32_t m = e / M, w = e - m * M, r = w / C, c = w - r * C;
+    tile[m * Mp + r * Cp + c] = __ldg(x + base[m] + w);
+  }
+  __syncthreads();
+  float *yb = y + m0 * M;
+  for (uint32_t e = threadIdx.x; e < n; e += kThreads) {
+    const uint32_t m = e / M, w = e - m * M, c = w / R, r = w - c * R;
+    yb[e] = tile[m * Mp + r * Cp + c];
+  }
 }
 
 __global__ void sliceKernel(const float *x, int64_t outer, int64_t extent, int64_t inner,
@@ -700,6 +813,80 @@ __global__ void causalConvBackwardParams(const float *x, const float *dy, int64_
     dbias[c] = float(acc);
   else
     dkernel[j * dim + c] = float(acc);
+}
+
+// Width 4: the input gradient and the column partials of ConvParamGrads<4> in one pass. The
+// blocks, lanes and order are columnPartialsKernel's (chunk of kChunkRows rows x kColTile
+// columns, lane y summing rows r0 + y, r0 + y + kRowLanes, ... in order, then lanes in order), so
+// the partials (and, through columnFinishKernel, the sums) are the same bits. The chunk goes
+// through shared memory kConvRows rows at a time: x rows [rs - 3, rs + kConvRows) and dy rows
+// [rs, rs + kConvRows + 3), each element read once from memory; the shifted x and dy come from
+// shared memory. dx per row is causalConvBackwardInput's sum (taps j = 0..3, in order). All
+// indices fit 32 bits (the launcher checks).
+constexpr int kConvRows = 32; // a multiple of kRowLanes
+__global__ void __launch_bounds__(kColTile *kRowLanes)
+    causalConv4BackwardKernel(const float *x, const float *kernel, const float *dy, int32_t rows,
+                              int32_t seq, int32_t dim, float *dx, double *partials) {
+  __shared__ float xs[kConvRows + 3][kColTile]; // xs[e] = x[rs - 3 + e]
+  __shared__ float gs[kConvRows + 3][kColTile]; // gs[e] = dy[rs + e]
+  __shared__ double lanes[kRowLanes][5][kColTile];
+  const int32_t tx = int32_t(threadIdx.x), ty = int32_t(threadIdx.y);
+  const int32_t c = int32_t(blockIdx.x) * kColTile + tx;
+  const bool live = c < dim;
+  const int32_t r0 = int32_t(blockIdx.y) * kChunkRows;
+  const int32_t r1 = r0 + kChunkRows < rows ? r0 + kChunkRows : rows;
+  double k0 = 0.0, k1 = 0.0, k2 = 0.0, k3 = 0.0;
+  if (live) {
+    k0 = double(kernel[c]);
+    k1 = double(kernel[dim + c]);
+    k2 = double(kernel[2 * dim + c]);
+    k3 = double(kernel[3 * dim + c]);
+  }
+  double acc[5] = {0.0, 0.0, 0.0, 0.0, 0.0};
+  for (int32_t rs = r0; rs < r1; rs += kConvRows) {
+    for (int32_t e = ty; e < kConvRows + 3; e += kRowLanes) {
+      const int32_t rx = rs - 3 + e, rg = rs + e;
+      xs[e][tx] = live && rx >= 0 && rx < rows ? x[rx * dim + c] : 0.f;
+      gs[e][tx] = live && rg < rows ? dy[rg * dim + c] : 0.f;
+    }
+    __syncthreads();
+    const int32_t re = rs + kConvRows < r1 ? rs + kConvRows : r1;
+    if (live)
+      for (int32_t r = rs + ty; r < re; r += kRowLanes) {
+        const int32_t e = r - rs, t = r % seq;
+        const double g = double(gs[e][tx]);
+        // ConvParamGrads<4>: tap j pairs dy[t] with x[t - (3 - j)] (xs[e + j]).
+        if (t >= 3)
+          acc[0] += g * double(xs[e][tx]);
+        if (t >= 2)
+          acc[1] += g * double(xs[e + 1][tx]);
+        if (t >= 1)
+          acc[2] += g * double(xs[e + 2][tx]);
+        acc[3] += g * double(xs[e + 3][tx]);
+        acc[4] += g;
+        // causalConvBackwardInput: tap j pairs dx[s] with dy[s + 3 - j] (gs[e + 3 - j]).
+        double d = 0.0;
+        if (t + 3 < seq)
+          d += k0 * double(gs[e + 3][tx]);
+        if (t + 2 < seq)
+          d += k1 * double(gs[e + 2][tx]);
+        if (t + 1 < seq)
+          d += k2 * double(gs[e + 1][tx]);
+        d += k3 * g;
+        dx[r * dim + c] = float(d);
+      }
+    __syncthreads();
+  }
+  for (int k = 0; k < 5; ++k)
+    lanes[ty][k][tx] = acc[k];
+  __syncthreads();
+  if (ty == 0 && live)
+    for (int k = 0; k < 5; ++k) {
+      double sum = 0.0;
+      for (int l = 0; l < kRowLanes; ++l)
+        sum += lanes[l][k][tx];
+      partials[(int32_t(blockIdx.y) * 5 + k) * dim + c] = sum;
+    }
 }
 
 // y (shape `to`, right-aligned in rank `from.rank`): for each, the sum over the reduced dims in
@@ -1179,7 +1366,14 @@ void causalConv(const float *x, const float *kernel, const float *bias, int64_t 
                 int64_t seq, int64_t dim, int64_t width, float *y) {
   if (width < 1)
     throw std::invalid_argument("causal_conv: width must be >= 1");
-  if (batch * seq * dim < (int64_t(1) << 31))
+  const int64_t convTiles = (seq + kConvSteps - 1) / kConvSteps;
+  if (width == 4 && batch > 0 && seq > 0 && dim > 0 && batch * seq * dim < (int64_t(1) << 31) &&
+      batch * convTiles * dim < (int64_t(1) << 31)) {
+    const int64_t threads = batch * convTiles * dim;
+    causalConv4Kernel<<<blocksFor(threads), kThreads>>>(x, kernel, bias, int32_t(batch),
+                                                         int32_t(seq), int32_t(dim),
+                                                         int32_t(convTiles), y);
+  } else if (batch * seq * dim < (int64_t(1) << 31))
     TTT_LAUNCH(causalConvKernel<int32_t>, batch * seq * dim, x, kernel, bias, batch, seq, dim,
                width, y);
   else
@@ -1224,34 +1418,110 @@ void reduceLast(cpu::ReduceOp op, const float *x, int64_t rows, int64_t cols, fl
   TTT_LAUNCH(reduceKernel, rows, int(op), x, rows, cols, y);
 }
 void transpose(const float *x, const Shape &shape, const std::vector<int> &perm, float *y) {
-  const Dims in = dimsOf(shape);
+  const int rank = int(shape.size());
+  if (rank > kMaxRank)
+    throw std::invalid_argument("cuda: rank " + std::to_string(rank) + " is above the supported 6");
   if (perm.size() != shape.size())
     throw std::invalid_argument("transpose: permutation of the wrong size");
-  int64_t xStride[kMaxRank], stride = 1;
-  for (int d = in.rank - 1; d >= 0; --d) {
-    xStride[d] = stride;
-    stride *= shape[d];
-  }
-  Dims out;
-  out.rank = in.rank;
-  Strides src;
-  for (int d = 0; d < in.rank; ++d) {
-    out.d[d] = shape[perm[d]];
-    src.s[d] = xStride[perm[d]];
+  bool seen[kMaxRank] = {};
+  for (int p : perm) {
+    if (p < 0 || p >= rank || seen[p])
+      throw std::invalid_argument("transpose: not a permutation");
+    seen[p] = true;
   }
   const int64_t total = cpu::numElements(shape);
+  if (total <= 0)
+    return;
+  // Collapse: drop size-1 dims, then merge runs of input dims that stay adjacent in the output.
+  int newIndex[kMaxRank], kept = 0;
+  for (int d = 0; d < rank; ++d)
+    newIndex[d] = shape[d] == 1 ? -1 : kept++;
+  int seq[kMaxRank], n = 0; // kept input dims, in output order
+  for (int d = 0; d < rank; ++d)
+    if (newIndex[perm[d]] >= 0)
+      seq[n++] = newIndex[perm[d]];
+  int64_t keptSize[kMaxRank];
+  for (int d = 0; d < rank; ++d)
+    if (newIndex[d] >= 0)
+      keptSize[newIndex[d]] = shape[d];
+  int groupFirst[kMaxRank], groups = 0; // groups in output order: first kept input dim
+  int64_t groupSize[kMaxRank];
+  for (int i = 0; i < n; ++i) {
+    if (i > 0 && seq[i] == seq[i - 1] + 1) {
+      groupSize[groups - 1] *= keptSize[seq[i]];
+    } else {
+      groupFirst[groups] = seq[i];
+      groupSize[groups++] = keptSize[seq[i]];
+    }
+  }
+  // Collapsed input dim of each group: its rank by first kept input dim.
+  int cPerm[kMaxRank];      // output dim -> collapsed input dim
+  int64_t cIn[kMaxRank];    // collapsed input extents
+  for (int g = 0; g < groups; ++g) {
+    int pos = 0;
+    for (int h = 0; h < groups; ++h)
+      pos += groupFirst[h] < groupFirst[g];
+    cPerm[g] = pos;
+    cIn[pos] = groupSize[g];
+  }
+  int64_t inStride[kMaxRank], stride = 1;
+  for (int d = groups - 1; d >= 0; --d) {
+    inStride[d] = stride;
+    stride *= cIn[d];
+  }
+  Dims out;
+  out.rank = groups;
+  Strides src;
+  for (int d = 0; d < groups; ++d) {
+    out.d[d] = cIn[cPerm[d]];
+    src.s[d] = inStride[cPerm[d]];
+  }
   const bool small = total < (int64_t(1) << 31);
-  const int64_t row = shape.empty() ? 1 : shape.back();
-  const bool rows = in.rank > 1 && perm.back() == in.rank - 1 && row % 4 == 0 &&
-                    reinterpret_cast<uintptr_t>(x) % 16 == 0 &&
-                    reinterpret_cast<uintptr_t>(y) % 16 == 0;
-  if (rows && small)
-    TTT_LAUNCH(transposeRowsKernel<int32_t>, total / 4, reinterpret_cast<const float4 *>(x), out,
-               src, total / 4, row / 4, reinterpret_cast<float4 *>(y));
-  else if (rows)
-    TTT_LAUNCH(transposeRowsKernel<int64_t>, total / 4, reinterpret_cast<const float4 *>(x), out,
-               src, total / 4, row / 4, reinterpret_cast<float4 *>(y));
-  else if (small)
+  // Walk over the output dims [0, dims), strides divided by `unit`.
+  auto walk = [&](int dims, int64_t unit) {
+    Walk32 w;
+    w.rank = dims;
+    for (int d = 0; d < dims; ++d) {
+      w.d[d] = uint32_t(out.d[d]);
+      w.s[d] = uint32_t(src.s[d] / unit);
+    }
+    return w;
+  };
+  const int64_t row = groups > 0 ? out.d[groups - 1] : 1;
+  if (small && groups >= 2 && cPerm[groups - 1] == groups - 1 && row % 4 == 0 &&
+      reinterpret_cast<uintptr_t>(x) % 16 == 0 && reinterpret_cast<uintptr_t>(y) % 16 == 0) {
+    const uint32_t rows = uint32_t(total / row), row4 = uint32_t(row / 4);
+    const Walk32 w = walk(groups - 1, 4);
+    const auto *x4 = reinterpret_cast<const float4 *>(x);
+    auto *y4 = reinterpret_cast<float4 *>(y);
+    auto launch = [&](auto kernel, int lanes) {
+      const uint32_t perBlock = uint32_t(kThreads / lanes * kRowsPerThread);
+      kernel<<<(rows + perBlock - 1) / perBlock, kThreads>>>(x4, w, rows, row4, y4);
+    };
+    if (row4 <= 1)
+      launch(transposeRowsKernel<1>, 1);
+    else if (row4 <= 2)
+      launch(transposeRowsKernel<2>, 2);
+    else if (row4 <= 4)
+      launch(transposeRowsKernel<4>, 4);
+    else if (row4 <= 8)
+      launch(transposeRowsKernel<8>, 8);
+    else if (row4 <= 16)
+      launch(transposeRowsKernel<16>, 16);
+    else
+      launch(transposeRowsKernel<32>, 32);
+    return;
+  }
+  if (small && groups >= 2 && cPerm[groups - 1] == groups - 2 &&
+      cPerm[groups - 2] == groups - 1 && out.d[groups - 1] * out.d[groups - 2] <= kMatFloats / 2) {
+    const uint32_t R = uint32_t(out.d[groups - 1]), C = uint32_t(out.d[groups - 2]);
+    const uint32_t M = R * C, mats = uint32_t(total / M);
+    const uint32_t perBlock = std::min(kMatMax, kMatFloats / M);
+    transposeMatsKernel<<<(mats + perBlock - 1) / perBlock, kThreads>>>(x, walk(groups - 2, 1), mats,
+                                                                          R, C, perBlock, y);
+    return;
+  }
+  if (small)
     TTT_LAUNCH(transposeKernel<int32_t>, total, x, out, src, total, y);
   else
     TTT_LAUNCH(transposeKernel<int64_t>, total, x, out, src, total, y);
@@ -1303,6 +1573,20 @@ void causalConvBackward(const float *x, const float *kernel, const float *dy, in
                         float *dbias) {
   if (width < 1)
     throw std::invalid_argument("causal_conv_backward: width must be >= 1");
+  const int64_t convRows = batch * seq;
+  if (width == 4 && convRows > 0 && dim > 0 && convRows * dim < (int64_t(1) << 31) &&
+      (convRows + kChunkRows - 1) / kChunkRows <= 65535) {
+    // One pass for dx and the ConvParamGrads<4> partials, then columnSums' finishing pass.
+    const int64_t chunks = (convRows + kChunkRows - 1) / kChunkRows;
+    double *partials = columnScratch(size_t(chunks * 5 * dim));
+    const dim3 grid(unsigned((dim + kColTile - 1) / kColTile), unsigned(chunks));
+    causalConv4BackwardKernel<<<grid, dim3(kColTile, kRowLanes)>>>(
+        x, kernel, dy, int32_t(convRows), int32_t(seq), int32_t(dim), dx, partials);
+    columnFinishKernel<5><<<int((5 * dim + 255) / 256), 256>>>(
+        partials, chunks, dim,
+        ColumnOutputs<5>{{dkernel, dkernel + dim, dkernel + 2 * dim, dkernel + 3 * dim, dbias}});
+    return;
+  }
   if (batch * seq * dim < (int64_t(1) << 31))
     TTT_LAUNCH(causalConvBackwardInput<int32_t>, batch * seq * dim, kernel, dy, batch, seq, dim,
                width, dx);
