@@ -34,12 +34,8 @@ std::string executableDir() {
 std::unique_ptr<Communicator> openCommunicator(std::string &error) {
   error.clear();
   if (!startedByMpi()) {
-    if (std::getenv("WORLD_SIZE") && std::string(std::getenv("WORLD_SIZE")) != "1") {
-      error = "a torchrun-style launch (WORLD_SIZE=" + std::string(std::getenv("WORLD_SIZE")) +
-              ") needs the NCCL transport of the CUDA backend, which this build does not have "
-              "yet; launch with mpirun instead";
-      return nullptr;
-    }
+    if (std::getenv("WORLD_SIZE"))
+      return openRendezvous(error); // torchrun-style (Rendezvous.cpp)
     return std::make_unique<Single>();
   }
   // Started by MPI: load the plugin that links libmpi (kept out of ttt-run itself).

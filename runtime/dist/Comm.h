@@ -24,6 +24,14 @@ public:
 /// The communicator of this process's launch. "" in `error` or one line naming the launcher
 /// variables and what is missing.
 std::unique_ptr<Communicator> openCommunicator(std::string &error);
+
+/// A torchrun-style launch (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT; name "torchrun"): TCP
+/// to rank 0 for the job's set-up and small sums (the NCCL id, the loss, flags); the CUDA
+/// backend's gradients go over NCCL. TTT_RENDEZVOUS_TIMEOUT (s, default 1800) bounds every wait.
+std::unique_ptr<Communicator> openRendezvous(std::string &error);
+/// The same with explicit values (tests).
+std::unique_ptr<Communicator> connectRendezvous(int rank, int size, const std::string &host,
+                                                int port, int timeoutSeconds, std::string &error);
 } // namespace ttt::dist
 
 // The MPI plugin's entry point (runtime/dist/MpiPlugin.cpp), looked up with dlsym.

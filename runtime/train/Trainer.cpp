@@ -298,6 +298,9 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
            " is available; compile with a smaller tttc --per-device-batch (accumulation grows to "
            "keep the global batch)";
 
+  if (o.backend == "cpu" && comm->name() == "torchrun" && comm->size() > 1)
+    return "the CPU backend reduces gradients over MPI: launch it with mpirun or srun "
+           "(torchrun-style launches drive the CUDA backend's NCCL)";
   // --backend cuda: parameters, gradients and moments live on the device for the whole run; the
   // host copies are refreshed only to save a checkpoint. Opened before the weights are made, so
   // a plan that does not fit the GPU fails at once.
@@ -310,8 +313,8 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
       gpu = exec::CudaSession::open(plan, co, err);
       if (!gpu)
         return err;
-      if (comm->size() > 1) {
-        // NCCL over the job's GPUs: rank 0's id reaches every rank through the launcher's
+      if (comm->size() > 1 || comm->name() == "torchrun") {
+        // NCCL over the job's GPUs (a torchrun-style launch uses it even with one rank): rank 0's id reaches every rank through the launcher's
         // communicator (an all-reduce where only rank 0 contributes; the last value counts
         // failures, so every rank stops together).
         std::string id;
@@ -547,13 +550,13 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
       }
       loss += double(out.at("loss").at(0)) / double(accum);
     }
+    if constexpr (std::is_same_v<T, float>)
+      if (gpu && (comm->size() > 1 || comm->name() == "torchrun"))
+        if (std::string err = gpu->averageGrads(); !err.empty())
+          return err;
     if (comm->size() > 1) {
       // Data parallel: the global batch's mean loss and gradient are the ranks' means averaged
-      // (on the GPU by NCCL, in place in the device's gradient region).
-      if constexpr (std::is_same_v<T, float>)
-        if (gpu)
-          if (std::string err = gpu->averageGrads(); !err.empty())
-            return err;
+      // (on the GPU by NCCL, in place in the device's gradient region, above).
       const T inv = T(1.0 / comm->size());
       for (const std::string &n : names) {
         if (gpu)

@@ -1,0 +1,127 @@
+// The torchrun-style communicator (runtime/dist/Rendezvous.cpp): ranks as threads of this
+// process on a free localhost port. Sums arrive in rank order on every rank; a missing rank 0, a
+// rank that dies, and a bad environment each stop with a message naming what happened, within
+// the timeout.
+#include "runtime/dist/Comm.h"
+
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <thread>
+#include <vector>
+
+namespace {
+using ttt::dist::Communicator;
+using ttt::dist::connectRendezvous;
+
+int freePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  ::bind(fd, reinterpret_cast<sockaddr *>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr *>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+TEST(Rendezvous, ThreeRanksSumInRankOrder) {
+  const int port = freePort(), n = 3;
+  std::vector<std::unique_ptr<Communicator>> comms(n);
+  std::vector<std::string> errors(n);
+  std::vector<std::vector<double>> sums(n);
+  std::vector<std::vector<float>> fsums(n);
+  std::vector<std::thread> ranks;
+  for (int r = 0; r < n; ++r)
+    ranks.emplace_back([&, r] {
+      comms[size_t(r)] = connectRendezvous(r, n, "127.0.0.1", port, 20, errors[size_t(r)]);
+      if (!comms[size_t(r)])
+        return;
+      // Values whose float sum depends on the order: 1e8 + 1 + (-1e8) in rank order.
+      std::vector<double> d = {double(r + 1), r == 0 ? 0.5 : 0.25};
+      std::vector<float> f = {r == 0 ? 1e8f : r == 1 ? 1.0f : -1e8f};
+      errors[size_t(r)] = comms[size_t(r)]->allReduceSum(d.data(), int64_t(d.size()));
+      if (errors[size_t(r)].empty())
+        errors[size_t(r)] = comms[size_t(r)]->allReduceSum(f.data(), 1);
+      if (errors[size_t(r)].empty())
+        errors[size_t(r)] = comms[size_t(r)]->barrier();
+      sums[size_t(r)] = d;
+      fsums[size_t(r)] = f;
+    });
+  for (auto &t : ranks)
+    t.join();
+  for (int r = 0; r < n; ++r) {
+    ASSERT_EQ(errors[size_t(r)], "") << "rank " << r;
+    EXPECT_EQ(comms[size_t(r)]->rank(), r);
+    EXPECT_EQ(comms[size_t(r)]->size(), n);
+    EXPECT_EQ(comms[size_t(r)]->name(), "torchrun");
+    EXPECT_EQ(sums[size_t(r)], (std::vector<double>{6.0, 1.0})) << "rank " << r;
+    // (1e8 + 1) rounds to 1e8 in float, then - 1e8 = 0: rank order, the same on every rank.
+    EXPECT_EQ(fsums[size_t(r)], (std::vector<float>{0.0f})) << "rank " << r;
+  }
+}
+
+TEST(Rendezvous, OneRankNeedsNoNetwork) {
+  std::string err;
+  auto comm = connectRendezvous(0, 1, "", 0, 1, err);
+  ASSERT_TRUE(comm) << err;
+  double x = 2.5;
+  EXPECT_EQ(comm->allReduceSum(&x, 1), "");
+  EXPECT_EQ(x, 2.5);
+}
+
+TEST(Rendezvous, NoRankZeroTimesOutWithAMessage) {
+  const int port = freePort();
+  std::string err;
+  const auto start = std::chrono::steady_clock::now();
+  auto comm = connectRendezvous(1, 2, "127.0.0.1", port, 1, err);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_FALSE(comm);
+  EXPECT_NE(err.find("could not reach rank 0 at 127.0.0.1:" + std::to_string(port)),
+            std::string::npos)
+      << err;
+  EXPECT_LT(seconds, 5.0);
+}
+
+TEST(Rendezvous, ARankThatDiesStopsTheOthers) {
+  const int port = freePort();
+  std::unique_ptr<Communicator> zero;
+  std::string zeroErr, oneErr, sumErr;
+  std::thread rank0([&] {
+    zero = connectRendezvous(0, 2, "127.0.0.1", port, 20, zeroErr);
+    if (zero) {
+      double x = 1;
+      sumErr = zero->allReduceSum(&x, 1);
+    }
+  });
+  {
+    auto one = connectRendezvous(1, 2, "127.0.0.1", port, 20, oneErr);
+    ASSERT_TRUE(one) << oneErr;
+  } // rank 1 goes away without taking part in the sum
+  rank0.join();
+  ASSERT_EQ(zeroErr, "");
+  EXPECT_NE(sumErr.find("rank 1 closed its connection"), std::string::npos) << sumErr;
+}
+
+TEST(Rendezvous, BadEnvironmentIsOneLine) {
+  ::setenv("RANK", "2", 1);
+  ::setenv("WORLD_SIZE", "2", 1);
+  std::string err;
+  EXPECT_FALSE(ttt::dist::openRendezvous(err));
+  EXPECT_NE(err.find("0 <= RANK < WORLD_SIZE"), std::string::npos) << err;
+  ::setenv("RANK", "0", 1);
+  ::unsetenv("MASTER_ADDR");
+  ::unsetenv("MASTER_PORT");
+  EXPECT_FALSE(ttt::dist::openRendezvous(err));
+  EXPECT_NE(err.find("needs MASTER_ADDR and MASTER_PORT"), std::string::npos) << err;
+  ::unsetenv("RANK");
+  ::unsetenv("WORLD_SIZE");
+}
+} // namespace
