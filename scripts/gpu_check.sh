@@ -10,6 +10,8 @@
 #       into DIR/bundle.tar.xz.
 #   scripts/gpu_check.sh check [DIR]     GPU machine: every check below, a table last; exit 1 on a
 #       failed parity check. With OUT set, the logs and JSON land there.
+#   scripts/gpu_check.sh nccl1 [DIR]     GPU machine: the NCCL path with one rank (torchrun-style
+#       WORLD_SIZE=1) against a plain run: equal losses, and the step time of each.
 #
 # Checks and bounds (issue 8):
 #   kernels     every CUDA kernel vs fp64 references, fresh random inputs: fp32 mode < 1e-5,
@@ -239,8 +241,45 @@ sys.exit(0 if ok else 1)
 EOF
 }
 
+# The NCCL path with one rank (a torchrun-style launch, WORLD_SIZE=1): the same losses as a plain
+# run, and its cost on a 125M step.
+nccl1() {
+  local st=/tmp/ttt-gpu-check out=${OUT:-/tmp/ttt-gpu-check-out}
+  rm -rf "$st" && mkdir -p "$st" "$out"
+  tar -C "$st" -xJf "$DIR/bundle.tar.xz"
+  local run=$st/runtime/bin/ttt-run tok=$st/tokenizer.model
+  cd "$st"
+  local one="env RANK=0 WORLD_SIZE=1 LOCAL_RANK=0 MASTER_ADDR=127.0.0.1 MASTER_PORT=29513"
+  for p in tiny_fused:5 125m_bf16_b16:3; do
+    local plan=${p%:*} steps=${p#*:}
+    "$run" plans/$plan.bin --backend cuda --data sample --tokenizer "$tok" --max-train-steps $steps \
+      --output-dir "$out/plain_$plan" > "$out/plain_$plan.txt" 2>&1
+    $one "$run" plans/$plan.bin --backend cuda --data sample --tokenizer "$tok" \
+      --max-train-steps $steps --output-dir "$out/nccl_$plan" > "$out/nccl_$plan.txt" 2>&1
+    grep -h "nccl\|step " "$out/nccl_$plan.txt" | tail -2
+  done
+  python3 - "$out" <<'EOF'
+import json, sys
+out = sys.argv[1]
+ok = True
+for plan in ("tiny_fused", "125m_bf16_b16"):
+    a, b = ([json.loads(l) for l in open(f"{out}/{k}_{plan}/train_log.jsonl") if '"loss"' in l]
+            for k in ("plain", "nccl"))
+    same = [x["loss"] for x in a] == [x["loss"] for x in b]
+    # Time of the steps after the first (graph capture) one.
+    ta, tb = a[-1]["seconds"] - a[0]["seconds"], b[-1]["seconds"] - b[0]["seconds"]
+    ok &= same and len(a) == len(b) > 1
+    print(f"  {'PASS' if same else 'FAIL'}  {plan}: NCCL (1 rank) losses {'equal' if same else 'DIFFER'}; "
+          f"steps 2-{len(a)}: plain {ta:.3f} s, NCCL {tb:.3f} s ({100 * (tb - ta) / ta:+.1f}%)")
+print("ALL PASS" if ok else "FAILED")
+sys.exit(0 if ok else 1)
+EOF
+}
+
 case "$MODE" in
 prepare) prepare ;;
 check) check ;;
-*) echo "usage: $0 prepare|check [DIR]" >&2; exit 2 ;;
+nccl1) nccl1 ;;
+*) echo "usage: $0 prepare|check|nccl1 [DIR]" >&2; exit 2 ;;
 esac
+

@@ -334,6 +334,8 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
           id[i] = char(static_cast<unsigned char>(bytes[i]));
         if (std::string e = gpu->joinCollectives(id, comm->rank(), comm->size()); !e.empty())
           return e;
+        out0 << "nccl        gradients averaged over " << comm->size() << " GPU(s) (launched by "
+             << comm->name() << ")\n";
       }
     }
   }
