@@ -4,6 +4,7 @@
 // operands with fp32 accumulation in bf16 plans), CUDA graphs.
 #include "runtime/exec/CudaRunner.h"
 #include "runtime/exec/CudaSession.h"
+#include "runtime/exec/HumanBytes.h"
 
 #include "runtime/backend/Devices.h"
 #include "runtime/backend/cpu/Fused.h"
@@ -42,18 +43,6 @@ struct CudaError : std::runtime_error {
 void check(cudaError_t e, const char *what) {
   if (e != cudaSuccess)
     throw CudaError(std::string(what) + ": " + cudaGetErrorString(e));
-}
-
-std::string humanBytes(double bytes) {
-  const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  int u = 0;
-  while (bytes >= 1024 && u < 4) {
-    bytes /= 1024;
-    ++u;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, u ? "%.2f %s" : "%.0f %s", bytes, units[u]);
-  return buf;
 }
 
 std::vector<std::string> lines(const std::string &all) {

@@ -76,17 +76,6 @@ struct Bench {
     return gpu->run("micro_step", inputs, states.empty() ? nullptr : &states, out, scale);
   }
 };
-
-double modelFlopsPerToken(const plan::Plan &plan) {
-  double flops = 0;
-  for (const plan::Parameter *p : *plan.parameters()) {
-    double n = 1;
-    for (int64_t d : *p->shape())
-      n *= double(d);
-    flops += 6 * n;
-  }
-  return flops;
-}
 } // namespace
 
 std::string benchmark(const plan::Plan &plan, const TrainOptions &o, int64_t iterations,

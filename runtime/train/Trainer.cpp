@@ -6,6 +6,7 @@
 #include "runtime/exec/CudaRunner.h"
 #include "runtime/exec/CudaSession.h"
 #include "runtime/exec/Evaluate.h"
+#include "runtime/exec/HumanBytes.h"
 #include "runtime/exec/Interpreter.h"
 #include "runtime/exec/Weights.h"
 #include "runtime/tensorboard/TensorBoard.h"
@@ -28,6 +29,7 @@
 
 namespace ttt::train {
 namespace {
+using exec::humanBytes;
 using exec::Weights;
 
 // SIGINT/SIGTERM (Ctrl-C, preemption): the step in flight finishes, a checkpoint is saved, the
@@ -182,18 +184,6 @@ double peakRssBytes() {
   return double(usage.ru_maxrss) * 1024;
 }
 
-std::string humanBytes(double bytes) {
-  const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  int u = 0;
-  while (bytes >= 1024 && u < 4) {
-    bytes /= 1024;
-    ++u;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, u ? "%.2f %s" : "%.0f %s", bytes, units[u]);
-  return buf;
-}
-
 // Mean of eval_step's per-batch loss over about opts.evalTokens validation tokens (the
 // reference's evaluation: mean of per-batch losses; perplexity = exp).
 // On the CUDA backend the training's session runs it (the weights on the device), else a runner
@@ -276,15 +266,7 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
   const int64_t accum = bm.accum, steps = bm.steps;
   const Schedule sched = bm.sched;
   const double weightDecay = bm.weightDecay;
-  // Model FLOPs per token for the throughput line: 6 per parameter (forward + backward of every
-  // weight's matmul; the tied LM head counted once), the usual convention for MFU.
-  double flopsPerToken = 0;
-  for (const plan::Parameter *p : *plan.parameters()) {
-    double n = 1;
-    for (int64_t d : *p->shape())
-      n *= double(d);
-    flopsPerToken += 6 * n;
-  }
+  const double flopsPerToken = modelFlopsPerToken(plan);
   // MFU against the H200's dense bf16 peak on the CUDA backend; the CPU has no fixed peak, so
   // there only the achieved rate is shown.
   const double peakFlops = o.backend == "cuda" ? 989e12 : 0;
@@ -693,6 +675,17 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
   return "";
 }
 } // namespace
+
+double modelFlopsPerToken(const plan::Plan &plan) {
+  double flops = 0;
+  for (const plan::Parameter *p : *plan.parameters()) {
+    double n = 1;
+    for (int64_t d : *p->shape())
+      n *= double(d);
+    flops += 6 * n;
+  }
+  return flops;
+}
 
 std::string dryRun(const plan::Plan &plan, const TrainOptions &o, std::ostream &log) {
   BatchMath b;

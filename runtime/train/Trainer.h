@@ -38,6 +38,10 @@ struct TrainOptions {
   bool cudaGraphs = true;                   // --no-graph: run the CUDA programs eagerly
 };
 
+/// Model FLOPs per token for throughput and MFU: 6 per parameter (forward + backward of every
+/// weight's matmul; the tied LM head counted once), the usual convention.
+double modelFlopsPerToken(const plan::Plan &plan);
+
 /// Batch math, tokens, steps and the memory the plan needs, without training (--dry-run).
 std::string dryRun(const plan::Plan &plan, const TrainOptions &options, std::ostream &log);
 
