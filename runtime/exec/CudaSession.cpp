@@ -642,39 +642,27 @@ struct CudaSession::Impl {
       cuda::rope(in(0), x[0], x[1], x[2], x[3], ints(0), flt(0), op == "rope" ? 1.0 : -1.0,
                  out(0));
     } else if (op == "binary") {
-      static const std::map<std::string, cpu::BinaryOp> kinds = {
-          {"add", cpu::BinaryOp::add}, {"sub", cpu::BinaryOp::sub}, {"mul", cpu::BinaryOp::mul},
-          {"div", cpu::BinaryOp::div}, {"max", cpu::BinaryOp::max}};
-      auto it = kinds.find(name);
-      if (it == kinds.end())
+      cpu::BinaryOp kind;
+      if (!cpu::binaryOpByName(name, kind))
         return op + ": unknown kind '" + name + "'";
       Shape sa = shape(arg(0)), sb = shape(arg(1)), so = cpu::broadcastShape(sa, sb);
       if (so.empty() && !(sa.empty() && sb.empty()))
         return "binary: shapes do not broadcast";
-      cuda::binary(it->second, in(0), sa, in(1), sb, so, out(0));
+      cuda::binary(kind, in(0), sa, in(1), sb, so, out(0));
     } else if (op == "unary" || op == "unary_bwd") {
-      static const std::map<std::string, cpu::UnaryOp> kinds = {
-          {"neg", cpu::UnaryOp::neg},         {"exp", cpu::UnaryOp::exp},
-          {"log", cpu::UnaryOp::log},         {"sqrt", cpu::UnaryOp::sqrt},
-          {"rsqrt", cpu::UnaryOp::rsqrt},     {"reciprocal", cpu::UnaryOp::reciprocal},
-          {"sigmoid", cpu::UnaryOp::sigmoid}, {"silu", cpu::UnaryOp::silu},
-          {"gelu_tanh", cpu::UnaryOp::gelu_tanh}, {"relu", cpu::UnaryOp::relu},
-          {"scale", cpu::UnaryOp::scale},     {"add_scalar", cpu::UnaryOp::add_scalar}};
-      auto it = kinds.find(name);
-      if (it == kinds.end())
+      cpu::UnaryOp kind;
+      if (!cpu::unaryOpByName(name, kind))
         return op + ": unknown kind '" + name + "'";
       if (op == "unary")
-        cuda::unary(it->second, in(0), size(arg(0)), flt(0), out(0));
+        cuda::unary(kind, in(0), size(arg(0)), flt(0), out(0));
       else
-        cuda::unaryBackward(it->second, in(0), in(1), in(2), size(arg(0)), flt(0), out(0));
+        cuda::unaryBackward(kind, in(0), in(1), in(2), size(arg(0)), flt(0), out(0));
     } else if (op == "reduce") {
-      static const std::map<std::string, cpu::ReduceOp> kinds = {
-          {"sum", cpu::ReduceOp::sum}, {"mean", cpu::ReduceOp::mean}, {"max", cpu::ReduceOp::max}};
-      auto it = kinds.find(name);
-      if (it == kinds.end())
+      cpu::ReduceOp kind;
+      if (!cpu::reduceOpByName(name, kind))
         return op + ": unknown kind '" + name + "'";
       int64_t cols = shape(arg(0)).back();
-      cuda::reduceLast(it->second, in(0), size(arg(0)) / cols, cols, out(0));
+      cuda::reduceLast(kind, in(0), size(arg(0)) / cols, cols, out(0));
     } else if (op == "transpose") {
       std::vector<int> perm(ins.ints()->begin(), ins.ints()->end());
       cuda::transpose(in(0), shape(arg(0)), perm, out(0));
@@ -782,45 +770,18 @@ struct CudaSession::Impl {
                              size_t(nSteps) * sizeof(cuda::FusedStepDesc);
     void *desc = S(ins, 0, blobBytes);
     if (!descReady.count(&ins)) {
-      const int64_t total = cpu::numElements(outShape);
-      const size_t rank = outShape.size();
-      std::vector<cuda::FusedInput> inputsDesc(static_cast<size_t>(nIn));
-      for (int i = 0; i < nIn; ++i) {
-        const int32_t id = ins.operands()->Get(i);
-        const Shape s = shape(id);
-        cuda::FusedInput &d = inputsDesc[size_t(i)];
-        d.data = F(id);
-        d.full = cpu::numElements(s) == total;
-        if (d.full)
-          continue;
-        if (s.size() > rank)
-          return "fused_elementwise: an input does not broadcast to the result";
-        int64_t stride = 1;
-        for (size_t k = 0; k < s.size(); ++k) {
-          const int64_t dim = s[s.size() - 1 - k], o = outShape[rank - 1 - k];
-          if (dim != 1 && dim != o)
-            return "fused_elementwise: an input does not broadcast to the result";
-          d.stride[rank - 1 - k] = dim == 1 ? 0 : stride;
-          stride *= dim;
-        }
+      std::vector<const float *> data;
+      std::vector<Shape> shapes;
+      for (int32_t id : *ins.operands()) {
+        data.push_back(F(id));
+        shapes.push_back(shape(id));
       }
-      std::vector<cuda::FusedStepDesc> stepsDesc(static_cast<size_t>(nSteps));
-      for (int j = 0; j < nSteps; ++j) {
-        const cpu::FusedStep &s = steps[size_t(j)];
-        cuda::FusedStepDesc &d = stepsDesc[size_t(j)];
-        d.kind = s.kind == cpu::FusedStep::Kind::binary  ? 0
-                 : s.kind == cpu::FusedStep::Kind::unary ? 1
-                                                         : 2;
-        d.op = s.kind == cpu::FusedStep::Kind::binary ? int(s.binary) : int(s.unary);
-        for (int a = 0; a < 3; ++a)
-          d.args[a] = int32_t(s.args[a]);
-        d.alpha = s.alpha;
+      std::vector<char> blob;
+      try {
+        blob = cuda::fusedDescriptor(data, shapes, steps, outShape);
+      } catch (const std::invalid_argument &e) {
+        return e.what();
       }
-      std::vector<char> blob(blobBytes);
-      const size_t inBytes = inputsDesc.size() * sizeof(cuda::FusedInput);
-      std::copy_n(reinterpret_cast<const char *>(inputsDesc.data()), inBytes, blob.data());
-      std::copy_n(reinterpret_cast<const char *>(stepsDesc.data()), blobBytes - inBytes,
-                  blob.data() + inBytes);
       check(cudaMemcpy(desc, blob.data(), blob.size(), cudaMemcpyHostToDevice),
             "fused_elementwise descriptor");
       descReady.insert(&ins);

@@ -214,38 +214,26 @@ private:
       Shape x = shape(arg(0));
       cpu::rope<T>(in(arg(0)), x[0], x[1], x[2], x[3], ints(0), flt(0), out(res(0)).data());
     } else if (op == "binary") {
-      static const std::map<std::string, cpu::BinaryOp> kinds = {
-          {"add", cpu::BinaryOp::add}, {"sub", cpu::BinaryOp::sub}, {"mul", cpu::BinaryOp::mul},
-          {"div", cpu::BinaryOp::div}, {"max", cpu::BinaryOp::max}};
-      auto it = kinds.find(name);
-      if (it == kinds.end())
+      cpu::BinaryOp kind;
+      if (!cpu::binaryOpByName(name, kind))
         return op + ": unknown kind '" + name + "'";
-      cpu::binary<T>(it->second, in(arg(0)), shape(arg(0)), in(arg(1)), shape(arg(1)),
+      cpu::binary<T>(kind, in(arg(0)), shape(arg(0)), in(arg(1)), shape(arg(1)),
                      out(res(0)).data());
     } else if (op == "unary" || op == "unary_bwd") {
-      static const std::map<std::string, cpu::UnaryOp> kinds = {
-          {"neg", cpu::UnaryOp::neg},         {"exp", cpu::UnaryOp::exp},
-          {"log", cpu::UnaryOp::log},         {"sqrt", cpu::UnaryOp::sqrt},
-          {"rsqrt", cpu::UnaryOp::rsqrt},     {"reciprocal", cpu::UnaryOp::reciprocal},
-          {"sigmoid", cpu::UnaryOp::sigmoid}, {"silu", cpu::UnaryOp::silu},
-          {"gelu_tanh", cpu::UnaryOp::gelu_tanh}, {"relu", cpu::UnaryOp::relu},
-          {"scale", cpu::UnaryOp::scale},     {"add_scalar", cpu::UnaryOp::add_scalar}};
-      auto it = kinds.find(name);
-      if (it == kinds.end())
+      cpu::UnaryOp kind;
+      if (!cpu::unaryOpByName(name, kind))
         return op + ": unknown kind '" + name + "'";
       if (op == "unary")
-        cpu::unary<T>(it->second, in(arg(0)), size(arg(0)), flt(0), out(res(0)).data());
+        cpu::unary<T>(kind, in(arg(0)), size(arg(0)), flt(0), out(res(0)).data());
       else
-        cpu::unaryBackward<T>(it->second, in(arg(0)), in(arg(1)), in(arg(2)), size(arg(0)), flt(0),
+        cpu::unaryBackward<T>(kind, in(arg(0)), in(arg(1)), in(arg(2)), size(arg(0)), flt(0),
                               out(res(0)).data());
     } else if (op == "reduce") {
-      static const std::map<std::string, cpu::ReduceOp> kinds = {
-          {"sum", cpu::ReduceOp::sum}, {"mean", cpu::ReduceOp::mean}, {"max", cpu::ReduceOp::max}};
-      auto it = kinds.find(name);
-      if (it == kinds.end())
+      cpu::ReduceOp kind;
+      if (!cpu::reduceOpByName(name, kind))
         return op + ": unknown kind '" + name + "'";
       int64_t cols = shape(arg(0)).back();
-      cpu::reduceLast<T>(it->second, in(arg(0)), size(arg(0)) / cols, cols, out(res(0)).data());
+      cpu::reduceLast<T>(kind, in(arg(0)), size(arg(0)) / cols, cols, out(res(0)).data());
     } else if (op == "transpose") {
       std::vector<int> perm(ins.ints()->begin(), ins.ints()->end());
       cpu::transpose<T>(in(arg(0)), shape(arg(0)), perm, out(res(0)).data());

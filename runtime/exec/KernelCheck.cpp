@@ -80,21 +80,12 @@ const std::vector<KindInfo> kKinds = {
 
 // --- op names -----------------------------------------------------------------------------------
 namespace {
-const std::vector<std::pair<const char *, cpu::BinaryOp>> kBinaryOps = {
-    {"add", cpu::BinaryOp::add}, {"sub", cpu::BinaryOp::sub}, {"mul", cpu::BinaryOp::mul},
-    {"div", cpu::BinaryOp::div}, {"max", cpu::BinaryOp::max}};
-const std::vector<std::pair<const char *, cpu::UnaryOp>> kUnaryOps = {
-    {"neg", cpu::UnaryOp::neg},         {"exp", cpu::UnaryOp::exp},
-    {"log", cpu::UnaryOp::log},         {"sqrt", cpu::UnaryOp::sqrt},
-    {"rsqrt", cpu::UnaryOp::rsqrt},     {"reciprocal", cpu::UnaryOp::reciprocal},
-    {"sigmoid", cpu::UnaryOp::sigmoid}, {"silu", cpu::UnaryOp::silu},
-    {"gelu_tanh", cpu::UnaryOp::gelu_tanh}, {"relu", cpu::UnaryOp::relu},
-    {"scale", cpu::UnaryOp::scale},     {"add_scalar", cpu::UnaryOp::add_scalar}};
-const std::vector<std::pair<const char *, cpu::ReduceOp>> kReduceOps = {
-    {"sum", cpu::ReduceOp::sum}, {"mean", cpu::ReduceOp::mean}, {"max", cpu::ReduceOp::max}};
+const std::vector<std::pair<std::string, cpu::BinaryOp>> &kBinaryOps = cpu::binaryOpNames();
+const std::vector<std::pair<std::string, cpu::UnaryOp>> &kUnaryOps = cpu::unaryOpNames();
+const std::vector<std::pair<std::string, cpu::ReduceOp>> &kReduceOps = cpu::reduceOpNames();
 
 template <typename E>
-E opByName(const std::vector<std::pair<const char *, E>> &table, const std::string &name) {
+E opByName(const std::vector<std::pair<std::string, E>> &table, const std::string &name) {
   for (const auto &[n, op] : table)
     if (name == n)
       return op;

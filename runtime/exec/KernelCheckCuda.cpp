@@ -112,25 +112,12 @@ private:
   std::vector<std::unique_ptr<DeviceBuffer>> scratch_;
 };
 
-template <typename E>
-E byName(const std::vector<std::pair<const char *, E>> &table, const std::string &name) {
-  for (const auto &[n, e] : table)
-    if (name == n)
-      return e;
-  throw std::invalid_argument("unknown op '" + name + "'");
+template <typename E> E byName(bool (*lookup)(const std::string &, E &), const std::string &name) {
+  E op{};
+  if (!lookup(name, op))
+    throw std::invalid_argument("unknown op '" + name + "'");
+  return op;
 }
-const std::vector<std::pair<const char *, cpu::BinaryOp>> kBinary = {
-    {"add", cpu::BinaryOp::add}, {"sub", cpu::BinaryOp::sub}, {"mul", cpu::BinaryOp::mul},
-    {"div", cpu::BinaryOp::div}, {"max", cpu::BinaryOp::max}};
-const std::vector<std::pair<const char *, cpu::UnaryOp>> kUnary = {
-    {"neg", cpu::UnaryOp::neg},         {"exp", cpu::UnaryOp::exp},
-    {"log", cpu::UnaryOp::log},         {"sqrt", cpu::UnaryOp::sqrt},
-    {"rsqrt", cpu::UnaryOp::rsqrt},     {"reciprocal", cpu::UnaryOp::reciprocal},
-    {"sigmoid", cpu::UnaryOp::sigmoid}, {"silu", cpu::UnaryOp::silu},
-    {"gelu_tanh", cpu::UnaryOp::gelu_tanh}, {"relu", cpu::UnaryOp::relu},
-    {"scale", cpu::UnaryOp::scale},     {"add_scalar", cpu::UnaryOp::add_scalar}};
-const std::vector<std::pair<const char *, cpu::ReduceOp>> kReduce = {
-    {"sum", cpu::ReduceOp::sum}, {"mean", cpu::ReduceOp::mean}, {"max", cpu::ReduceOp::max}};
 
 // (outer, extent, inner) of `shape` around `axis`.
 void split(const Shape &shape, int axis, int64_t &outer, int64_t &extent, int64_t &inner) {
@@ -214,17 +201,17 @@ private:
                  num("direction"), buf.out("y"));
     } else if (k == "binary") {
       const Shape a = shape("a"), b = shape("b");
-      cuda::binary(byName(kBinary, op()), buf.in("a"), a, buf.in("b"), b,
+      cuda::binary(byName(cpu::binaryOpByName, op()), buf.in("a"), a, buf.in("b"), b,
                    c.output("out").shape, buf.out("out"));
     } else if (k == "unary") {
-      cuda::unary(byName(kUnary, op()), buf.in("x"), c.input("x").size(), num("alpha"),
+      cuda::unary(byName(cpu::unaryOpByName, op()), buf.in("x"), c.input("x").size(), num("alpha"),
                   buf.out("y"));
     } else if (k == "unary_bwd") {
-      cuda::unaryBackward(byName(kUnary, op()), buf.in("x"), buf.in("y"), buf.in("dy"),
+      cuda::unaryBackward(byName(cpu::unaryOpByName, op()), buf.in("x"), buf.in("y"), buf.in("dy"),
                           c.input("x").size(), num("alpha"), buf.out("dx"));
     } else if (k == "reduce") {
       const Shape x = shape("x");
-      cuda::reduceLast(byName(kReduce, op()), buf.in("x"), cpu::numElements(x) / x.back(),
+      cuda::reduceLast(byName(cpu::reduceOpByName, op()), buf.in("x"), cpu::numElements(x) / x.back(),
                        x.back(), buf.out("y"));
     } else if (k == "transpose") {
       cuda::transpose(buf.in("x"), shape("x"), p.at("perm").get<std::vector<int>>(),
@@ -343,46 +330,15 @@ private:
     if (nIn + nSteps > cuda::kMaxFusedSlots)
       throw std::invalid_argument("fused_elementwise: too many inputs and steps");
     const Shape outShape = c.params.at("shape").get<Shape>();
-    const int64_t total = cpu::numElements(outShape);
-    const size_t rank = outShape.size();
-    if (rank > size_t(cuda::kMaxRank))
+    if (outShape.size() > size_t(cuda::kMaxRank))
       throw std::invalid_argument("fused_elementwise: rank above 6");
-    std::vector<cuda::FusedInput> inputs(static_cast<size_t>(nIn));
-    for (int i = 0; i < nIn; ++i) {
-      const Tensor &t = c.inputs[size_t(i)];
-      cuda::FusedInput &d = inputs[size_t(i)];
-      d.data = buf.in(t.name);
-      d.full = t.size() == total;
-      if (d.full)
-        continue;
-      if (t.shape.size() > rank)
-        throw std::invalid_argument("fused_elementwise: an input does not broadcast");
-      int64_t stride = 1;
-      for (size_t q = 0; q < t.shape.size(); ++q) {
-        const int64_t dim = t.shape[t.shape.size() - 1 - q], o = outShape[rank - 1 - q];
-        if (dim != 1 && dim != o)
-          throw std::invalid_argument("fused_elementwise: an input does not broadcast");
-        d.stride[rank - 1 - q] = dim == 1 ? 0 : stride;
-        stride *= dim;
-      }
+    std::vector<const float *> data;
+    std::vector<Shape> shapes;
+    for (const Tensor &t : c.inputs) {
+      data.push_back(buf.in(t.name));
+      shapes.push_back(t.shape);
     }
-    std::vector<cuda::FusedStepDesc> descs(static_cast<size_t>(nSteps));
-    for (int j = 0; j < nSteps; ++j) {
-      const cpu::FusedStep &s = steps[size_t(j)];
-      cuda::FusedStepDesc &d = descs[size_t(j)];
-      d.kind = s.kind == cpu::FusedStep::Kind::binary  ? 0
-               : s.kind == cpu::FusedStep::Kind::unary ? 1
-                                                       : 2;
-      d.op = s.kind == cpu::FusedStep::Kind::binary ? int(s.binary) : int(s.unary);
-      for (int a = 0; a < 3; ++a)
-        d.args[a] = int32_t(s.args[a]);
-      d.alpha = s.alpha;
-    }
-    const size_t inBytes = inputs.size() * sizeof(cuda::FusedInput);
-    const size_t stepBytes = descs.size() * sizeof(cuda::FusedStepDesc);
-    std::vector<char> blob(inBytes + stepBytes);
-    std::memcpy(blob.data(), inputs.data(), inBytes);
-    std::memcpy(blob.data() + inBytes, descs.data(), stepBytes);
+    const std::vector<char> blob = cuda::fusedDescriptor(data, shapes, steps, outShape);
     void *desc = buf.scratch(blob.size());
     upload(desc, blob.data(), blob.size());
     cuda::fusedElementwise(desc, nIn, nSteps, outShape, buf.out("out"));

@@ -16,41 +16,23 @@ namespace {
 constexpr int64_t kBlock = 1024;
 constexpr int64_t kRows = 256;
 
-bool unaryByName(const std::string &name, UnaryOp &op) {
-  static const std::map<std::string, UnaryOp> kinds = {
-      {"neg", UnaryOp::neg},         {"exp", UnaryOp::exp},
-      {"log", UnaryOp::log},         {"sqrt", UnaryOp::sqrt},
-      {"rsqrt", UnaryOp::rsqrt},     {"reciprocal", UnaryOp::reciprocal},
-      {"sigmoid", UnaryOp::sigmoid}, {"silu", UnaryOp::silu},
-      {"gelu_tanh", UnaryOp::gelu_tanh}, {"relu", UnaryOp::relu},
-      {"scale", UnaryOp::scale},     {"add_scalar", UnaryOp::add_scalar}};
-  auto it = kinds.find(name);
-  if (it == kinds.end())
-    return false;
-  op = it->second;
-  return true;
-}
 } // namespace
 
 std::string parseFusedSteps(const std::vector<std::string> &names, const int64_t *args,
                             const double *alphas, int64_t inputs, std::vector<FusedStep> &steps) {
-  static const std::map<std::string, BinaryOp> binaries = {
-      {"add", BinaryOp::add}, {"sub", BinaryOp::sub}, {"mul", BinaryOp::mul},
-      {"div", BinaryOp::div}, {"max", BinaryOp::max}};
   steps.clear();
   for (size_t j = 0; j < names.size(); ++j) {
     FusedStep s;
     const std::string &name = names[j];
     int arity;
-    if (auto it = binaries.find(name); it != binaries.end()) {
+    if (binaryOpByName(name, s.binary)) {
       s.kind = FusedStep::Kind::binary;
-      s.binary = it->second;
       arity = 2;
-    } else if (unaryByName(name, s.unary)) {
+    } else if (unaryOpByName(name, s.unary)) {
       s.kind = FusedStep::Kind::unary;
       arity = 1;
     } else if (name.size() > 4 && name.compare(name.size() - 4, 4, "_bwd") == 0 &&
-               unaryByName(name.substr(0, name.size() - 4), s.unary)) {
+               unaryOpByName(name.substr(0, name.size() - 4), s.unary)) {
       s.kind = FusedStep::Kind::unaryBackward;
       arity = 3;
     } else {

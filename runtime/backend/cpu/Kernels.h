@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace ttt::cpu {
@@ -65,6 +66,15 @@ template <typename T> void unary(UnaryOp op, const T *x, int64_t n, double alpha
 // --- reduce (Reduce.cpp) ------------------------------------------------------------------------
 enum class ReduceOp { sum, mean, max };
 template <typename T> void reduceLast(ReduceOp op, const T *x, int64_t rows, int64_t cols, T *y);
+
+// --- the plan's kind names of the ops above (OpNames.cpp), in enum order --------------------------
+const std::vector<std::pair<std::string, BinaryOp>> &binaryOpNames();
+const std::vector<std::pair<std::string, UnaryOp>> &unaryOpNames();
+const std::vector<std::pair<std::string, ReduceOp>> &reduceOpNames();
+// false when `name` is not a kind of that op.
+bool binaryOpByName(const std::string &name, BinaryOp &op);
+bool unaryOpByName(const std::string &name, UnaryOp &op);
+bool reduceOpByName(const std::string &name, ReduceOp &op);
 
 // --- layout (Layout.cpp) ------------------------------------------------------------------------
 template <typename T>

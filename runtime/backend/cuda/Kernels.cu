@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 
@@ -1685,6 +1686,49 @@ void launchFused(const FusedInput *in, const FusedStepDesc *st, int nIn, int nSt
       sms > 0 && perSm > 0)
     grid = std::min<int64_t>(blocks, int64_t(sms) * perSm);
   fusedKernel<Index><<<int(grid), threads, shared>>>(in, st, nIn, nSteps, o, Index(total), out);
+}
+
+std::vector<char> fusedDescriptor(const std::vector<const float *> &data,
+                                  const std::vector<Shape> &shapes,
+                                  const std::vector<cpu::FusedStep> &steps, const Shape &outShape) {
+  const int64_t total = cpu::numElements(outShape);
+  const size_t rank = outShape.size();
+  std::vector<FusedInput> inputs(data.size());
+  for (size_t i = 0; i < data.size(); ++i) {
+    const Shape &s = shapes[i];
+    FusedInput &d = inputs[i];
+    d.data = data[i];
+    d.full = cpu::numElements(s) == total;
+    if (d.full)
+      continue;
+    if (s.size() > rank)
+      throw std::invalid_argument("fused_elementwise: an input does not broadcast to the result");
+    int64_t stride = 1;
+    for (size_t k = 0; k < s.size(); ++k) {
+      const int64_t dim = s[s.size() - 1 - k], o = outShape[rank - 1 - k];
+      if (dim != 1 && dim != o)
+        throw std::invalid_argument("fused_elementwise: an input does not broadcast to the result");
+      d.stride[rank - 1 - k] = dim == 1 ? 0 : stride;
+      stride *= dim;
+    }
+  }
+  std::vector<FusedStepDesc> descs(steps.size());
+  for (size_t j = 0; j < steps.size(); ++j) {
+    const cpu::FusedStep &s = steps[j];
+    FusedStepDesc &d = descs[j];
+    d.kind = s.kind == cpu::FusedStep::Kind::binary  ? 0
+             : s.kind == cpu::FusedStep::Kind::unary ? 1
+                                                     : 2;
+    d.op = s.kind == cpu::FusedStep::Kind::binary ? int(s.binary) : int(s.unary);
+    for (int a = 0; a < 3; ++a)
+      d.args[a] = int32_t(s.args[a]);
+    d.alpha = s.alpha;
+  }
+  const size_t inBytes = inputs.size() * sizeof(FusedInput);
+  std::vector<char> blob(inBytes + descs.size() * sizeof(FusedStepDesc));
+  std::memcpy(blob.data(), inputs.data(), inBytes);
+  std::memcpy(blob.data() + inBytes, descs.data(), blob.size() - inBytes);
+  return blob;
 }
 
 void fusedElementwise(const void *desc, int inputs, int steps, const Shape &outShape, float *out) {

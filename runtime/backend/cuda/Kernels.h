@@ -10,6 +10,7 @@
 // without synchronizing.
 #pragma once
 
+#include "runtime/backend/cpu/Fused.h"
 #include "runtime/backend/cpu/InnerLoop.h"
 #include "runtime/backend/cpu/Kernels.h"
 
@@ -108,6 +109,11 @@ struct FusedStepDesc {
 };
 // desc: device memory holding FusedInput[inputs] then FusedStepDesc[steps] (8-byte aligned).
 void fusedElementwise(const void *desc, int inputs, int steps, const Shape &outShape, float *out);
+// That descriptor blob (host memory, to upload) for inputs `data` of shapes `shapes` broadcast to
+// outShape. Throws std::invalid_argument when an input does not broadcast to the result.
+std::vector<char> fusedDescriptor(const std::vector<const float *> &data,
+                                  const std::vector<Shape> &shapes,
+                                  const std::vector<cpu::FusedStep> &steps, const Shape &outShape);
 
 // --- tied lm_head + cross-entropy (Fused.h), around the runner's cuBLAS logits chunks ------------
 // runMax, runSum: n doubles, set to -inf / 0; picked: n doubles.
