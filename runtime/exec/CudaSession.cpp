@@ -369,14 +369,6 @@ struct CudaSession::Impl {
     castHolds[&cast] = id;
     return y;
   }
-  const void *castOf(const float *x, int64_t n, DeviceBuffer &cast) {
-    if (!bf16)
-      return x;
-    castHolds.erase(&cast);
-    void *y = cast.ensure(size_t(n) * 2, capturing);
-    cuda::castToBf16(x, n, y);
-    return y;
-  }
   void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const void *a, int64_t strideA,
             const void *b, int64_t strideB, float beta, float *c, int64_t strideC, int64_t batch) {
     if (m == 0 || n == 0 || batch == 0)
@@ -825,8 +817,10 @@ struct CudaSession::Impl {
       const int64_t cols = std::min(chunk, vocab - v0);
       gemm(false, true, n, cols, dim, h, 0, table + size_t(v0 * dim) * elem, 0, 0.0f, logits, 0,
            1);
-      cuda::xentBackwardChunk(logits, targets, lse, dloss, n, cols, v0, ignore);
-      const void *g = castOf(logits, n * cols, gCast);
+      // bf16: the kernel writes G as the matmuls' bf16 operand (no cast pass over the chunk).
+      void *g16 = bf16 ? gCast.ensure(size_t(n * cols) * 2, capturing) : nullptr;
+      cuda::xentBackwardChunk(logits, targets, lse, dloss, n, cols, v0, ignore, g16);
+      const void *g = bf16 ? g16 : logits;
       // dh (+)= G table[cols]; dtable[cols] = G^T h (every row at once: written once).
       gemm(false, false, n, dim, cols, g, 0, table + size_t(v0 * dim) * elem, 0,
            v0 == 0 ? 0.0f : 1.0f, dh, 0, 1);

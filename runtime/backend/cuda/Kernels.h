@@ -124,7 +124,9 @@ void xentChunk(const float *logits, const int32_t *targets, int64_t n, int64_t c
 void xentFinish(const int32_t *targets, int64_t n, int64_t ignoreToken, const double *runMax,
                 const double *runSum, const double *picked, float *loss, float *mask,
                 float *lse);
-// In place on a logits chunk: G = dloss * (exp(logit - lse) - onehot(target)), 0 on ignored rows.
+// On a logits chunk: G = dloss * (exp(logit - lse) - onehot(target)), 0 on ignored rows; in
+// place, or into gBf16 (an __nv_bfloat16 [n, cols] buffer) when it is given.
 void xentBackwardChunk(float *g, const int32_t *targets, const float *lse, const float *dloss,
-                       int64_t n, int64_t cols, int64_t v0, int64_t ignoreToken);
+                       int64_t n, int64_t cols, int64_t v0, int64_t ignoreToken,
+                       void *gBf16 = nullptr);
 } // namespace ttt::cuda
