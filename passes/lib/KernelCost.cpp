@@ -14,13 +14,7 @@ using namespace mlir;
 namespace p = ttt::prim;
 
 namespace {
-int64_t bytesOf(Value v) {
-  auto t = dyn_cast<ShapedType>(v.getType());
-  if (!t)
-    return 0;
-  int64_t element = t.getElementType().isF64() ? 8 : t.getElementType().isBF16() ? 2 : 4;
-  return t.getNumElements() * element;
-}
+int64_t bytesOf(Value v) { return ttt::memory::valueBytes(v).value_or(0); }
 
 void count(Block &block, int64_t times, ttt::KernelCost &cost) {
   for (Operation &op : block) {

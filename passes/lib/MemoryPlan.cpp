@@ -35,6 +35,15 @@ std::optional<int64_t> tensorBytes(Type type) {
   return shaped.getNumElements() * element;
 }
 
+std::optional<int64_t> valueBytes(Value v) {
+  Operation *def = v.getDefiningOp();
+  auto shaped = dyn_cast<ShapedType>(v.getType());
+  if (def && def->hasAttr(kStoreBf16Attr) && shaped && shaped.hasStaticShape() &&
+      shaped.getElementType().isF32())
+    return shaped.getNumElements() * 2;
+  return tensorBytes(v.getType());
+}
+
 std::optional<std::array<int64_t, 3>> recordedBuffer(Value v) {
   ArrayAttr list;
   unsigned index;

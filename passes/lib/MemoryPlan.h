@@ -25,11 +25,15 @@ constexpr llvm::StringLiteral kBuffersAttr = "tttp.buffers";        // on ops: o
 constexpr llvm::StringLiteral kArgBuffersAttr = "tttp.arg_buffers"; // on scans: one per body arg
 constexpr llvm::StringLiteral kSummaryAttr = "tttp.memory";         // on programs
 constexpr llvm::StringLiteral kVerifiedAttr = "tttp.memory_verified";
+constexpr llvm::StringLiteral kStoreBf16Attr = "tttp.store_bf16"; // ttt-store-bf16
 
 inline int64_t alignUp(int64_t n) { return (n + kAlignment - 1) / kAlignment * kAlignment; }
 
 // Bytes of a static tensor (f32/i32 4, f64 8, bf16/f16 2); nullopt for other element types.
 std::optional<int64_t> tensorBytes(mlir::Type type);
+// Bytes of a value's buffer: its type's, or 2 per element for an f32 result of an op marked
+// `tttp.store_bf16`.
+std::optional<int64_t> valueBytes(mlir::Value v);
 
 // The buffer `[region, offset, size]` recorded for `v` (its op's `tttp.buffers`, or its scan's
 // `tttp.arg_buffers` for a body argument); nullopt when there is none or it is malformed.

@@ -221,7 +221,7 @@ struct PlanMemory : ttt::impl::TTTPlanMemoryBase<PlanMemory> {
     DenseMap<Value, Value> rootOf;
     llvm::MapVector<Value, AliasClass> classes;
     for (Value v : liveness.values) {
-      std::optional<int64_t> size = tensorBytes(v.getType());
+      std::optional<int64_t> size = valueBytes(v);
       if (!size) {
         Operation *at = v.getDefiningOp() ? v.getDefiningOp() : v.getParentBlock()->getParentOp();
         return at->emitOpError() << "has a tensor of unknown byte size: " << v.getType();
@@ -234,7 +234,7 @@ struct PlanMemory : ttt::impl::TTTPlanMemoryBase<PlanMemory> {
         Operation *def = candidate.getDefiningOp();
         bool gradOk =
             grad == grads.end() || (!cls.grad && def && !isa<p::ParamOp, p::InputOp>(def));
-        if (tensorBytes(candidate.getType()) == size && gradOk)
+        if (valueBytes(candidate) == size && gradOk)
           root = candidate;
       }
       rootOf[v] = root;
@@ -247,7 +247,7 @@ struct PlanMemory : ttt::impl::TTTPlanMemoryBase<PlanMemory> {
     std::vector<ArenaItem> arena;
     int64_t checkpointBytes = 0;
     for (auto &[root, cls] : classes) {
-      int64_t size = *tensorBytes(root.getType());
+      int64_t size = *valueBytes(root);
       if (cls.grad) {
         buffers[root] = {Grads, *cls.grad, size};
       } else if (auto param = root.getDefiningOp<p::ParamOp>()) {

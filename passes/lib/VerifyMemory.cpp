@@ -92,7 +92,7 @@ struct VerifyMemory : ttt::impl::TTTVerifyMemoryBase<VerifyMemory> {
           continue;
         }
         auto [region, offset, size] = std::tuple(f[0], f[1], f[2]);
-        std::optional<int64_t> need = tensorBytes(v.getType());
+        std::optional<int64_t> need = valueBytes(v);
         if (region < 0 || region >= kNumRegions) {
           op->emitOpError() << what << " #" << i << ": region " << region
                             << " does not exist (0 params, 1 grads, 2 moments, 3 checkpoints, "

@@ -348,6 +348,10 @@ struct CudaSession::Impl {
     return dims ? Shape(dims->begin(), dims->end()) : Shape{};
   }
   int64_t size(int32_t id) const { return cpu::numElements(shape(id)); }
+  // A value tttc stores as bf16 (ttt-store-bf16): only matmuls read it, as their bf16 operand.
+  bool stored16(int32_t id) const {
+    return cur->program->tensors()->Get(id)->dtype() == plan::DType::bf16;
+  }
   float *F(int32_t id) { return reinterpret_cast<float *>(cur->ptr[size_t(id)]); }
   int32_t *I(int32_t id) { return reinterpret_cast<int32_t *>(cur->ptr[size_t(id)]); }
   void *S(const plan::Instr &ins, size_t slot, size_t bytes) {
@@ -358,6 +362,8 @@ struct CudaSession::Impl {
   const void *operand(int32_t id, DeviceBuffer &cast) {
     if (!bf16)
       return F(id);
+    if (stored16(id))
+      return cur->ptr[size_t(id)];
     if (cur->region[size_t(id)] == plan::Region::params)
       return shadow + (cur->ptr[size_t(id)] - params) / 2;
     auto held = castHolds.find(&cast);
@@ -622,7 +628,10 @@ struct CudaSession::Impl {
            batch);
     } else if (op == "rms_norm") {
       int64_t d = shape(arg(0)).back();
-      cuda::rmsNorm(in(0), in(1), size(arg(0)) / d, d, flt(0), out(0));
+      if (stored16(res(0)))
+        cuda::rmsNormBf16(in(0), in(1), size(arg(0)) / d, d, flt(0), cur->ptr[size_t(res(0))]);
+      else
+        cuda::rmsNorm(in(0), in(1), size(arg(0)) / d, d, flt(0), out(0));
     } else if (op == "layer_norm") {
       int64_t d = shape(arg(0)).back();
       cuda::layerNorm(in(0), in(1), in(2), size(arg(0)) / d, d, flt(0), out(0));
@@ -640,7 +649,10 @@ struct CudaSession::Impl {
       Shape sa = shape(arg(0)), sb = shape(arg(1)), so = cpu::broadcastShape(sa, sb);
       if (so.empty() && !(sa.empty() && sb.empty()))
         return "binary: shapes do not broadcast";
-      cuda::binary(kind, in(0), sa, in(1), sb, so, out(0));
+      if (stored16(res(0)))
+        cuda::binaryBf16(kind, in(0), sa, in(1), sb, so, cur->ptr[size_t(res(0))]);
+      else
+        cuda::binary(kind, in(0), sa, in(1), sb, so, out(0));
     } else if (op == "unary" || op == "unary_bwd") {
       cpu::UnaryOp kind;
       if (!cpu::unaryOpByName(name, kind))
@@ -662,7 +674,7 @@ struct CudaSession::Impl {
       // tttc's memory plan gives a reshape its operand's buffer (a view: nothing to move); a
       // plan that gave it its own buffer (older tttc) copies.
       if (out(0) != in(0))
-        copy(out(0), in(0), size_t(size(arg(0))) * sizeof(float));
+        copy(out(0), in(0), size_t(size(arg(0))) * (stored16(arg(0)) ? 2 : sizeof(float)));
     } else if (op == "concat" || op == "slice") {
       const int axis = int(ints(0));
       Shape big = shape(op == "concat" ? res(0) : arg(0));
@@ -778,7 +790,11 @@ struct CudaSession::Impl {
             "fused_elementwise descriptor");
       descReady.insert(&ins);
     }
-    cuda::fusedElementwise(desc, nIn, nSteps, outShape, F(ins.results()->Get(0)));
+    const int32_t result = ins.results()->Get(0);
+    if (stored16(result))
+      cuda::fusedElementwiseBf16(desc, nIn, nSteps, outShape, cur->ptr[size_t(result)]);
+    else
+      cuda::fusedElementwise(desc, nIn, nSteps, outShape, F(result));
     return "";
   }
 

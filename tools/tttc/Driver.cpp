@@ -218,6 +218,9 @@ int compile(const CompileOptions &o) {
     pm.addPass(createTTTFuseInnerLoop());
   if (o.fuseElementwise && o.compileTo != "primitive" && o.compileTo != "programs")
     pm.addPass(createTTTFuseElementwise());
+  if (o.storeBf16 && shape.precision == "bf16" && o.compileTo != "primitive" &&
+      o.compileTo != "programs")
+    pm.addPass(createTTTStoreBf16());
   if (o.compileTo == "planned" || o.compileTo == "plan") {
     // Every plan's memory map is checked before it is printed or serialized.
     pm.addPass(createTTTPlanMemory());

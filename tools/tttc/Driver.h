@@ -23,6 +23,7 @@ struct CompileOptions {
   std::optional<bool> statePassing; // overrides the recipe's state_passing
   bool fuseInnerLoop = true;       // ttt-fuse-inner-loop for plans (--no-fuse-inner-loop: off)
   bool fuseElementwise = true;     // ttt-fuse-elementwise (--no-fuse-elementwise: off)
+  bool storeBf16 = true;           // ttt-store-bf16 in bf16 plans (--no-bf16-storage: off)
 };
 int compile(const CompileOptions &options);
 

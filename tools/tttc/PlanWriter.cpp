@@ -1,5 +1,7 @@
 #include "PlanWriter.h"
 
+#include "passes/lib/MemoryPlan.h"
+
 #include "runtime/plan/PlanFile.h"
 #include "ttt/Dialect/TTT/TTTModel.h"
 #include "ttt/Passes/KernelCost.h"
@@ -74,10 +76,14 @@ public:
   flatbuffers::Offset<plan::Program> write(prim::ProgramOp program) {
     auto instrs = writeBlock(program.getBody().front());
     std::vector<flatbuffers::Offset<plan::Tensor>> tensorTable;
-    for (Type t : types) {
-      auto shaped = cast<ShapedType>(t);
+    for (size_t i = 0; i < types.size(); ++i) {
+      auto shaped = cast<ShapedType>(types[i]);
       std::vector<int64_t> shape(shaped.getShape().begin(), shaped.getShape().end());
-      tensorTable.push_back(plan::CreateTensorDirect(fbb, &shape, dtypeOf(shaped.getElementType())));
+      Operation *def = values[i].getDefiningOp();
+      plan::DType dtype = def && def->hasAttr(ttt::memory::kStoreBf16Attr)
+                              ? plan::DType::bf16
+                              : dtypeOf(shaped.getElementType());
+      tensorTable.push_back(plan::CreateTensorDirect(fbb, &shape, dtype));
     }
     return plan::CreateProgramDirect(fbb, program.getSymName().str().c_str(), &tensorTable,
                                      &instrs);

@@ -41,6 +41,9 @@ int main(int argc, char **argv) {
                "keep the inner loop as scans (no tttp.inner_loop_fwd/bwd)");
   app.add_flag("--no-fuse-elementwise{false}", c.fuseElementwise,
                "keep elementwise chains and the lm_head + cross-entropy unfused");
+  app.add_flag("--no-bf16-storage{false}", c.storeBf16,
+               "bf16 plans: keep values that only matmuls read in fp32 (cast before each "
+               "matmul) instead of storing them as bf16; the same results, more bytes");
 
   ImportOptions im;
   CLI::App *imp = app.add_subcommand(

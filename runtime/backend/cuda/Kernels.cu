@@ -21,11 +21,23 @@ constexpr int kRowThreads = 256; // block-per-row kernels (power of two: fixed t
 
 int blocksFor(int64_t n) { return int((n + kThreads - 1) / kThreads); }
 
-bool aligned16(std::initializer_list<const float *> pointers) {
-  for (const float *p : pointers)
+bool aligned16(std::initializer_list<const void *> pointers) {
+  for (const void *p : pointers)
     if (reinterpret_cast<uintptr_t>(p) % 16 != 0)
       return false;
   return true;
+}
+
+// Results are written as fp32, or as bf16 (round to nearest even) for a value the plan stores as
+// bf16 (ttt-store-bf16): the same float, rounded as a matmul's operand cast would round it.
+__device__ void put(float *y, int64_t i, float v) { y[i] = v; }
+__device__ void put(__nv_bfloat16 *y, int64_t i, float v) { y[i] = __float2bfloat16_rn(v); }
+// Elements 4q .. 4q+3 (y 16-byte aligned for fp32, 8-byte for bf16).
+__device__ void put4(float *y, int64_t q, float4 v) { reinterpret_cast<float4 *>(y)[q] = v; }
+__device__ void put4(__nv_bfloat16 *y, int64_t q, float4 v) {
+  __nv_bfloat162 *o = reinterpret_cast<__nv_bfloat162 *>(y) + 2 * q;
+  o[0] = __floats2bfloat162_rn(v.x, v.y);
+  o[1] = __floats2bfloat162_rn(v.z, v.w);
 }
 
 struct Dims {
@@ -313,8 +325,9 @@ __device__ double warpSum(double v) {
   return v;
 }
 
+template <typename Out>
 __global__ void rmsNormRowsKernel(const float *x, const float *w, int64_t rows, int64_t dim,
-                                  double eps, float *y) {
+                                  double eps, Out *y) {
   const int64_t r = (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
   const int lane = threadIdx.x % 32;
   if (r >= rows)
@@ -325,7 +338,7 @@ __global__ void rmsNormRowsKernel(const float *x, const float *w, int64_t rows, 
     ss += double(xr[i]) * double(xr[i]);
   const double inv = 1.0 / sqrt(warpSum(ss) / double(dim) + eps);
   for (int64_t i = lane; i < dim; i += 32)
-    y[r * dim + i] = float(double(w[i]) * (double(xr[i]) * inv));
+    put(y, r * dim + i, float(double(w[i]) * (double(xr[i]) * inv)));
 }
 
 __global__ void layerNormRowsKernel(const float *x, const float *w, const float *b, int64_t rows,
@@ -535,9 +548,9 @@ __global__ void ropeKernel(const float *x, int64_t batch, int64_t seq, int64_t h
 
 // Index: int32_t when the tensor has fewer than 2^31 elements (64-bit division costs several
 // times more than the loads).
-template <typename Index>
+template <typename Index, typename Out>
 __global__ void binaryKernel(int op, const float *a, Strides sa, const float *b, Strides sb,
-                             Dims out, int64_t total, float *y) {
+                             Dims out, int64_t total, Out *y) {
   const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= total)
     return;
@@ -549,25 +562,25 @@ __global__ void binaryKernel(int op, const float *a, Strides sa, const float *b,
     oa += idx * Index(sa.s[d]);
     ob += idx * Index(sb.s[d]);
   }
-  y[i] = binaryOp(op, a[oa], b[ob]);
+  put(y, i, binaryOp(op, a[oa], b[ob]));
 }
 
 // Same-shape elementwise kernels: 4 elements per thread through 16-byte loads and stores (the
 // scalar form reached about half the copy bandwidth), the same math per element. `Flat4` works
 // on whole float4s; the launcher checks 16-byte alignment and handles a tail of n % 4 elements.
 __device__ float4 load4(const float *p, int64_t i) { return reinterpret_cast<const float4 *>(p)[i]; }
-__device__ void store4(float *p, int64_t i, float4 v) { reinterpret_cast<float4 *>(p)[i] = v; }
 
+template <typename Out>
 __global__ void binaryFlatKernel(int op, const float *a, const float *b, int64_t quads,
-                                 int64_t total, float *y) {
+                                 int64_t total, Out *y) {
   const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i < quads) {
     const float4 x = load4(a, i), z = load4(b, i);
-    store4(y, i,
-           make_float4(binaryOp(op, x.x, z.x), binaryOp(op, x.y, z.y), binaryOp(op, x.z, z.z),
-                       binaryOp(op, x.w, z.w)));
+    put4(y, i,
+         make_float4(binaryOp(op, x.x, z.x), binaryOp(op, x.y, z.y), binaryOp(op, x.z, z.z),
+                     binaryOp(op, x.w, z.w)));
   } else if (const int64_t e = 4 * quads + (i - quads); e < total) {
-    y[e] = binaryOp(op, a[e], b[e]);
+    put(y, e, binaryOp(op, a[e], b[e]));
   }
 }
 
@@ -576,9 +589,9 @@ __global__ void unaryKernel(int op, const float *x, int64_t quads, int64_t n, do
   const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i < quads) {
     const float4 v = load4(x, i);
-    store4(y, i,
-           make_float4(unaryF(op, v.x, alpha), unaryF(op, v.y, alpha), unaryF(op, v.z, alpha),
-                       unaryF(op, v.w, alpha)));
+    put4(y, i,
+         make_float4(unaryF(op, v.x, alpha), unaryF(op, v.y, alpha), unaryF(op, v.z, alpha),
+                     unaryF(op, v.w, alpha)));
   } else if (const int64_t e = 4 * quads + (i - quads); e < n) {
     y[e] = unaryF(op, x[e], alpha);
   }
@@ -589,9 +602,9 @@ __global__ void unaryBackwardKernel(int op, const float *x, const float *y, cons
   const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i < quads) {
     const float4 u = load4(x, i), v = load4(y, i), g = load4(dy, i);
-    store4(dx, i,
-           make_float4(unaryBwdF(op, u.x, v.x, g.x, alpha), unaryBwdF(op, u.y, v.y, g.y, alpha),
-                       unaryBwdF(op, u.z, v.z, g.z, alpha), unaryBwdF(op, u.w, v.w, g.w, alpha)));
+    put4(dx, i,
+         make_float4(unaryBwdF(op, u.x, v.x, g.x, alpha), unaryBwdF(op, u.y, v.y, g.y, alpha),
+                     unaryBwdF(op, u.z, v.z, g.z, alpha), unaryBwdF(op, u.w, v.w, g.w, alpha)));
   } else if (const int64_t e = 4 * quads + (i - quads); e < n) {
     dx[e] = unaryBwdF(op, x[e], y[e], dy[e], alpha);
   }
@@ -1205,10 +1218,10 @@ __device__ void fusedPrefetch(const FusedIn<Index> *ins, int nIn, int nSteps, co
 }
 
 // Index: uint32_t when total < 2^31 (offsets and coordinates fit), else uint64_t.
-template <typename Index>
+template <typename Index, typename Out>
 __global__ void __launch_bounds__(256, 4)
     fusedKernel(const FusedInput *inputs, const FusedStepDesc *steps, int nIn, int nSteps, Dims out,
-                Index total, float *y) {
+                Index total, Out *y) {
   extern __shared__ __align__(16) unsigned char fusedShared[];
   auto *ops = reinterpret_cast<FusedOp *>(fusedShared);
   auto *ins = reinterpret_cast<FusedIn<Index> *>(fusedShared + fusedInsOffset(nSteps));
@@ -1292,18 +1305,17 @@ __global__ void __launch_bounds__(256, 4)
     }
 
     const Index i0 = g * 4;
-    float *q = y + i0;
     if (total - i0 >= 4 && yAligned) {
-      *reinterpret_cast<float4 *>(q) = res;
+      put4(y, int64_t(g), res);
     } else {
       const int valid = total - i0 >= 4 ? 4 : int(total - i0);
-      q[0] = res.x;
+      put(y, int64_t(i0), res.x);
       if (valid > 1)
-        q[1] = res.y;
+        put(y, int64_t(i0) + 1, res.y);
       if (valid > 2)
-        q[2] = res.z;
+        put(y, int64_t(i0) + 2, res.z);
       if (valid > 3)
-        q[3] = res.w;
+        put(y, int64_t(i0) + 3, res.w);
     }
     buffer = buffer + 1 == kFusedStages ? 0 : buffer + 1;
   }
@@ -1407,6 +1419,11 @@ void rmsNorm(const float *x, const float *w, int64_t rows, int64_t dim, double e
   if (rows > 0)
     rmsNormRowsKernel<<<warpRowBlocks(rows), kThreads>>>(x, w, rows, dim, eps, y);
 }
+void rmsNormBf16(const float *x, const float *w, int64_t rows, int64_t dim, double eps, void *y) {
+  if (rows > 0)
+    rmsNormRowsKernel<<<warpRowBlocks(rows), kThreads>>>(x, w, rows, dim, eps,
+                                                         static_cast<__nv_bfloat16 *>(y));
+}
 void layerNorm(const float *x, const float *w, const float *b, int64_t rows, int64_t dim,
                double eps, float *y) {
   if (rows > 0)
@@ -1444,20 +1461,31 @@ void rope(const float *x, int64_t batch, int64_t seq, int64_t heads, int64_t hea
   }
   TTT_LAUNCH(ropeKernel, total, x, batch, seq, heads, headDim, period, theta, direction, y);
 }
-void binary(cpu::BinaryOp op, const float *a, const Shape &shapeA, const float *b,
-            const Shape &shapeB, const Shape &outShape, float *out) {
+namespace {
+template <typename Out>
+void binaryTo(cpu::BinaryOp op, const float *a, const Shape &shapeA, const float *b,
+              const Shape &shapeB, const Shape &outShape, Out *out) {
   const Dims o = dimsOf(outShape);
   const int64_t total = cpu::numElements(outShape);
   if (cpu::numElements(shapeA) == total && cpu::numElements(shapeB) == total) {
     const int64_t quads = aligned16({a, b, out}) ? total / 4 : 0;
-    TTT_LAUNCH(binaryFlatKernel, total - 3 * quads, int(op), a, b, quads, total, out);
+    TTT_LAUNCH(binaryFlatKernel<Out>, total - 3 * quads, int(op), a, b, quads, total, out);
   }
   else if (total < (int64_t(1) << 31))
-    TTT_LAUNCH(binaryKernel<int32_t>, total, int(op), a, broadcastStrides(shapeA, o.rank), b,
-               broadcastStrides(shapeB, o.rank), o, total, out);
+    TTT_LAUNCH((binaryKernel<int32_t, Out>), total, int(op), a, broadcastStrides(shapeA, o.rank),
+               b, broadcastStrides(shapeB, o.rank), o, total, out);
   else
-    TTT_LAUNCH(binaryKernel<int64_t>, total, int(op), a, broadcastStrides(shapeA, o.rank), b,
-               broadcastStrides(shapeB, o.rank), o, total, out);
+    TTT_LAUNCH((binaryKernel<int64_t, Out>), total, int(op), a, broadcastStrides(shapeA, o.rank),
+               b, broadcastStrides(shapeB, o.rank), o, total, out);
+}
+} // namespace
+void binary(cpu::BinaryOp op, const float *a, const Shape &shapeA, const float *b,
+            const Shape &shapeB, const Shape &outShape, float *out) {
+  binaryTo(op, a, shapeA, b, shapeB, outShape, out);
+}
+void binaryBf16(cpu::BinaryOp op, const float *a, const Shape &shapeA, const float *b,
+                const Shape &shapeB, const Shape &outShape, void *out) {
+  binaryTo(op, a, shapeA, b, shapeB, outShape, static_cast<__nv_bfloat16 *>(out));
 }
 void unary(cpu::UnaryOp op, const float *x, int64_t n, double alpha, float *y) {
   const int64_t quads = aligned16({x, y}) ? n / 4 : 0;
@@ -1714,9 +1742,9 @@ void accumulate(float *acc, const float *g, int64_t n, float scale) {
   TTT_LAUNCH(accumulateKernel, n, acc, g, n, scale);
 }
 
-template <typename Index>
+template <typename Index, typename Out>
 void launchFused(const FusedInput *in, const FusedStepDesc *st, int nIn, int nSteps, const Dims &o,
-                 int64_t total, float *out) {
+                 int64_t total, Out *out) {
   // The descriptors and the slot file stay within the default 48 KiB of shared memory: 256
   // threads for up to 11 file slots, fewer (a multiple of 32 while that fits) for longer programs.
   constexpr size_t kSharedLimit = 48 * 1024;
@@ -1734,11 +1762,12 @@ void launchFused(const FusedInput *in, const FusedStepDesc *st, int nIn, int nSt
   int dev = 0, sms = 0, perSm = 0;
   if (cudaGetDevice(&dev) == cudaSuccess &&
       cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) == cudaSuccess &&
-      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&perSm, fusedKernel<Index>, threads, shared) ==
+      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&perSm, fusedKernel<Index, Out>, threads, shared) ==
           cudaSuccess &&
       sms > 0 && perSm > 0)
     grid = std::min<int64_t>(blocks, int64_t(sms) * perSm);
-  fusedKernel<Index><<<int(grid), threads, shared>>>(in, st, nIn, nSteps, o, Index(total), out);
+  fusedKernel<Index, Out><<<int(grid), threads, shared>>>(in, st, nIn, nSteps, o, Index(total),
+                                                          out);
 }
 
 std::vector<char> fusedDescriptor(const std::vector<const float *> &data,
@@ -1784,7 +1813,9 @@ std::vector<char> fusedDescriptor(const std::vector<const float *> &data,
   return blob;
 }
 
-void fusedElementwise(const void *desc, int inputs, int steps, const Shape &outShape, float *out) {
+namespace {
+template <typename Out>
+void fusedElementwiseTo(const void *desc, int inputs, int steps, const Shape &outShape, Out *out) {
   if (inputs + steps > kMaxFusedSlots)
     throw std::invalid_argument("fused_elementwise: more than 64 inputs and steps");
   const Dims o = dimsOf(outShape);
@@ -1799,6 +1830,14 @@ void fusedElementwise(const void *desc, int inputs, int steps, const Shape &outS
     launchFused<uint32_t>(in, st, inputs, steps, o, total, out);
   else
     launchFused<uint64_t>(in, st, inputs, steps, o, total, out);
+}
+} // namespace
+void fusedElementwise(const void *desc, int inputs, int steps, const Shape &outShape, float *out) {
+  fusedElementwiseTo(desc, inputs, steps, outShape, out);
+}
+void fusedElementwiseBf16(const void *desc, int inputs, int steps, const Shape &outShape,
+                          void *out) {
+  fusedElementwiseTo(desc, inputs, steps, outShape, static_cast<__nv_bfloat16 *>(out));
 }
 
 void xentStart(int64_t n, double *runMax, double *runSum) {

@@ -34,6 +34,11 @@ void rope(const float *x, int64_t batch, int64_t seq, int64_t heads, int64_t hea
           int64_t period, double theta, double direction, float *y);
 void binary(cpu::BinaryOp op, const float *a, const Shape &shapeA, const float *b,
             const Shape &shapeB, const Shape &outShape, float *out);
+// The same results stored as bf16 (round to nearest even) into `out` (__nv_bfloat16 [n]): for a
+// value the plan stores as bf16 (ttt-store-bf16), read only by matmuls.
+void binaryBf16(cpu::BinaryOp op, const float *a, const Shape &shapeA, const float *b,
+                const Shape &shapeB, const Shape &outShape, void *out);
+void rmsNormBf16(const float *x, const float *w, int64_t rows, int64_t dim, double eps, void *y);
 void unary(cpu::UnaryOp op, const float *x, int64_t n, double alpha, float *y);
 void unaryBackward(cpu::UnaryOp op, const float *x, const float *y, const float *dy, int64_t n,
                    double alpha, float *dx);
@@ -109,6 +114,8 @@ struct FusedStepDesc {
 };
 // desc: device memory holding FusedInput[inputs] then FusedStepDesc[steps] (8-byte aligned).
 void fusedElementwise(const void *desc, int inputs, int steps, const Shape &outShape, float *out);
+void fusedElementwiseBf16(const void *desc, int inputs, int steps, const Shape &outShape,
+                          void *out); // bf16 result, as binaryBf16
 // That descriptor blob (host memory, to upload) for inputs `data` of shapes `shapes` broadcast to
 // outShape. Throws std::invalid_argument when an input does not broadcast to the result.
 std::vector<char> fusedDescriptor(const std::vector<const float *> &data,

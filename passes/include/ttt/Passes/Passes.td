@@ -232,4 +232,23 @@ def TTTRecordCost : Pass<"ttt-record-cost", "::mlir::ModuleOp"> {
   }];
 }
 
+def TTTStoreBf16 : Pass<"ttt-store-bf16", "::mlir::ModuleOp"> {
+  let summary = "Stores values that only matmuls read as bf16 (bf16 plans)";
+  let description = [{
+    tttc runs it for `--precision bf16` plans after the fusion passes (`--no-bf16-storage`
+    leaves it out). At the top level of every program, a `tttp.rms_norm`, `tttp.binary` or
+    `tttp.fused_elementwise` whose f32 result is read only by matmuls (either operand) or as the
+    hidden operand of `tttp.lm_head_xent(_bwd)`, directly or through reshapes, gets the unit
+    attribute `tttp.store_bf16`, and so do those reshapes. Such a value is stored as bf16: the
+    memory plan gives it 2 bytes per element, the plan's tensor table says `bf16`, the CUDA
+    kernel that produces it writes it rounded to bf16 (round to nearest even), and the matmuls
+    read it as their bf16 operand instead of casting it first. The results are the same bits:
+    a bf16 plan's matmul rounds its operands to bf16 in any case. The CPU backend, which runs
+    bf16 plans in fp32, ignores the attribute.
+
+    Example: `%u = tttp.rms_norm %x, %w {eps = 1.0e-06} {tttp.store_bf16}` when `%u` feeds only
+    the q, v and gate projections and their weight gradients.
+  }];
+}
+
 #endif // TTT_PASSES_TD
