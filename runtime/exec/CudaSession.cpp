@@ -736,15 +736,17 @@ struct CudaSession::Impl {
       std::vector<float *> r;
       for (uint32_t i = 0; i < ins.results()->size(); ++i)
         r.push_back(out(int(i)));
+      // bf16 plans: the tensor-core kernels (parity 1e-2, as the bf16 matmuls); fp32: exact.
+      const auto math = bf16 ? cuda::InnerLoopMath::TensorCore : cuda::InnerLoopMath::Exact;
       if (op == "inner_loop_fwd") {
         void *ws = S(ins, 0, cuda::innerLoopForwardWorkspace(s));
         cuda::innerLoopForward(s, in(0), in(1), in(2), in(3), in(4), in(5), in(6), in(7), in(8),
-                               in(9), r[0], r[1], r[2], r[3], r[4], ws);
+                               in(9), r[0], r[1], r[2], r[3], r[4], ws, math);
       } else {
-        void *ws = S(ins, 0, cuda::innerLoopBackwardWorkspace(s));
+        void *ws = S(ins, 0, cuda::innerLoopBackwardWorkspace(s, math));
         cuda::innerLoopBackward(s, in(0), in(1), in(2), in(3), in(4), in(5), in(6), in(7), in(8),
                                 in(9), in(10), in(11), in(12), r[0], r[1], r[2], r[3], r[4], r[5],
-                                r[6], r[7], r[8], r[9], ws);
+                                r[6], r[7], r[8], r[9], ws, math);
       }
     } else if (op == "fused_elementwise") {
       return fused(ins);

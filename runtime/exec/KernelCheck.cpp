@@ -858,59 +858,64 @@ void backwardCases(uint64_t seed, std::vector<Case> &cases) {
 }
 
 // The fused inner loop: n 8 mini-batches of 16 tokens, 3 heads, remat group 4 (2 groups); batch
-// 2 at head dim 64, 1 at head dim 96 (smaller files).
+// 2 at head dim 64 in fp32, else 1 (smaller files). fp32 cases run the exact kernels; bf16 cases
+// (".tc", bf16-exact inputs) the tensor-core ones (InnerLoopMath::TensorCore).
 void innerLoopCases(uint64_t seed, std::vector<Case> &cases) {
   const int64_t n = 8, H = 3, mb = 16, group = 4;
-  for (int64_t f : {64, 96}) {
-    const int64_t B = f == 64 ? 2 : 1;
-    const std::string suffix = ".f" + std::to_string(f);
-    const std::string desc = "q[8," + std::to_string(B) + ",3,16," + std::to_string(f) + "] group 4";
-    // Inputs in operand order, realistic ranges: W0 ~ N(0, 0.02), learning rates eta ~ 1/f,
-    // token weights tau ~ 1/(i+1), LayerNorm gamma ~ 1, lambda ~ 0.
-    auto inputs = [&](Builder &b, bool withState) {
-      if (withState) {
-        b.normal("W0", {B, H, f, f}, 0.02);
-        b.normal("b0", {B, H, f}, 0.02);
+  for (Mode mode : {Mode::fp32, Mode::bf16})
+    for (int64_t f : {64, 96}) {
+      const int64_t B = f == 64 && mode == Mode::fp32 ? 2 : 1;
+      const std::string suffix =
+          std::string(mode == Mode::bf16 ? ".tc" : "") + ".f" + std::to_string(f);
+      const std::string desc =
+          "q[8," + std::to_string(B) + ",3,16," + std::to_string(f) + "] group 4";
+      // Inputs in operand order, realistic ranges: W0 ~ N(0, 0.02), learning rates eta ~ 1/f,
+      // token weights tau ~ 1/(i+1), LayerNorm gamma ~ 1, lambda ~ 0.
+      auto inputs = [&](Builder &b, bool withState) {
+        if (withState) {
+          b.normal("W0", {B, H, f, f}, 0.02);
+          b.normal("b0", {B, H, f}, 0.02);
+        }
+        b.normal("q", {n, B, H, mb, f});
+        b.normal("k", {n, B, H, mb, f});
+        b.normal("v", {n, B, H, mb, f});
+        b.uniform("eta", {n, B, H, mb}, 0.2 / double(f), 1.0 / double(f));
+        b.f32("tau", {mb},
+              [i = 0](Rng &r) mutable { return 1.0 / double(++i) + r.uniform(-0.01, 0.01); });
+        b.uniform("tau_last", {}, 0.05, 0.1);
+        b.uniform("gamma", {H, f}, 0.8, 1.2);
+        b.uniform("lambda", {H, f}, -0.1, 0.1);
+        b.c.params = {{"group", group}, {"eps", 1e-6}};
+        b.c.desc = desc;
+      };
+      {
+        Builder b(seed, "inner_loop_fwd" + suffix, "inner_loop_fwd", mode);
+        inputs(b, true);
+        cases.push_back(finish(b));
       }
-      b.normal("q", {n, B, H, mb, f});
-      b.normal("k", {n, B, H, mb, f});
-      b.normal("v", {n, B, H, mb, f});
-      b.uniform("eta", {n, B, H, mb}, 0.2 / double(f), 1.0 / double(f));
-      b.f32("tau", {mb}, [i = 0](Rng &r) mutable { return 1.0 / double(++i) + r.uniform(-0.01, 0.01); });
-      b.uniform("tau_last", {}, 0.05, 0.1);
-      b.uniform("gamma", {H, f}, 0.8, 1.2);
-      b.uniform("lambda", {H, f}, -0.1, 0.1);
-      b.c.params = {{"group", group}, {"eps", 1e-6}};
-      b.c.desc = desc;
-    };
-    {
-      Builder b(seed, "inner_loop_fwd" + suffix, "inner_loop_fwd");
-      inputs(b, true);
-      cases.push_back(finish(b));
+      {
+        // The checkpoints the forward writes (in double from the same kind of inputs, rounded to
+        // fp32 as the device stores them), then random output cotangents.
+        Builder fwd(seed, "inner_loop_bwd.state" + suffix, "inner_loop_fwd", mode);
+        inputs(fwd, true);
+        Case state = finish(fwd);
+        Builder b(seed, "inner_loop_bwd" + suffix, "inner_loop_bwd", mode);
+        for (const char *name : {"ckpt_W", "ckpt_b"}) {
+          const Tensor &t = state.output(name);
+          b.values(name, t.shape, std::vector<float>(t.f64.begin(), t.f64.end()));
+        }
+        for (const char *name : {"q", "k", "v", "eta", "tau", "tau_last", "gamma", "lambda"}) {
+          const Tensor &t = state.input(name);
+          b.values(name, t.shape, t.f32);
+        }
+        b.normal("dW_final", {B, H, f, f}, 0.1);
+        b.normal("db_final", {B, H, f}, 0.1);
+        b.normal("dO", {n, B, H, mb, f}, 0.1);
+        b.c.params = {{"group", group}, {"eps", 1e-6}};
+        b.c.desc = desc;
+        cases.push_back(finish(b));
+      }
     }
-    {
-      // The checkpoints the forward writes (in double from the same kind of inputs, rounded to
-      // fp32 as the device stores them), then random output cotangents.
-      Builder fwd(seed, "inner_loop_bwd.state" + suffix, "inner_loop_fwd");
-      inputs(fwd, true);
-      Case state = finish(fwd);
-      Builder b(seed, "inner_loop_bwd" + suffix, "inner_loop_bwd");
-      for (const char *name : {"ckpt_W", "ckpt_b"}) {
-        const Tensor &t = state.output(name);
-        b.values(name, t.shape, std::vector<float>(t.f64.begin(), t.f64.end()));
-      }
-      for (const char *name : {"q", "k", "v", "eta", "tau", "tau_last", "gamma", "lambda"}) {
-        const Tensor &t = state.input(name);
-        b.values(name, t.shape, t.f32);
-      }
-      b.normal("dW_final", {B, H, f, f}, 0.1);
-      b.normal("db_final", {B, H, f}, 0.1);
-      b.normal("dO", {n, B, H, mb, f}, 0.1);
-      b.c.params = {{"group", group}, {"eps", 1e-6}};
-      b.c.desc = desc;
-      cases.push_back(finish(b));
-    }
-  }
 }
 
 // fused_elementwise: step chains like those ttt-fuse-elementwise forms (slots: inputs, then one

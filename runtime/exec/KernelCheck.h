@@ -129,6 +129,24 @@ public:
 /// (`*noBackend` = true) or no GPU can be used.
 std::unique_ptr<Device> makeCudaDevice(std::string &error, bool *noBackend = nullptr);
 
+// --- `kernel-check time`: the fused inner loop at training shapes -------------------------------
+struct InnerLoopTimingShape {
+  std::string name;
+  int64_t n = 0, batch = 0, heads = 0, miniBatch = 16, headDim = 0, group = 4;
+};
+/// One kernel variant at one shape: median milliseconds of the forward and the backward (CUDA
+/// events around each launch, after warm-up runs), and how far the TensorCore outputs are from the
+/// Exact ones (relative by norm; -1 for the Exact rows).
+struct InnerLoopTiming {
+  std::string shape, math; // math: "exact" or "tensor-core" ("tensor-core (fell back)" if so)
+  double fwdMs = 0, bwdMs = 0;
+  double diffO = -1, diffDq = -1, diffDk = -1, diffDW0 = -1;
+};
+/// Times both variants on GPU 0 with random inputs drawn on the host (seeded, no files). Returns
+/// "" or an error (one line); no CUDA backend: the same error as makeCudaDevice.
+std::string timeInnerLoop(const InnerLoopTimingShape &shape, int warmup, int runs, uint64_t seed,
+                          std::vector<InnerLoopTiming> &rows);
+
 // --- comparison ---------------------------------------------------------------------------------
 struct OutputResult {
   std::string name;

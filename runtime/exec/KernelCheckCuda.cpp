@@ -12,7 +12,10 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
+#include <functional>
+#include <limits>
 #include <map>
 #include <stdexcept>
 
@@ -296,22 +299,22 @@ private:
     } else if (k == "inner_loop_fwd" || k == "inner_loop_bwd") {
       const Shape q = shape("q");
       const cpu::InnerLoopShape s{q[0], q[1], q[2], q[3], q[4], integer("group"), num("eps")};
+      const auto math =
+          c.mode == Mode::bf16 ? cuda::InnerLoopMath::TensorCore : cuda::InnerLoopMath::Exact;
       if (k == "inner_loop_fwd") {
         void *ws = buf.scratch(cuda::innerLoopForwardWorkspace(s));
-        cuda::innerLoopForward(s, buf.in("W0"), buf.in("b0"), buf.in("q"), buf.in("k"),
-                               buf.in("v"), buf.in("eta"), buf.in("tau"), buf.in("tau_last"),
-                               buf.in("gamma"), buf.in("lambda"), buf.out("W_final"),
-                               buf.out("b_final"), buf.out("o"), buf.out("ckpt_W"),
-                               buf.out("ckpt_b"), ws);
+        cuda::innerLoopForward(s, buf.in("W0"), buf.in("b0"), buf.in("q"), buf.in("k"), buf.in("v"),
+                               buf.in("eta"), buf.in("tau"), buf.in("tau_last"), buf.in("gamma"),
+                               buf.in("lambda"), buf.out("W_final"), buf.out("b_final"),
+                               buf.out("o"), buf.out("ckpt_W"), buf.out("ckpt_b"), ws, math);
       } else {
-        void *ws = buf.scratch(cuda::innerLoopBackwardWorkspace(s));
-        cuda::innerLoopBackward(s, buf.in("ckpt_W"), buf.in("ckpt_b"), buf.in("q"), buf.in("k"),
-                                buf.in("v"), buf.in("eta"), buf.in("tau"), buf.in("tau_last"),
-                                buf.in("gamma"), buf.in("lambda"), buf.in("dW_final"),
-                                buf.in("db_final"), buf.in("dO"), buf.out("dW0"),
-                                buf.out("db0"), buf.out("dq"), buf.out("dk"), buf.out("dv"),
-                                buf.out("deta"), buf.out("dtau"), buf.out("dtau_last"),
-                                buf.out("dgamma"), buf.out("dlambda"), ws);
+        void *ws = buf.scratch(cuda::innerLoopBackwardWorkspace(s, math));
+        cuda::innerLoopBackward(
+            s, buf.in("ckpt_W"), buf.in("ckpt_b"), buf.in("q"), buf.in("k"), buf.in("v"),
+            buf.in("eta"), buf.in("tau"), buf.in("tau_last"), buf.in("gamma"), buf.in("lambda"),
+            buf.in("dW_final"), buf.in("db_final"), buf.in("dO"), buf.out("dW0"), buf.out("db0"),
+            buf.out("dq"), buf.out("dk"), buf.out("dv"), buf.out("deta"), buf.out("dtau"),
+            buf.out("dtau_last"), buf.out("dgamma"), buf.out("dlambda"), ws, math);
       }
     } else if (k == "fused_elementwise") {
       fused(c, buf);
@@ -453,5 +456,163 @@ std::unique_ptr<Device> makeCudaDevice(std::string &error, bool *noBackend) {
   return std::make_unique<CudaDevice>(std::string(prop.name) + " (GPU 0, compute " +
                                       std::to_string(prop.major) + "." +
                                       std::to_string(prop.minor) + ")");
+}
+
+namespace {
+// Host random inputs for the timing runs: a 64-bit LCG (fast; statistics do not matter here, only
+// realistic ranges: unit-variance q, k, v, small W0, eta ~ 1/f, tau ~ 1/i).
+class FastRng {
+public:
+  explicit FastRng(uint64_t seed) : x_(seed * 0x9e3779b97f4a7c15ull + 1) {}
+  double unit() {
+    x_ = x_ * 6364136223846793005ull + 1442695040888963407ull;
+    return double(x_ >> 11) * 0x1.0p-53;
+  }
+  float sym(double scale) { return float(scale * 1.7320508075688772 * (2.0 * unit() - 1.0)); }
+  float uniform(double lo, double hi) { return float(lo + (hi - lo) * unit()); }
+
+private:
+  uint64_t x_;
+};
+
+std::vector<float> filled(size_t count, const std::function<float()> &gen) {
+  std::vector<float> v(count);
+  for (float &x : v)
+    x = gen();
+  return v;
+}
+double relDiff(const std::vector<float> &a, const std::vector<float> &b) {
+  long double d = 0, n = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (!std::isfinite(a[i]) || !std::isfinite(b[i]))
+      return std::numeric_limits<double>::infinity();
+    d += (long double)(a[i] - b[i]) * (a[i] - b[i]);
+    n += (long double)b[i] * b[i];
+  }
+  return n == 0 ? double(std::sqrt(d)) : double(std::sqrt(d / n));
+}
+double median(std::vector<float> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty()      ? 0.0
+         : v.size() % 2 ? v[v.size() / 2]
+                        : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+}
+} // namespace
+
+std::string timeInnerLoop(const InnerLoopTimingShape &shape, int warmup, int runs, uint64_t seed,
+                          std::vector<InnerLoopTiming> &rows) {
+  std::string error;
+  if (!makeCudaDevice(error))
+    return error;
+  try {
+    const cpu::InnerLoopShape s{shape.n,       shape.batch, shape.heads, shape.miniBatch,
+                                shape.headDim, shape.group, 1e-6};
+    const int64_t B = s.batch, H = s.heads, b = s.miniBatch, f = s.headDim, n = s.n;
+    const size_t tok = size_t(n * B * H * b * f), state = size_t(B * H * f * f),
+                 bias = size_t(B * H * f), groups = size_t(n / s.group);
+    FastRng r(seed);
+    std::map<std::string, std::vector<float>> host;
+    host["W0"] = filled(state, [&] { return r.sym(0.02); });
+    host["b0"] = filled(bias, [&] { return r.sym(0.02); });
+    for (const char *name : {"q", "k", "v"})
+      host[name] = filled(tok, [&] { return r.sym(1.0); });
+    host["eta"] = filled(size_t(n * B * H * b), [&] { return r.uniform(0.2 / f, 1.0 / f); });
+    int i = 0;
+    host["tau"] = filled(size_t(b), [&] { return float(1.0 / ++i); });
+    host["tau_last"] = {float(1.0 / double(b))};
+    host["gamma"] = filled(size_t(H * f), [&] { return r.uniform(0.8, 1.2); });
+    host["lambda"] = filled(size_t(H * f), [&] { return r.uniform(-0.1, 0.1); });
+    host["dW_final"] = filled(state, [&] { return r.sym(0.1); });
+    host["db_final"] = filled(bias, [&] { return r.sym(0.1); });
+    host["dO"] = filled(tok, [&] { return r.sym(0.1); });
+    std::map<std::string, std::unique_ptr<DeviceBuffer>> dev;
+    auto buffer = [&](const std::string &name, size_t floats) {
+      dev[name] = std::make_unique<DeviceBuffer>(floats * sizeof(float));
+      return static_cast<float *>(dev[name]->get());
+    };
+    for (const auto &[name, v] : host)
+      upload(buffer(name, v.size()), v.data(), v.size() * sizeof(float));
+    auto in = [&](const char *name) { return static_cast<const float *>(dev.at(name)->get()); };
+    float *Wf = buffer("W_final", state), *bf = buffer("b_final", bias), *o = buffer("o", tok),
+          *cW = buffer("ckpt_W", groups * state), *cb = buffer("ckpt_b", groups * bias),
+          *dW0 = buffer("dW0", state), *db0 = buffer("db0", bias), *dq = buffer("dq", tok),
+          *dk = buffer("dk", tok), *dv = buffer("dv", tok),
+          *deta = buffer("deta", size_t(n * B * H * b)), *dtau = buffer("dtau", size_t(b)),
+          *dtl = buffer("dtau_last", 1), *dg = buffer("dgamma", size_t(H * f)),
+          *dl = buffer("dlambda", size_t(H * f));
+    DeviceBuffer ws(std::max(cuda::innerLoopBackwardWorkspace(s, cuda::InnerLoopMath::Exact),
+                             cuda::innerLoopBackwardWorkspace(s, cuda::InnerLoopMath::TensorCore)));
+    cudaEvent_t start, stop;
+    check(cudaEventCreate(&start), "cudaEventCreate");
+    check(cudaEventCreate(&stop), "cudaEventCreate");
+    auto timed = [&](const std::function<void()> &launch) {
+      for (int w = 0; w < warmup; ++w)
+        launch();
+      check(cudaDeviceSynchronize(), "warm-up");
+      std::vector<float> ms;
+      for (int k = 0; k < runs; ++k) {
+        check(cudaEventRecord(start), "cudaEventRecord");
+        launch();
+        check(cudaEventRecord(stop), "cudaEventRecord");
+        check(cudaEventSynchronize(stop), "cudaEventSynchronize");
+        float t = 0;
+        check(cudaEventElapsedTime(&t, start, stop), "cudaEventElapsedTime");
+        ms.push_back(t);
+      }
+      check(cudaGetLastError(), "inner loop launch");
+      return median(ms);
+    };
+    auto get = [&](const float *p, size_t count) {
+      std::vector<float> v(count);
+      download(v.data(), p, count * sizeof(float));
+      return v;
+    };
+    std::vector<float> exactO, exactDq, exactDk, exactDW0;
+    for (cuda::InnerLoopMath math : {cuda::InnerLoopMath::Exact, cuda::InnerLoopMath::TensorCore}) {
+      InnerLoopTiming row;
+      row.shape = shape.name;
+      const bool tc = math == cuda::InnerLoopMath::TensorCore;
+      row.math = !tc                                    ? "exact"
+                 : cuda::innerLoopTensorCoreSupports(s) ? "tensor-core"
+                                                        : "tensor-core (fell back)";
+      row.fwdMs = timed([&] {
+        cuda::innerLoopForward(s, in("W0"), in("b0"), in("q"), in("k"), in("v"), in("eta"),
+                               in("tau"), in("tau_last"), in("gamma"), in("lambda"), Wf, bf, o, cW,
+                               cb, nullptr, math);
+      });
+      // Both variants' backward starts from the exact forward's checkpoints (the same inputs).
+      if (tc) {
+        std::vector<float> mine = get(o, tok);
+        row.diffO = relDiff(mine, exactO);
+        cuda::innerLoopForward(s, in("W0"), in("b0"), in("q"), in("k"), in("v"), in("eta"),
+                               in("tau"), in("tau_last"), in("gamma"), in("lambda"), Wf, bf, o, cW,
+                               cb, nullptr, cuda::InnerLoopMath::Exact);
+      } else {
+        exactO = get(o, tok);
+      }
+      row.bwdMs = timed([&] {
+        cuda::innerLoopBackward(s, cW, cb, in("q"), in("k"), in("v"), in("eta"), in("tau"),
+                                in("tau_last"), in("gamma"), in("lambda"), in("dW_final"),
+                                in("db_final"), in("dO"), dW0, db0, dq, dk, dv, deta, dtau, dtl, dg,
+                                dl, ws.get(), math);
+      });
+      check(cudaDeviceSynchronize(), "inner loop");
+      if (tc) {
+        row.diffDq = relDiff(get(dq, tok), exactDq);
+        row.diffDk = relDiff(get(dk, tok), exactDk);
+        row.diffDW0 = relDiff(get(dW0, state), exactDW0);
+      } else {
+        exactDq = get(dq, tok);
+        exactDk = get(dk, tok);
+        exactDW0 = get(dW0, state);
+      }
+      rows.push_back(row);
+    }
+    cudaEventDestroy(start);
+    cudaEventDestroy(stop);
+  } catch (const std::exception &e) {
+    return std::string("kernel-check time (") + shape.name + "): " + e.what();
+  }
+  return "";
 }
 } // namespace ttt::kcheck

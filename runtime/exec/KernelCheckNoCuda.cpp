@@ -10,4 +10,9 @@ std::unique_ptr<Device> makeCudaDevice(std::string &error, bool *noBackend) {
           "a CUDA build of ttt-run on the GPU machine (`kernel-check prepare` works here)";
   return nullptr;
 }
+std::string timeInnerLoop(const InnerLoopTimingShape &, int, int, uint64_t,
+                          std::vector<InnerLoopTiming> &) {
+  return "this ttt-run has no CUDA backend (built without CUDA); run `kernel-check time` with a "
+         "CUDA build of ttt-run on the GPU machine";
+}
 } // namespace ttt::kcheck

@@ -75,9 +75,13 @@ TEST(KernelCheck, CasesCoverEveryLauncher) {
   // Both rope directions; the inner loop at head dims 64 and 96, mini-batch 16, group 4.
   EXPECT_EQ(caseNamed("rope.fwd").params.at("direction").get<double>(), 1.0);
   EXPECT_EQ(caseNamed("rope.bwd").params.at("direction").get<double>(), -1.0);
+  // The ".tc" cases are bf16 (the tensor-core kernels, InnerLoopMath::TensorCore).
   for (const char *name : {"inner_loop_fwd.f64", "inner_loop_bwd.f64", "inner_loop_fwd.f96",
-                           "inner_loop_bwd.f96"}) {
+                           "inner_loop_bwd.f96", "inner_loop_fwd.tc.f64", "inner_loop_bwd.tc.f64",
+                           "inner_loop_fwd.tc.f96", "inner_loop_bwd.tc.f96"}) {
     const Case &c = caseNamed(name);
+    EXPECT_EQ(c.mode, std::string(name).find(".tc.") != std::string::npos ? Mode::bf16 : Mode::fp32)
+        << name;
     const Shape q = c.input("q").shape;
     EXPECT_EQ(q[3], 16) << name;
     EXPECT_EQ(q[4], std::string(name).back() == '4' ? 64 : 96) << name;

@@ -12,6 +12,12 @@
 //       in a bit; prints one line per case and a summary; exit 1 on any failure. A build without
 //       CUDA says so and exits 2. `--device cpu` runs the CPU backend in fp32 instead (a check
 //       of the checker, no GPU needed); --filter keeps the cases whose name contains TEXT.
+//   ttt-run kernel-check time [--shape 125m|1b|760m] [--runs N] [--warmup N] [--seed N]
+//       A CUDA build, on the GPU machine, no files: the fused inner loop's forward and backward,
+//       exact and tensor-core kernels, at the training shapes of issue 9 (seq 2048, mini-batch
+//       16, remat group 4, batch 16: 125m 12 heads x 64, 1b 32 x 64, 760m 16 x 96) on random
+//       inputs; median of N runs (CUDA events) after warm-up; prints ms per layer and how far the
+//       tensor-core outputs are from the exact ones.
 //
 // The work is runtime/exec/KernelCheck.h; docs/cli.md has the section.
 #include "tools/ttt-run/Command.h"
@@ -21,6 +27,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -33,6 +40,8 @@ struct KernelCheckOptions {
   std::string dir;
   uint64_t seed = 1;
   std::string json, filter, device = "cuda";
+  std::vector<std::string> shapes;
+  int runs = 20, warmup = 3;
 };
 
 std::string megabytes(uint64_t bytes) {
@@ -124,6 +133,64 @@ int runCheck(const KernelCheckOptions &o) {
   }
   return summary.fail ? kExitError : kExitOk;
 }
+// The shapes of issue 9 and its per-layer targets (forward + backward, ms).
+struct TimedShape {
+  kcheck::InnerLoopTimingShape shape;
+  double targetMs;
+};
+const std::vector<TimedShape> &timedShapes() {
+  static const std::vector<TimedShape> shapes = {
+      {{"125m", 128, 16, 12, 16, 64, 4}, 2.0},
+      {{"1b", 128, 16, 32, 16, 64, 4}, 4.5},
+      {{"760m", 128, 16, 16, 16, 96, 4}, 7.0},
+  };
+  return shapes;
+}
+
+std::string diffText(double d) {
+  if (d < 0)
+    return "-";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1e", d);
+  return buf;
+}
+
+int runTime(const KernelCheckOptions &o) {
+  std::vector<TimedShape> chosen;
+  for (const TimedShape &t : timedShapes())
+    if (o.shapes.empty() ||
+        std::find(o.shapes.begin(), o.shapes.end(), t.shape.name) != o.shapes.end())
+      chosen.push_back(t);
+  std::printf("inner loop (fused TTT-Linear), seq 2048 = n 128 x mini-batch 16, remat group 4, "
+              "batch 16; median of %d runs after %d warm-up (CUDA events)\n",
+              o.runs, o.warmup);
+  std::printf("%-5s %-6s %-4s %-24s %9s %9s %10s %7s  %-8s %-8s %-8s %-8s\n", "shape", "heads", "f",
+              "kernels", "fwd ms", "bwd ms", "layer ms", "target", "d(o)", "d(dq)", "d(dk)",
+              "d(dW0)");
+  bool failed = false;
+  for (const TimedShape &t : chosen) {
+    std::vector<kcheck::InnerLoopTiming> rows;
+    const std::string err = kcheck::timeInnerLoop(t.shape, o.warmup, o.runs, o.seed, rows);
+    if (!err.empty()) {
+      reportError(err);
+      failed = true;
+      continue;
+    }
+    for (const kcheck::InnerLoopTiming &r : rows) {
+      const double layer = r.fwdMs + r.bwdMs;
+      std::printf("%-5s %-6lld %-4lld %-24s %9.3f %9.3f %10.3f %7.1f  %-8s %-8s %-8s %-8s%s\n",
+                  r.shape.c_str(), static_cast<long long>(t.shape.heads),
+                  static_cast<long long>(t.shape.headDim), r.math.c_str(), r.fwdMs, r.bwdMs, layer,
+                  t.targetMs, diffText(r.diffO).c_str(), diffText(r.diffDq).c_str(),
+                  diffText(r.diffDk).c_str(), diffText(r.diffDW0).c_str(),
+                  r.math == "exact"     ? ""
+                  : layer <= t.targetMs ? "  meets target"
+                                        : "  MISSES target");
+    }
+    std::fflush(stdout);
+  }
+  return failed ? kExitError : kExitOk;
+}
 } // namespace
 
 void registerKernelCheckCommand(CLI::App &app, CommandSelection &selection) {
@@ -154,5 +221,19 @@ void registerKernelCheckCommand(CLI::App &app, CommandSelection &selection) {
   checkCmd->callback([opts, &selection] {
     selection.action = [opts] { return runCheck(*opts); };
   });
+
+  CLI::App *timeCmd = cmd->add_subcommand(
+      "time", "Time the fused inner loop (exact and tensor-core kernels) at the 125m, 1b and 760m "
+              "training shapes on GPU 0 (random inputs, no files)");
+  timeCmd->add_option("--shape", opts->shapes, "only these shapes (125m, 1b, 760m; repeatable)")
+      ->check(CLI::IsMember({"125m", "1b", "760m"}));
+  timeCmd->add_option("--runs", opts->runs, "timed runs per kernel (the median is printed)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000));
+  timeCmd->add_option("--warmup", opts->warmup, "untimed runs first")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 100));
+  timeCmd->add_option("--seed", opts->seed, "seed of the random inputs")->capture_default_str();
+  timeCmd->callback([opts, &selection] { selection.action = [opts] { return runTime(*opts); }; });
 }
 } // namespace ttt::run

@@ -64,6 +64,7 @@
 
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <stdexcept>
@@ -1134,18 +1135,24 @@ size_t align256(size_t x) { return (x + 255) / 256 * 256; }
 } // namespace
 
 size_t innerLoopForwardWorkspace(const cpu::InnerLoopShape &) { return 0; }
-size_t innerLoopBackwardWorkspace(const cpu::InnerLoopShape &s) {
+size_t innerLoopBackwardWorkspace(const cpu::InnerLoopShape &s, InnerLoopMath math) {
   const int64_t BH = s.batch * s.heads;
   const int b = int(s.miniBatch), f = int(s.headDim);
-  return align256(size_t(BH * partialDoubles(b, f)) * sizeof(double)) +
-         size_t(BH * s.group * slotOf(b, f).floats) * sizeof(float);
+  const size_t exact = align256(size_t(BH * partialDoubles(b, f)) * sizeof(double)) +
+                       size_t(BH * s.group * slotOf(b, f).floats) * sizeof(float);
+  if (math == InnerLoopMath::TensorCore && innerLoopTensorCoreSupports(s))
+    return std::max(exact, innerLoopTensorCoreBackwardWorkspace(s));
+  return exact;
 }
 
 void innerLoopForward(const cpu::InnerLoopShape &s, const float *W0, const float *b0,
                       const float *q, const float *k, const float *v, const float *eta,
                       const float *tau, const float *tauLast, const float *gamma,
                       const float *lambda, float *Wfinal, float *bfinal, float *o, float *ckptW,
-                      float *ckptB, void * /*workspace: none needed*/) {
+                      float *ckptB, void * /*workspace: none needed*/, InnerLoopMath math) {
+  if (math == InnerLoopMath::TensorCore && innerLoopTensorCoreSupports(s))
+    return innerLoopForwardTensorCore(s, W0, b0, q, k, v, eta, tau, tauLast, gamma, lambda,
+                                      Wfinal, bfinal, o, ckptW, ckptB);
   checkShape(s);
   const Layout L = makeLayout(cplOf(s), mbOf(s), 2, false);
   checkFits(L, "the forward");
@@ -1174,7 +1181,11 @@ void innerLoopBackward(const cpu::InnerLoopShape &s, const float *ckptW, const f
                        const float *lambda, const float *dWfinal, const float *dbfinal,
                        const float *dO, float *dW0, float *db0, float *dq, float *dk, float *dv,
                        float *deta, float *dtau, float *dtauLast, float *dgamma, float *dlambda,
-                       void *workspace) {
+                       void *workspace, InnerLoopMath math) {
+  if (math == InnerLoopMath::TensorCore && innerLoopTensorCoreSupports(s))
+    return innerLoopBackwardTensorCore(s, ckptW, ckptB, q, k, v, eta, tau, tauLast, gamma,
+                                       lambda, dWfinal, dbfinal, dO, dW0, db0, dq, dk, dv, deta,
+                                       dtau, dtauLast, dgamma, dlambda, workspace);
   checkShape(s);
   const Layout L = backwardLayout(s);
   checkFits(L, "the backward");

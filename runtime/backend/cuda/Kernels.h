@@ -82,22 +82,43 @@ void maskedMeanBackward(const float *mask, const float *dout, int64_t batch, int
 void accumulate(float *acc, const float *g, int64_t n, float scale);
 
 // --- fused inner loop (InnerLoop.h), InnerLoop.cu: one thread block per (batch, head), fp32 ------
+// Exact: InnerLoop.cu, fp32 FMA loops (fp32 plans; parity 1e-5). TensorCore:
+// InnerLoopTensorCore.cu, the step's products on TF32 mma.sync with fp32 accumulation and fp32
+// state (bf16 plans; parity 1e-2); for mini-batch 16 and head dims 64 and 96, other shapes run
+// Exact (innerLoopTensorCoreSupports says which).
+enum class InnerLoopMath { Exact, TensorCore };
 // Device workspace (bytes) each launcher needs (the forward needs none). The launchers throw
 // std::invalid_argument on a shape the kernels do not cover (head dim > 128, mini-batch > 32).
 size_t innerLoopForwardWorkspace(const cpu::InnerLoopShape &s);
-size_t innerLoopBackwardWorkspace(const cpu::InnerLoopShape &s);
+size_t innerLoopBackwardWorkspace(const cpu::InnerLoopShape &s,
+                                  InnerLoopMath math = InnerLoopMath::Exact);
 void innerLoopForward(const cpu::InnerLoopShape &s, const float *W0, const float *b0,
                       const float *q, const float *k, const float *v, const float *eta,
                       const float *tau, const float *tauLast, const float *gamma,
                       const float *lambda, float *Wfinal, float *bfinal, float *o, float *ckptW,
-                      float *ckptB, void *workspace);
+                      float *ckptB, void *workspace, InnerLoopMath math = InnerLoopMath::Exact);
 void innerLoopBackward(const cpu::InnerLoopShape &s, const float *ckptW, const float *ckptB,
                        const float *q, const float *k, const float *v, const float *eta,
                        const float *tau, const float *tauLast, const float *gamma,
                        const float *lambda, const float *dWfinal, const float *dbfinal,
                        const float *dO, float *dW0, float *db0, float *dq, float *dk, float *dv,
                        float *deta, float *dtau, float *dtauLast, float *dgamma, float *dlambda,
-                       void *workspace);
+                       void *workspace, InnerLoopMath math = InnerLoopMath::Exact);
+// The tensor-core kernels themselves (InnerLoopTensorCore.cu; the launchers above call them).
+bool innerLoopTensorCoreSupports(const cpu::InnerLoopShape &s);
+size_t innerLoopTensorCoreBackwardWorkspace(const cpu::InnerLoopShape &s);
+void innerLoopForwardTensorCore(const cpu::InnerLoopShape &s, const float *W0, const float *b0,
+                                const float *q, const float *k, const float *v, const float *eta,
+                                const float *tau, const float *tauLast, const float *gamma,
+                                const float *lambda, float *Wfinal, float *bfinal, float *o,
+                                float *ckptW, float *ckptB);
+void innerLoopBackwardTensorCore(const cpu::InnerLoopShape &s, const float *ckptW,
+                                 const float *ckptB, const float *q, const float *k, const float *v,
+                                 const float *eta, const float *tau, const float *tauLast,
+                                 const float *gamma, const float *lambda, const float *dWfinal,
+                                 const float *dbfinal, const float *dO, float *dW0, float *db0,
+                                 float *dq, float *dk, float *dv, float *deta, float *dtau,
+                                 float *dtauLast, float *dgamma, float *dlambda, void *workspace);
 
 // --- fused elementwise (Fused.h) ----------------------------------------------------------------
 constexpr int kMaxFusedSlots = 64; // inputs + steps

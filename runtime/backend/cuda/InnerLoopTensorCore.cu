@@ -1,0 +1,1082 @@
+// The fused TTT-Linear inner loop on tensor cores (Kernels.h: InnerLoopMath::TensorCore), the
+// path of bf16 plans: the semantics of runtime/backend/cpu/InnerLoop.cpp as InnerLoop.cu computes
+// them, with every matrix product of a step on mma.sync m16n8k8 (TF32 operands, fp32
+// accumulation) instead of FMA loops, and the LayerNorm statistics in fp32 instead of double.
+// Spec 3.4's fp32 islands stay fp32: the W/b state and its updates (W -= K^T (eta G) and the
+// carried dW use three TF32 products, hi*hi + hi*lo + lo*hi, about fp32 accuracy), the LN-L2
+// gradient, norm statistics, eta/tau, the b x b score accumulation.
+//
+// Shapes: mini-batch b = 16, head dim f = 64 or 96 (template F); the launchers in InnerLoop.cu
+// fall back to the exact kernels for anything else (tensorCoreSupports).
+//
+// Block and thread layout (256 threads, 8 warps), one block per (batch, head) as InnerLoop.cu:
+//  - W, and in the backward dW and W_t, stay in shared memory in fp32 for the whole scan, row
+//    stride LDW = F + 8 floats; [16, F] tiles have row stride LDX = F + 4, [16, 16] ones LDA = 20.
+//    These strides make the fragment loads of the common operand forms conflict free (X as A,
+//    X^T and W as B) and the rest at most 2-way;
+//  - matrix products: each warp takes whole 16 x 8 output tiles (round robin over the product's
+//    tiles), the k loop outermost so a warp's tiles are independent mma chains, and an epilogue
+//    writes the four accumulator values of each thread (rows g, g + 8; columns 2t, 2t + 1) where
+//    they go (a shared tile, W in place, or global memory);
+//  - row work (LayerNorms and their backward, the closed-form gradient): warp w owns rows w and
+//    w + 8 of every [16, F] tile, lane l the columns l + 32 c: row statistics are warp butterflies
+//    (every lane gets the same bits), no atomics, so results are bit-identical run to run;
+//  - the order of a step is phases separated by __syncthreads: product phases write tiles that
+//    the row phases read and the other way round.
+//
+// Forward step (forwardStep), from the state W, bias and the inputs K, Q, eta of set s:
+//   F1: [K; Q] W + b -> Z, QB tiles; A = Q K^T (lower triangle).                     sync
+//   F2: rows j: LN(z), G, eta-scaled EG = tau_last eta_j G_j; coefficients
+//       Cm_ij = tau_i eta_j (1 + A_ij), j <= i.                                         sync
+//   F3: Zbar = QB - Cm G (in QB); W -= K^T EG; b -= column sums of EG.                  sync
+//   F4: rows i: LN(Zbar) -> out (the caller synchronizes before the next step).
+// Backward step (backwardStep), dW, db the cotangents of the step's output state:
+//   Ba: dP = -(K dW + db), dK = -el (G dW^T); rows: dZbar (LN backward of out), dQ = dO, dgamma,
+//       dlambda; Cm.                                                                    sync
+//   Bb: dQ += dZbar W^T; dC = -dZbar G^T -> dE, dA; dG = el dP - Cm^T dZbar; rows: dEl = dP . G.
+//                                                                                       sync
+//   Bc: rows j: the closed-form gradient's backward: dZ (in dG's tile), dV, dK += dr, dgamma,
+//       dlambda; deta, partial dtau, dtau_last.                                         sync
+//   Bd: dK += dZ W^T + dA^T Q -> dk; dQ += dA K -> dq; dW += Q^T dZbar + K^T dZ, db += column
+//       sums (the caller synchronizes).
+// The scan, the checkpoints, the remat groups, the cache slots in the workspace and the
+// (batch, head) partial sums of dgamma, dlambda, dtau, dtau_last are InnerLoop.cu's (same slot
+// layout, same workspace size); the per-step prefetch (cp.async into the other buffer set) too.
+//
+// Accuracy: TF32 operands give about 5e-4 relative by norm on every output against fp64 (an
+// fp64 emulation of the rounding on the kernel-check inputs; all-bf16 operands gave 3.5e-3),
+// inside the bf16 bound 1e-2.
+#include "runtime/backend/cuda/Kernels.h"
+
+#include <cuda_runtime.h>
+
+#include <atomic>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+namespace ttt::cuda {
+namespace {
+constexpr int kThreads = 256;
+constexpr int kWarps = kThreads / 32;
+constexpr int kMB = 16;  // mini-batch rows (one m16 tile)
+constexpr int kLda = 20; // row stride of [16, 16] tiles
+
+int roundUp4(int x) { return (x + 3) / 4 * 4; }
+
+// Dynamic shared memory, in floats from its start.
+struct Layout {
+  int F = 0, ldx = 0, ldw = 0;
+  int set[2] = {0, 0}; // K [16, ldx], Q [16, ldx] (adjacent: [K; Q] is one 32-row tile),
+  int setK = 0, setQ = 0, setG = 0, setA = 0, setEta = 0; // G [16, ldx], A [16, kLda], eta [16]
+  int W[2] = {0, 0}; // [F, ldw]: the state (forward, recompute) or W_t (backward walk)
+  int dW = -1;       // [F, ldw] (backward)
+  int bias = 0, db = -1, tau = 0;
+  int T[5] = {-1, -1, -1, -1, -1}; // [16, ldx] work tiles (3 forward, 5 backward)
+  int Cm = 0;                      // [16, kLda]
+  int dA = -1, dE = -1, dEl = -1;  // backward
+  int total = 0;
+};
+
+Layout makeLayout(int F, bool backward) {
+  Layout L;
+  L.F = F;
+  L.ldx = F + 4;
+  L.ldw = F + 8;
+  const int tile = kMB * L.ldx, mat = F * L.ldw, small = kMB * kLda;
+  L.setK = 0;
+  L.setQ = tile;
+  L.setG = 2 * tile;
+  L.setA = 3 * tile;
+  L.setEta = L.setA + small;
+  const int setFloats = L.setEta + kMB;
+  int at = 0;
+  auto take = [&](int floats) {
+    const int r = at;
+    at += roundUp4(floats);
+    return r;
+  };
+  for (int s = 0; s < 2; ++s)
+    L.set[s] = take(setFloats);
+  for (int s = 0; s < (backward ? 2 : 1); ++s)
+    L.W[s] = take(mat);
+  L.bias = take(F);
+  L.tau = take(kMB);
+  for (int i = 0; i < (backward ? 5 : 3); ++i)
+    L.T[i] = take(tile);
+  L.Cm = take(small);
+  if (backward) {
+    L.dW = take(mat);
+    L.db = take(F);
+    L.dA = take(small);
+    L.dE = take(small);
+    L.dEl = take(kMB);
+  }
+  L.total = at;
+  return L;
+}
+
+// The backward's cache slot per step of a group (InnerLoop.cu's layout): W_t [f, f], G, zhat, r,
+// xhat [b, f], A [b, b], 1/sigma of LN(z) and of LN(Zbar) [b].
+struct Slot {
+  int64_t W, G, zhat, r, xhat, A, rstd, rstdL, floats;
+};
+__host__ __device__ Slot slotOf(int b, int f) {
+  Slot s;
+  s.W = 0;
+  s.G = s.W + int64_t(f) * f;
+  s.zhat = s.G + int64_t(b) * f;
+  s.r = s.zhat + int64_t(b) * f;
+  s.xhat = s.r + int64_t(b) * f;
+  s.A = s.xhat + int64_t(b) * f;
+  s.rstd = s.A + int64_t(b) * b;
+  s.rstdL = s.rstd + b;
+  s.floats = (s.rstdL + b + 3) / 4 * 4;
+  return s;
+}
+// Per block: dgamma [f], dlambda [f], dtau [b], dtau_last (doubles).
+__host__ __device__ int64_t partialDoubles(int b, int f) { return 2 * int64_t(f) + b + 1; }
+size_t align256(size_t x) { return (x + 255) / 256 * 256; }
+
+struct Args {
+  int n = 0, batch = 0, heads = 0, group = 1;
+  float eps = 0;
+  Layout L;
+  const float *q = nullptr, *k = nullptr, *v = nullptr, *eta = nullptr, *tau = nullptr,
+              *tauLast = nullptr, *gamma = nullptr, *lambda = nullptr;
+  const float *W0 = nullptr, *b0 = nullptr;
+  float *Wfinal = nullptr, *bfinal = nullptr, *o = nullptr, *ckptWOut = nullptr,
+        *ckptBOut = nullptr;
+  const float *ckptW = nullptr, *ckptB = nullptr, *dWfinal = nullptr, *dbfinal = nullptr,
+              *dO = nullptr;
+  float *dW0 = nullptr, *db0 = nullptr, *dq = nullptr, *dk = nullptr, *dv = nullptr,
+        *deta = nullptr;
+  double *partial = nullptr;
+  float *slots = nullptr;
+};
+
+// --- cp.async ------------------------------------------------------------------------------------
+__device__ __forceinline__ void cpAsync4(float *dst, const float *src) {
+  const unsigned d = unsigned(__cvta_generic_to_shared(dst));
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4;\n" ::"r"(d), "l"(src) : "memory");
+}
+__device__ __forceinline__ void cpAsync16(float *dst, const float *src) {
+  const unsigned d = unsigned(__cvta_generic_to_shared(dst));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(d), "l"(src) : "memory");
+}
+__device__ __forceinline__ void cpAsyncCommit() {
+  asm volatile("cp.async.commit_group;\n" ::: "memory");
+}
+template <int N> __device__ __forceinline__ void cpAsyncWait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+}
+
+// rows x cols contiguous global floats into shared rows of stride ld (all threads).
+__device__ void copyRows(float *dst, int ld, const float *src, int rows, int cols) {
+  const bool vec = (cols % 4 == 0) && (ld % 4 == 0) &&
+                   (reinterpret_cast<uintptr_t>(src) % 16 == 0) &&
+                   (__cvta_generic_to_shared(dst) % 16 == 0);
+  if (vec) {
+    const int per = cols / 4;
+    for (int i = threadIdx.x; i < rows * per; i += kThreads) {
+      const int r = i / per, c = i - r * per;
+      cpAsync16(dst + r * ld + 4 * c, src + 4 * int64_t(i));
+    }
+  } else {
+    for (int i = threadIdx.x; i < rows * cols; i += kThreads) {
+      const int r = i / cols, c = i - r * cols;
+      cpAsync4(dst + r * ld + c, src + i);
+    }
+  }
+}
+// Shared rows of stride ld into contiguous global floats (plain stores).
+__device__ void storeRows(float *dst, const float *src, int ld, int rows, int cols) {
+  const bool vec = (cols % 4 == 0) && (ld % 4 == 0) && (reinterpret_cast<uintptr_t>(dst) % 16 == 0);
+  if (vec) {
+    const int per = cols / 4;
+    for (int i = threadIdx.x; i < rows * per; i += kThreads) {
+      const int r = i / per, c = i - r * per;
+      *reinterpret_cast<float4 *>(dst + 4 * int64_t(i)) =
+          *reinterpret_cast<const float4 *>(src + r * ld + 4 * c);
+    }
+  } else {
+    for (int i = threadIdx.x; i < rows * cols; i += kThreads) {
+      const int r = i / cols, c = i - r * cols;
+      dst[i] = src[r * ld + c];
+    }
+  }
+}
+
+__device__ __forceinline__ float warpSum(float x) {
+#pragma unroll
+  for (int m = 16; m > 0; m >>= 1)
+    x += __shfl_xor_sync(0xffffffffu, x, m);
+  return x;
+}
+__device__ __forceinline__ void warpSum2(float &x, float &y) {
+#pragma unroll
+  for (int m = 16; m > 0; m >>= 1) {
+    x += __shfl_xor_sync(0xffffffffu, x, m);
+    y += __shfl_xor_sync(0xffffffffu, y, m);
+  }
+}
+
+// --- mma.sync m16n8k8 TF32
+// -------------------------------------------------------------------------
+__device__ __forceinline__ uint32_t tf32(float x) {
+  uint32_t r;
+  asm("cvt.rna.tf32.f32 %0, %1;\n" : "=r"(r) : "f"(x));
+  return r;
+}
+__device__ __forceinline__ void mma(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) {
+  asm("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+      "{%8,%9}, {%0,%1,%2,%3};\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+
+// Element (r, c) of a matrix in shared memory at p[r RS + c CS] (CS = 1: row-major, RS = 1: the
+// transpose of a row-major one).
+template <int RS, int CS> struct View {
+  const float *p;
+  __device__ __forceinline__ float operator()(int r, int c) const { return p[r * RS + c * CS]; }
+};
+
+// d[u] += A[m0[u] : +16, 0 : K] B[0 : K, n0[u] : +8] for U tiles, k outermost (U independent
+// chains). SPLIT: three products of the TF32 high and low parts (about fp32 accuracy).
+template <int K, int U, bool SPLIT, class VA, class VB>
+__device__ __forceinline__ void mmaTiles(float (&d)[U][4], VA A, VB B, const int (&m0)[U],
+                                         const int (&n0)[U], int lane) {
+  const int g = lane >> 2, t = lane & 3;
+#pragma unroll
+  for (int k = 0; k < K; k += 8) {
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const float af[4] = {A(m0[u] + g, k + t), A(m0[u] + g + 8, k + t), A(m0[u] + g, k + t + 4),
+                           A(m0[u] + g + 8, k + t + 4)};
+      const float bf[2] = {B(k + t, n0[u] + g), B(k + t + 4, n0[u] + g)};
+      uint32_t a[4], b[2];
+#pragma unroll
+      for (int i = 0; i < 4; ++i)
+        a[i] = tf32(af[i]);
+      b[0] = tf32(bf[0]);
+      b[1] = tf32(bf[1]);
+      if (SPLIT) {
+        uint32_t al[4], bl[2];
+#pragma unroll
+        for (int i = 0; i < 4; ++i)
+          al[i] = tf32(af[i] - __uint_as_float(a[i]));
+        bl[0] = tf32(bf[0] - __uint_as_float(b[0]));
+        bl[1] = tf32(bf[1] - __uint_as_float(b[1]));
+        mma(d[u], al, b);
+        mma(d[u], a, bl);
+      }
+      mma(d[u], a, b);
+    }
+  }
+}
+
+// One block's view of its (batch, head) and of the shared memory.
+template <int F> struct Ctx {
+  static constexpr int LDX = F + 4, LDW = F + 8, CPL = F / 32, NT = F / 8, RW = kMB / kWarps;
+  const Args &a;
+  float *sm;
+  int tid, lane, warp, g, t4, bh, bi, hi;
+  float tauLast, invF;
+  float gamma[CPL], lambda[CPL];
+
+  __device__ Ctx(const Args &args, float *smem) : a(args), sm(smem) {
+    tid = threadIdx.x;
+    lane = tid & 31;
+    warp = tid >> 5;
+    g = lane >> 2;
+    t4 = lane & 3;
+    bh = blockIdx.x;
+    bi = bh / a.heads;
+    hi = bh - bi * a.heads;
+    tauLast = *a.tauLast;
+    invF = 1.0f / float(F);
+#pragma unroll
+    for (int c = 0; c < CPL; ++c) {
+      gamma[c] = a.gamma[int64_t(hi) * F + col(c)];
+      lambda[c] = a.lambda[int64_t(hi) * F + col(c)];
+    }
+  }
+  __device__ int col(int c) const { return lane + 32 * c; }
+  __device__ int row(int r) const { return warp + kWarps * r; }
+  __device__ float *K(int s) const { return sm + a.L.set[s] + a.L.setK; }
+  __device__ float *Q(int s) const { return sm + a.L.set[s] + a.L.setQ; }
+  __device__ float *G(int s) const { return sm + a.L.set[s] + a.L.setG; }
+  __device__ float *A(int s) const { return sm + a.L.set[s] + a.L.setA; }
+  __device__ float *eta(int s) const { return sm + a.L.set[s] + a.L.setEta; }
+  __device__ float *W(int s) const { return sm + a.L.W[s]; }
+  __device__ float *T(int i) const { return sm + a.L.T[i]; }
+  __device__ float *bias() const { return sm + a.L.bias; }
+  __device__ float *tau() const { return sm + a.L.tau; }
+  __device__ float *Cm() const { return sm + a.L.Cm; }
+  __device__ float *dW() const { return sm + a.L.dW; }
+  __device__ float *db() const { return sm + a.L.db; }
+  __device__ float *dA() const { return sm + a.L.dA; }
+  __device__ float *dE() const { return sm + a.L.dE; }
+  __device__ float *dEl() const { return sm + a.L.dEl; }
+
+  __device__ int64_t tileRow(int m) const { return (int64_t(m) * a.batch + bi) * a.heads + hi; }
+  __device__ void loadInputs(int m, int s) const {
+    const int64_t row = tileRow(m);
+    copyRows(K(s), LDX, a.k + row * kMB * F, kMB, F);
+    copyRows(Q(s), LDX, a.q + row * kMB * F, kMB, F);
+    if (tid < kMB)
+      cpAsync4(eta(s) + tid, a.eta + row * kMB + tid);
+  }
+  __device__ void loadMatrix(float *dst, const float *src) const { copyRows(dst, LDW, src, F, F); }
+  __device__ void storeMatrix(float *dst, const float *src) const {
+    storeRows(dst, src, LDW, F, F);
+  }
+  __device__ float *slot(int t) const {
+    return a.slots + (int64_t(bh) * a.group + t) * slotOf(kMB, F).floats;
+  }
+  // The C fragment of a tile at (m0, n0): rows m0 + g (+ 8 for values 2, 3), columns n0 + 2 t4
+  // (+ 1 for values 1, 3).
+  __device__ int fr(int m0, int v) const { return m0 + g + (v >> 1) * 8; }
+  __device__ int fc(int n0, int v) const { return n0 + 2 * t4 + (v & 1); }
+};
+
+// Mean and 1/sigma of a row held as CPL values per lane (fp32, butterflies).
+template <int F>
+__device__ __forceinline__ void rowStats(const Ctx<F> &x, const float (&z)[F / 32], float &mean,
+                                         float &rstd) {
+  float s = 0.0f;
+#pragma unroll
+  for (int c = 0; c < F / 32; ++c)
+    s += z[c];
+  mean = warpSum(s) * x.invF;
+  float q = 0.0f;
+#pragma unroll
+  for (int c = 0; c < F / 32; ++c) {
+    const float d = z[c] - mean;
+    q = fmaf(d, d, q);
+  }
+  rstd = rsqrtf(warpSum(q) * x.invF + x.a.eps);
+}
+
+// One mini-batch of the scan from the state in W(0), bias(), inputs in set s. update: step the
+// state in place. out: o's tile (or null); slot: the cache slot (or null). Does not end with a
+// barrier: the caller synchronizes before anything reads QB or writes the tiles again.
+template <int F>
+__device__ void forwardStep(const Ctx<F> &x, int s, int m, bool update, float *out, float *slot) {
+  using C = Ctx<F>;
+  constexpr int LDX = C::LDX, LDW = C::LDW, CPL = C::CPL, NT = C::NT, RW = C::RW;
+  const int lane = x.lane, warp = x.warp;
+  const Slot sl = slotOf(kMB, F);
+  float *W = x.W(0), *bias = x.bias(), *Ks = x.K(s), *Qs = x.Q(s), *Gs = x.G(s), *As = x.A(s),
+        *etas = x.eta(s), *taus = x.tau(), *Z = x.T(0), *QB = x.T(1), *EG = x.T(2), *Cm = x.Cm();
+  const int64_t row0 = x.tileRow(m) * kMB * F;
+
+  float vr[RW][CPL];
+#pragma unroll
+  for (int r = 0; r < RW; ++r)
+#pragma unroll
+    for (int c = 0; c < CPL; ++c)
+      vr[r][c] = x.a.v[row0 + int64_t(x.row(r)) * F + x.col(c)];
+
+  // ---- F1 ---- [K; Q] W + b; A = Q K^T on the warps with one product tile fewer.
+  for (int nt = warp; nt < NT; nt += kWarps) {
+    float d[2][4] = {};
+    const int m0[2] = {0, kMB}, n0[2] = {8 * nt, 8 * nt};
+    mmaTiles<F, 2, false>(d, View<LDX, 1>{Ks}, View<LDW, 1>{W}, m0, n0, lane);
+#pragma unroll
+    for (int v = 0; v < 4; ++v) {
+      const int r = x.fr(0, v), c = x.fc(8 * nt, v);
+      Z[r * LDX + c] = d[0][v] + bias[c];
+      QB[r * LDX + c] = d[1][v] + bias[c];
+    }
+  }
+  {
+    const int j = (warp - NT % kWarps + kWarps) % kWarps; // score tile j (columns 8 j ..)
+    if (j < 2) {
+      float d[1][4] = {};
+      const int m0[1] = {0}, n0[1] = {8 * j};
+      mmaTiles<F, 1, false>(d, View<LDX, 1>{Qs}, View<1, LDX>{Ks}, m0, n0, lane);
+#pragma unroll
+      for (int v = 0; v < 4; ++v) {
+        const int i = x.fr(0, v), jj = x.fc(8 * j, v);
+        const float aij = jj <= i ? d[0][v] : 0.0f;
+        As[i * kLda + jj] = aij;
+        if (slot)
+          slot[sl.A + i * kMB + jj] = aij;
+      }
+    }
+  }
+  __syncthreads();
+
+  // ---- F2 ---- rows j: z -> LN -> G (spec 2.4, closed form as InnerLoop.cpp), EG = el_j G_j.
+#pragma unroll
+  for (int r = 0; r < RW; ++r) {
+    const int j = x.row(r);
+    float z[CPL], mean, rstd;
+#pragma unroll
+    for (int c = 0; c < CPL; ++c)
+      z[c] = Z[j * LDX + x.col(c)];
+    rowStats(x, z, mean, rstd);
+    float zh[CPL], rr[CPL], gg[CPL], s1 = 0.0f, s2 = 0.0f;
+#pragma unroll
+    for (int c = 0; c < CPL; ++c) {
+      zh[c] = (z[c] - mean) * rstd;
+      rr[c] = x.gamma[c] * zh[c] + x.lambda[c] - (vr[r][c] - Ks[j * LDX + x.col(c)]);
+      gg[c] = rr[c] * x.gamma[c];
+      s1 += gg[c];
+      s2 = fmaf(gg[c], zh[c], s2);
+    }
+    warpSum2(s1, s2);
+    const float m1 = s1 * x.invF, m2 = s2 * x.invF, el = x.tauLast * etas[j];
+#pragma unroll
+    for (int c = 0; c < CPL; ++c) {
+      const float gv = (gg[c] - m1 - zh[c] * m2) * rstd;
+      Gs[j * LDX + x.col(c)] = gv;
+      EG[j * LDX + x.col(c)] = el * gv;
+      if (slot) {
+        const int e = j * F + x.col(c);
+        slot[sl.G + e] = gv;
+        slot[sl.zhat + e] = zh[c];
+        slot[sl.r + e] = rr[c];
+      }
+    }
+    if (slot && lane == 0)
+      slot[sl.rstd + j] = rstd;
+  }
+  {
+    const int i = x.tid >> 4, j = x.tid & 15;
+    Cm[i * kLda + j] = j <= i ? taus[i] * etas[j] * (As[i * kLda + j] + 1.0f) : 0.0f;
+  }
+  __syncthreads();
+
+  // ---- F3 ---- Zbar = QB - Cm G; W -= K^T EG (split); b -= sum_j EG_j.
+  for (int nt = warp; nt < NT; nt += kWarps) {
+    float d[1][4] = {};
+    const int m0[1] = {0}, n0[1] = {8 * nt};
+    mmaTiles<kMB, 1, false>(d, View<kLda, 1>{Cm}, View<LDX, 1>{Gs}, m0, n0, lane);
+#pragma unroll
+    for (int v = 0; v < 4; ++v) {
+      const int r = x.fr(0, v), c = x.fc(8 * nt, v);
+      QB[r * LDX + c] -= d[0][v];
+    }
+  }
+  if (update) {
+    constexpr int tiles = (F / 16) * NT; // a multiple of 8 for F = 64, 96
+    static_assert(tiles % (2 * kWarps) == 0 || tiles % kWarps == 0, "tiles per warp");
+    constexpr int per = tiles / kWarps;
+    constexpr int U = per % 2 == 0 ? 2 : 1;
+    for (int u0 = warp * per; u0 < (warp + 1) * per; u0 += U) {
+      float d[U][4] = {};
+      int m0[U], n0[U];
+#pragma unroll
+      for (int u = 0; u < U; ++u) {
+        m0[u] = 16 * ((u0 + u) / NT);
+        n0[u] = 8 * ((u0 + u) % NT);
+      }
+      mmaTiles<kMB, U, true>(d, View<1, LDX>{Ks}, View<LDX, 1>{EG}, m0, n0, lane);
+#pragma unroll
+      for (int u = 0; u < U; ++u)
+#pragma unroll
+        for (int v = 0; v < 4; ++v)
+          W[x.fr(m0[u], v) * LDW + x.fc(n0[u], v)] -= d[u][v];
+    }
+    if (x.tid < F) {
+      float d = 0.0f;
+      for (int j = 0; j < kMB; ++j)
+        d += EG[j * LDX + x.tid];
+      bias[x.tid] -= d;
+    }
+  }
+  __syncthreads();
+
+  // ---- F4 ---- rows i: out_i = q_i + gamma LN(Zbar_i) + lambda.
+#pragma unroll
+  for (int r = 0; r < RW; ++r) {
+    const int i = x.row(r);
+    float zb[CPL], mean, rstd;
+#pragma unroll
+    for (int c = 0; c < CPL; ++c)
+      zb[c] = QB[i * LDX + x.col(c)];
+    rowStats(x, zb, mean, rstd);
+#pragma unroll
+    for (int c = 0; c < CPL; ++c) {
+      const float xh = (zb[c] - mean) * rstd;
+      const int e = i * F + x.col(c);
+      if (out)
+        out[e] = Qs[i * LDX + x.col(c)] + x.gamma[c] * xh + x.lambda[c];
+      if (slot)
+        slot[sl.xhat + e] = xh;
+    }
+    if (slot && lane == 0)
+      slot[sl.rstdL + i] = rstd;
+  }
+}
+
+template <int F> __device__ void initShared(const Ctx<F> &x) {
+  for (int i = x.tid; i < x.a.L.total; i += kThreads)
+    x.sm[i] = 0.0f;
+  __syncthreads();
+  if (x.tid < kMB)
+    x.tau()[x.tid] = x.a.tau[x.tid];
+}
+
+// Two blocks per SM where the shared memory allows (the launcher checks).
+template <int F> constexpr int minBlocksFwd() { return 2; }
+template <int F> constexpr int minBlocksBwd() { return F <= 64 ? 2 : 1; }
+
+template <int F>
+__global__ void __launch_bounds__(kThreads, minBlocksFwd<F>())
+    tcForwardKernel(const __grid_constant__ Args a) {
+  extern __shared__ __align__(16) float smem[];
+  const Ctx<F> x(a, smem);
+  initShared(x);
+  const int BH = a.batch * a.heads;
+  x.loadMatrix(x.W(0), a.W0 + int64_t(x.bh) * F * F);
+  if (x.tid < F)
+    cpAsync4(x.bias() + x.tid, a.b0 + int64_t(x.bh) * F + x.tid);
+  x.loadInputs(0, 0);
+  cpAsyncCommit();
+  for (int m = 0; m < a.n; ++m) {
+    const int s = m & 1;
+    // Step m's inputs are here and every thread is past step m - 1 (set s ^ 1 is free).
+    cpAsyncWait<0>();
+    __syncthreads();
+    if (m + 1 < a.n)
+      x.loadInputs(m + 1, s ^ 1);
+    cpAsyncCommit();
+    if (m % a.group == 0) {
+      const int64_t g = m / a.group;
+      x.storeMatrix(a.ckptWOut + (g * BH + x.bh) * F * F, x.W(0));
+      if (x.tid < F)
+        a.ckptBOut[(g * BH + x.bh) * F + x.tid] = x.bias()[x.tid];
+    }
+    forwardStep(x, s, m, true, a.o + x.tileRow(m) * kMB * F, nullptr);
+  }
+  __syncthreads();
+  x.storeMatrix(a.Wfinal + int64_t(x.bh) * F * F, x.W(0));
+  if (x.tid < F)
+    a.bfinal[int64_t(x.bh) * F + x.tid] = x.bias()[x.tid];
+}
+
+// The reverse of forwardStep for step t (mini-batch m) with W_t in W(ws), the inputs, G and A in
+// set s; dW, db the cotangents of the step's output state, replaced by those of its input state.
+template <int F>
+__device__ void backwardStep(const Ctx<F> &x, int s, int ws, int m, int t, float (&dgam)[F / 32],
+                             float (&dlam)[F / 32], float &dtauAcc, float &dtauLastAcc) {
+  using C = Ctx<F>;
+  constexpr int LDX = C::LDX, LDW = C::LDW, CPL = C::CPL, NT = C::NT, RW = C::RW;
+  const int lane = x.lane, warp = x.warp;
+  const Slot sl = slotOf(kMB, F);
+  const float *slot = x.slot(t);
+  float *W = x.W(ws), *dW = x.dW(), *db = x.db(), *Ks = x.K(s), *Qs = x.Q(s), *Gs = x.G(s),
+        *As = x.A(s), *etas = x.eta(s), *taus = x.tau(), *dP = x.T(0), *dZbar = x.T(1),
+        *dKp = x.T(2), *dQp = x.T(3), *dGZ = x.T(4), *Cm = x.Cm(), *dAs = x.dA(), *dEs = x.dE(),
+        *dEls = x.dEl();
+  const int64_t row0 = x.tileRow(m) * kMB * F;
+
+  float dO[RW][CPL], xh[RW][CPL], zh[RW][CPL], rr[RW][CPL], rstdL[RW], rstd[RW];
+#pragma unroll
+  for (int r = 0; r < RW; ++r) {
+    const int j = x.row(r);
+    rstdL[r] = slot[sl.rstdL + j];
+    rstd[r] = slot[sl.rstd + j];
+#pragma unroll
+    for (int c = 0; c < CPL; ++c) {
+      const int e = j * F + x.col(c);
+      dO[r][c] = x.a.dO[row0 + e];
+      xh[r][c] = slot[sl.xhat + e];
+      zh[r][c] = slot[sl.zhat + e];
+      rr[r][c] = slot[sl.r + e];
+    }
+  }
+
+  // ---- Ba ---- dP = -(K dW' + db'), dKp = -el (G dW'^T).
+  for (int u = warp; u < 2 * NT; u += kWarps) {
+    const int nt = u % NT;
+    float d[1][4] = {};
+    const int m0[1] = {0}, n0[1] = {8 * nt};
+    if (u < NT) {
+      mmaTiles<F, 1, false>(d, View<LDX, 1>{Ks}, View<LDW, 1>{dW}, m0, n0, lane);
+#pragma unroll
+      for (int v = 0; v < 4; ++v) {
+        const int r = x.fr(0, v), c = x.fc(8 * nt, v);
+        dP[r * LDX + c] = -d[0][v] - db[c];
+      }
+    } else {
+      mmaTiles<F, 1, false>(d, View<LDX, 1>{Gs}, View<1, LDW>{dW}, m0, n0, lane);
+#pragma unroll
+      for (int v = 0; v < 4; ++v) {
+        const int r = x.fr(0, v), c = x.fc(8 * nt, v);
+        dKp[r * LDX + c] = -(x.tauLast * etas[r]) * d[0][v];
+      }
+    }
+  }
+  // Rows i: out_i = q_i + gamma xhat_i + lambda -> dQ = dO, dgamma, dlambda, dZbar.
+#pragma unroll
+  for (int r = 0; r < RW; ++r) {
+    const int i = x.row(r);
+    float m1 = 0.0f, m2 = 0.0f, dln[CPL];
+#pragma unroll
+    for (int c = 0; c < CPL; ++c) {
+      dQp[i * LDX + x.col(c)] = dO[r][c];
+      dgam[c] = fmaf(dO[r][c], xh[r][c], dgam[c]);
+      dlam[c] += dO[r][c];
+      dln[c] = dO[r][c] * x.gamma[c];
+      m1 += dln[c];
+      m2 = fmaf(dln[c], xh[r][c], m2);
+    }
+    warpSum2(m1, m2);
+    m1 *= x.invF;
+    m2 *= x.invF;
+#pragma unroll
+    for (int c = 0; c < CPL; ++c)
+      dZbar[i * LDX + x.col(c)] = rstdL[r] * (dln[c] - m1 - xh[r][c] * m2);
+  }
+  {
+    const int i = x.tid >> 4, j = x.tid & 15;
+    Cm[i * kLda + j] = j <= i ? taus[i] * etas[j] * (As[i * kLda + j] + 1.0f) : 0.0f;
+  }
+  __syncthreads();
+
+  // ---- Bb ---- dQ += dZbar W^T; dC = -dZbar G^T -> dE, dA; dG = el dP - Cm^T dZbar.
+  for (int u = warp; u < 2 * NT + 2; u += kWarps) {
+    float d[1][4] = {};
+    const int m0[1] = {0};
+    if (u < NT) {
+      const int n0[1] = {8 * u};
+      mmaTiles<F, 1, false>(d, View<LDX, 1>{dZbar}, View<1, LDW>{W}, m0, n0, lane);
+#pragma unroll
+      for (int v = 0; v < 4; ++v)
+        dQp[x.fr(0, v) * LDX + x.fc(8 * u, v)] += d[0][v];
+    } else if (u < 2 * NT) {
+      const int nt = u - NT, n0[1] = {8 * nt};
+      mmaTiles<kMB, 1, false>(d, View<1, kLda>{Cm}, View<LDX, 1>{dZbar}, m0, n0, lane);
+#pragma unroll
+      for (int v = 0; v < 4; ++v) {
+        const int j = x.fr(0, v), c = x.fc(8 * nt, v);
+        dGZ[j * LDX + c] = (x.tauLast * etas[j]) * dP[j * LDX + c] - d[0][v];
+      }
+    } else {
+      const int jt = u - 2 * NT, n0[1] = {8 * jt};
+      mmaTiles<F, 1, false>(d, View<LDX, 1>{dZbar}, View<1, LDX>{Gs}, m0, n0, lane);
+#pragma unroll
+      for (int v = 0; v < 4; ++v) {
+        const int i = x.fr(0, v), j = x.fc(8 * jt, v);
+        float dE = 0.0f, dA = 0.0f;
+        if (j <= i) {
+          const float dC = -d[0][v];
+          dE = dC * (As[i * kLda + j] + 1.0f);
+          dA = dC * (taus[i] * etas[j]);
+        }
+        dEs[i * kLda + j] = dE;
+        dAs[i * kLda + j] = dA;
+      }
+    }
+  }
+#pragma unroll
+  for (int r = 0; r < RW; ++r) {
+    const int j = x.row(r);
+    float sEl = 0.0f;
+#pragma unroll
+    for (int c = 0; c < CPL; ++c)
+      sEl = fmaf(dP[j * LDX + x.col(c)], Gs[j * LDX + x.col(c)], sEl);
+    sEl = warpSum(sEl);
+    if (lane == 0)
+      dEls[j] = sEl;
+  }
+  __syncthreads();
+
+  // ---- Bc ---- rows j: back through G_j = rstd (g - s1/f - zhat s2/f), g = r gamma,
+  // r = gamma zhat + lambda - (v - k), zhat = (z - mean) rstd (InnerLoop.cpp's stepBackward).
+#pragma unroll
+  for (int r = 0; r < RW; ++r) {
+    const int j = x.row(r);
+    const float rs = rstd[r], sigma = 1.0f / rs;
+    float dG[CPL], gg[CPL], s1 = 0.0f, s2 = 0.0f;
+#pragma unroll
+    for (int c = 0; c < CPL; ++c) {
+      dG[c] = dGZ[j * LDX + x.col(c)];
+      gg[c] = rr[r][c] * x.gamma[c];
+      s1 += gg[c];
+      s2 = fmaf(gg[c], zh[r][c], s2);
+    }
+    warpSum2(s1, s2);
+    s1 *= x.invF;
+    s2 *= x.invF;
+    float drstd = 0.0f, sdu = 0.0f, sduz = 0.0f;
+#pragma unroll
+    for (int c = 0; c < CPL; ++c) {
+      const float uu = gg[c] - s1 - zh[r][c] * s2;
+      drstd = fmaf(dG[c], uu, drstd);
+      const float du = rs * dG[c];
+      sdu += du;
+      sduz = fmaf(du, zh[r][c], sduz);
+    }
+    drstd = warpSum(drstd);
+    warpSum2(sdu, sduz);
+    const float mdu = sdu * x.invF, mduz = sduz * x.invF;
+    float dzh[CPL], drstd2 = 0.0f;
+#pragma unroll
+    for (int c = 0; c < CPL; ++c) {
+      const float du = rs * dG[c];
+      const float dg = du - mdu - zh[r][c] * mduz;
+      const float dr = dg * x.gamma[c];
+      dgam[c] += dg * rr[r][c] + dr * zh[r][c];
+      dlam[c] += dr;
+      dzh[c] = -du * s2 - mduz * gg[c] + dr * x.gamma[c];
+      drstd2 = fmaf(dzh[c], zh[r][c], drstd2);
+      dKp[j * LDX + x.col(c)] += dr;
+      x.a.dv[row0 + j * F + x.col(c)] = -dr;
+    }
+    drstd += warpSum(drstd2) * sigma;
+    const float dvar = -0.5f * drstd * rs * rs * rs;
+    const float dzc = 2.0f * dvar * sigma * x.invF;
+    float dz[CPL], sdz = 0.0f;
+#pragma unroll
+    for (int c = 0; c < CPL; ++c) {
+      dz[c] = dzh[c] * rs + dzc * zh[r][c];
+      sdz += dz[c];
+    }
+    const float mdz = warpSum(sdz) * x.invF;
+#pragma unroll
+    for (int c = 0; c < CPL; ++c)
+      dGZ[j * LDX + x.col(c)] = dz[c] - mdz;
+  }
+  // Positions: deta_j = sum_{i>=j} dE_ij tau_i + dEl_j tau_last; dtau_i += sum_{j<=i} dE_ij
+  // eta_j; dtau_last += sum_j dEl_j eta_j.
+  if (x.tid < kMB) {
+    const int j = x.tid;
+    float de = 0.0f;
+    for (int i = j; i < kMB; ++i)
+      de = fmaf(dEs[i * kLda + j], taus[i], de);
+    de = fmaf(dEls[j], x.tauLast, de);
+    x.a.deta[x.tileRow(m) * kMB + j] = de;
+    const int i = x.tid;
+    float dt = 0.0f;
+    for (int jj = 0; jj <= i; ++jj)
+      dt = fmaf(dEs[i * kLda + jj], etas[jj], dt);
+    dtauAcc += dt;
+    if (x.tid == 0) {
+      float dl = 0.0f;
+      for (int jj = 0; jj < kMB; ++jj)
+        dl = fmaf(dEls[jj], etas[jj], dl);
+      dtauLastAcc += dl;
+    }
+  }
+  __syncthreads();
+
+  // ---- Bd ---- dk = dKp + dZ W^T + dA^T Q; dq = dQp + dA K; dW += Q^T dZbar + K^T dZ (split);
+  // db += column sums of dZbar and dZ.
+  for (int u = warp; u < 2 * NT; u += kWarps) {
+    float d[1][4] = {};
+    const int m0[1] = {0};
+    if (u < NT) {
+      const int n0[1] = {8 * u};
+      mmaTiles<F, 1, false>(d, View<LDX, 1>{dGZ}, View<1, LDW>{W}, m0, n0, lane);
+      mmaTiles<kMB, 1, false>(d, View<1, kLda>{dAs}, View<LDX, 1>{Qs}, m0, n0, lane);
+#pragma unroll
+      for (int v = 0; v < 4; v += 2) {
+        const int r = x.fr(0, v), c = x.fc(8 * u, v);
+        const float2 val =
+            make_float2(dKp[r * LDX + c] + d[0][v], dKp[r * LDX + c + 1] + d[0][v + 1]);
+        *reinterpret_cast<float2 *>(x.a.dk + row0 + r * F + c) = val;
+      }
+    } else {
+      const int nt = u - NT, n0[1] = {8 * nt};
+      mmaTiles<kMB, 1, false>(d, View<kLda, 1>{dAs}, View<LDX, 1>{Ks}, m0, n0, lane);
+#pragma unroll
+      for (int v = 0; v < 4; v += 2) {
+        const int r = x.fr(0, v), c = x.fc(8 * nt, v);
+        const float2 val =
+            make_float2(dQp[r * LDX + c] + d[0][v], dQp[r * LDX + c + 1] + d[0][v + 1]);
+        *reinterpret_cast<float2 *>(x.a.dq + row0 + r * F + c) = val;
+      }
+    }
+  }
+  {
+    constexpr int tiles = (F / 16) * NT;
+    constexpr int per = tiles / kWarps;
+    constexpr int U = per % 2 == 0 ? 2 : 1;
+    for (int u0 = warp * per; u0 < (warp + 1) * per; u0 += U) {
+      float d[U][4] = {};
+      int m0[U], n0[U];
+#pragma unroll
+      for (int u = 0; u < U; ++u) {
+        m0[u] = 16 * ((u0 + u) / NT);
+        n0[u] = 8 * ((u0 + u) % NT);
+      }
+      mmaTiles<kMB, U, true>(d, View<1, LDX>{Qs}, View<LDX, 1>{dZbar}, m0, n0, lane);
+      mmaTiles<kMB, U, true>(d, View<1, LDX>{Ks}, View<LDX, 1>{dGZ}, m0, n0, lane);
+#pragma unroll
+      for (int u = 0; u < U; ++u)
+#pragma unroll
+        for (int v = 0; v < 4; ++v)
+          dW[x.fr(m0[u], v) * LDW + x.fc(n0[u], v)] += d[u][v];
+    }
+  }
+  if (x.tid < F) {
+    float d = 0.0f;
+    for (int i = 0; i < kMB; ++i)
+      d += dZbar[i * LDX + x.tid];
+    for (int j = 0; j < kMB; ++j)
+      d += dGZ[j * LDX + x.tid];
+    db[x.tid] += d;
+  }
+}
+
+template <int F>
+__global__ void __launch_bounds__(kThreads, minBlocksBwd<F>())
+    tcBackwardKernel(const __grid_constant__ Args a) {
+  extern __shared__ __align__(16) float smem[];
+  const Ctx<F> x(a, smem);
+  using C = Ctx<F>;
+  initShared(x);
+  const int K = a.group, BH = a.batch * a.heads;
+  for (int i = x.tid; i < F * F; i += kThreads) {
+    const int r = i / F, c = i - r * F;
+    x.dW()[r * C::LDW + c] = a.dWfinal[int64_t(x.bh) * F * F + i];
+  }
+  if (x.tid < F)
+    x.db()[x.tid] = a.dbfinal[int64_t(x.bh) * F + x.tid];
+  float dgam[C::CPL], dlam[C::CPL], dtauAcc = 0.0f, dtauLastAcc = 0.0f;
+#pragma unroll
+  for (int c = 0; c < C::CPL; ++c)
+    dgam[c] = dlam[c] = 0.0f;
+  const Slot sl = slotOf(kMB, F);
+
+  for (int g = a.n / K - 1; g >= 0; --g) {
+    const float *ckW = a.ckptW + (int64_t(g) * BH + x.bh) * F * F;
+    x.loadMatrix(x.W(0), ckW);
+    if (x.tid < F)
+      cpAsync4(x.bias() + x.tid, a.ckptB + (int64_t(g) * BH + x.bh) * F + x.tid);
+    x.loadInputs(g * K, 0);
+    cpAsyncCommit();
+    for (int t = 0; t < K; ++t) {
+      const int m = g * K + t, s = t & 1;
+      cpAsyncWait<0>();
+      __syncthreads();
+      if (t + 1 < K)
+        x.loadInputs(m + 1, s ^ 1);
+      cpAsyncCommit();
+      if (t >= 1 && t + 1 < K)
+        x.storeMatrix(x.slot(t) + sl.W, x.W(0));
+      forwardStep(x, s, m, t + 1 < K, nullptr, x.slot(t));
+    }
+    __syncthreads();
+    // Back through the steps; step K-1's inputs, G, A are in set (K-1) & 1, W_{K-1} in W(0).
+    int s = (K - 1) & 1, ws = 0;
+    for (int t = K - 1; t >= 0; --t) {
+      const int m = g * K + t;
+      if (t > 0) {
+        const int tl = t - 1;
+        x.loadInputs(g * K + tl, s ^ 1);
+        copyRows(x.G(s ^ 1), C::LDX, x.slot(tl) + sl.G, kMB, F);
+        copyRows(x.A(s ^ 1), kLda, x.slot(tl) + sl.A, kMB, kMB);
+        x.loadMatrix(x.W(ws ^ 1), tl == 0 ? ckW : x.slot(tl) + sl.W);
+      }
+      cpAsyncCommit();
+      backwardStep(x, s, ws, m, t, dgam, dlam, dtauAcc, dtauLastAcc);
+      cpAsyncWait<0>();
+      __syncthreads();
+      s ^= 1;
+      ws ^= 1;
+    }
+  }
+
+  for (int i = x.tid; i < F * F; i += kThreads) {
+    const int r = i / F, c = i - r * F;
+    a.dW0[int64_t(x.bh) * F * F + i] = x.dW()[r * C::LDW + c];
+  }
+  if (x.tid < F)
+    a.db0[int64_t(x.bh) * F + x.tid] = x.db()[x.tid];
+  // Per-warp column partials, then summed over the warps in order (sets 0, 1 are free now).
+  float *red = x.sm + a.L.set[0]; // [kWarps][2][F] <= 2 sets
+#pragma unroll
+  for (int c = 0; c < C::CPL; ++c) {
+    red[(x.warp * 2 + 0) * F + x.col(c)] = dgam[c];
+    red[(x.warp * 2 + 1) * F + x.col(c)] = dlam[c];
+  }
+  __syncthreads();
+  double *part = a.partial + int64_t(x.bh) * partialDoubles(kMB, F);
+  if (x.tid < F) {
+    double sg = 0.0, sla = 0.0;
+    for (int w = 0; w < kWarps; ++w) {
+      sg += double(red[(w * 2 + 0) * F + x.tid]);
+      sla += double(red[(w * 2 + 1) * F + x.tid]);
+    }
+    part[x.tid] = sg;
+    part[F + x.tid] = sla;
+  }
+  if (x.tid < kMB)
+    part[2 * F + x.tid] = double(dtauAcc);
+  if (x.tid == 0)
+    part[2 * F + kMB] = double(dtauLastAcc);
+}
+
+// The shared cotangents: sums of the per-(batch, head) partials in (batch, head) order.
+__global__ void tcSharedKernel(int batch, int heads, int b, int f, const double *partial,
+                               float *dtau, float *dtauLast, float *dgamma, float *dlambda) {
+  const int64_t per = partialDoubles(b, f);
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  const int64_t count = b + 1 + 2 * int64_t(heads) * f;
+  if (i >= count)
+    return;
+  double acc = 0.0;
+  if (i <= b) {
+    for (int64_t bh = 0; bh < int64_t(batch) * heads; ++bh)
+      acc += partial[bh * per + 2 * f + i];
+    if (i < b)
+      dtau[i] = float(acc);
+    else
+      *dtauLast = float(acc);
+    return;
+  }
+  const int64_t j = i - b - 1;
+  const bool isGamma = j < int64_t(heads) * f;
+  const int64_t hf = isGamma ? j : j - int64_t(heads) * f, hi = hf / f, e = hf % f;
+  for (int64_t bi = 0; bi < batch; ++bi)
+    acc += partial[(bi * heads + hi) * per + (isGamma ? 0 : f) + e];
+  (isGamma ? dgamma : dlambda)[hf] = float(acc);
+}
+
+// --- host side ----------------------------------------------------------------------------------
+int currentDevice() {
+  int dev = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess)
+    dev = 0;
+  return dev;
+}
+int maxSharedBytes() {
+  int v = 0;
+  if (cudaDeviceGetAttribute(&v, cudaDevAttrMaxSharedMemoryPerBlockOptin, currentDevice()) !=
+      cudaSuccess)
+    v = 48 * 1024;
+  return v;
+}
+
+constexpr int kMaxDevices = 64;
+using AttrBytes = std::atomic<int>[kMaxDevices];
+template <typename Kernel> void launch(Kernel kernel, const Args &a, AttrBytes &given) {
+  const int bytes = a.L.total * 4, dev = currentDevice();
+  if (bytes > 48 * 1024 && (dev >= kMaxDevices || bytes > given[dev].load())) {
+    cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
+    if (dev < kMaxDevices)
+      given[dev].store(bytes);
+  }
+  kernel<<<a.batch * a.heads, kThreads, bytes>>>(a);
+}
+
+Args argsOf(const cpu::InnerLoopShape &s, bool backward) {
+  Args a;
+  a.n = int(s.n);
+  a.batch = int(s.batch);
+  a.heads = int(s.heads);
+  a.group = int(s.group);
+  a.eps = float(s.eps);
+  a.L = makeLayout(int(s.headDim), backward);
+  return a;
+}
+} // namespace
+
+bool innerLoopTensorCoreSupports(const cpu::InnerLoopShape &s) {
+  if (s.n <= 0 || s.batch <= 0 || s.heads <= 0 || s.group <= 0 || s.n % s.group != 0)
+    return false;
+  if (s.miniBatch != kMB || (s.headDim != 64 && s.headDim != 96))
+    return false;
+  if (s.batch * s.heads > (int64_t(1) << 31) - 1 || s.n > (int64_t(1) << 30))
+    return false;
+  const int F = int(s.headDim);
+  return size_t(makeLayout(F, true).total) * 4 <= size_t(maxSharedBytes()) &&
+         size_t(makeLayout(F, false).total) * 4 <= size_t(maxSharedBytes());
+}
+
+size_t innerLoopTensorCoreBackwardWorkspace(const cpu::InnerLoopShape &s) {
+  const int64_t BH = s.batch * s.heads;
+  const int b = int(s.miniBatch), f = int(s.headDim);
+  return align256(size_t(BH * partialDoubles(b, f)) * sizeof(double)) +
+         size_t(BH * s.group * slotOf(b, f).floats) * sizeof(float);
+}
+
+void innerLoopForwardTensorCore(const cpu::InnerLoopShape &s, const float *W0, const float *b0,
+                                const float *q, const float *k, const float *v, const float *eta,
+                                const float *tau, const float *tauLast, const float *gamma,
+                                const float *lambda, float *Wfinal, float *bfinal, float *o,
+                                float *ckptW, float *ckptB) {
+  if (!innerLoopTensorCoreSupports(s))
+    throw std::invalid_argument("inner_loop (cuda, tensor cores): unsupported shape (mini-batch " +
+                                std::to_string(s.miniBatch) + ", head dim " +
+                                std::to_string(s.headDim) + ")");
+  Args a = argsOf(s, false);
+  a.q = q;
+  a.k = k;
+  a.v = v;
+  a.eta = eta;
+  a.tau = tau;
+  a.tauLast = tauLast;
+  a.gamma = gamma;
+  a.lambda = lambda;
+  a.W0 = W0;
+  a.b0 = b0;
+  a.Wfinal = Wfinal;
+  a.bfinal = bfinal;
+  a.o = o;
+  a.ckptWOut = ckptW;
+  a.ckptBOut = ckptB;
+  if (s.headDim == 64) {
+    static AttrBytes given = {};
+    launch(tcForwardKernel<64>, a, given);
+  } else {
+    static AttrBytes given = {};
+    launch(tcForwardKernel<96>, a, given);
+  }
+}
+
+void innerLoopBackwardTensorCore(const cpu::InnerLoopShape &s, const float *ckptW,
+                                 const float *ckptB, const float *q, const float *k, const float *v,
+                                 const float *eta, const float *tau, const float *tauLast,
+                                 const float *gamma, const float *lambda, const float *dWfinal,
+                                 const float *dbfinal, const float *dO, float *dW0, float *db0,
+                                 float *dq, float *dk, float *dv, float *deta, float *dtau,
+                                 float *dtauLast, float *dgamma, float *dlambda, void *workspace) {
+  if (!innerLoopTensorCoreSupports(s))
+    throw std::invalid_argument("inner_loop (cuda, tensor cores): unsupported shape (mini-batch " +
+                                std::to_string(s.miniBatch) + ", head dim " +
+                                std::to_string(s.headDim) + ")");
+  Args a = argsOf(s, true);
+  a.q = q;
+  a.k = k;
+  a.v = v;
+  a.eta = eta;
+  a.tau = tau;
+  a.tauLast = tauLast;
+  a.gamma = gamma;
+  a.lambda = lambda;
+  a.ckptW = ckptW;
+  a.ckptB = ckptB;
+  a.dWfinal = dWfinal;
+  a.dbfinal = dbfinal;
+  a.dO = dO;
+  a.dW0 = dW0;
+  a.db0 = db0;
+  a.dq = dq;
+  a.dk = dk;
+  a.dv = dv;
+  a.deta = deta;
+  const int64_t BH = s.batch * s.heads;
+  const int b = int(s.miniBatch), f = int(s.headDim);
+  a.partial = static_cast<double *>(workspace);
+  a.slots = reinterpret_cast<float *>(static_cast<char *>(workspace) +
+                                      align256(size_t(BH * partialDoubles(b, f)) * sizeof(double)));
+  if (f == 64) {
+    static AttrBytes given = {};
+    launch(tcBackwardKernel<64>, a, given);
+  } else {
+    static AttrBytes given = {};
+    launch(tcBackwardKernel<96>, a, given);
+  }
+  const int64_t count = b + 1 + 2 * s.heads * f;
+  tcSharedKernel<<<int((count + 255) / 256), 256>>>(a.batch, a.heads, b, f, a.partial, dtau,
+                                                    dtauLast, dgamma, dlambda);
+}
+} // namespace ttt::cuda
