@@ -4,9 +4,11 @@
 // is one rank.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace ttt::dist {
 class Communicator {
@@ -19,6 +21,53 @@ public:
   virtual std::string allReduceSum(float *data, int64_t n) = 0;
   virtual std::string allReduceSum(double *data, int64_t n) = 0;
   virtual std::string barrier() = 0;
+
+  // ZeRO-1's collectives (runtime/dist/Shard.h). The defaults build them from allReduceSum,
+  // each rank adding zeros outside its own part (exact in any order); the MPI plugin uses MPI's.
+  // Inline, so the class keeps no key function: the plugin, loaded without ttt-run's symbols,
+  // needs its type information in its own object.
+  /// `send` holds size() x count values; rank r gets in `recv` the sum over the ranks of
+  /// send[r x count, (r + 1) x count).
+  virtual std::string reduceScatterSum(const float *s, float *r, int64_t n) {
+    return scatterBySum(s, r, n);
+  }
+  virtual std::string reduceScatterSum(const double *s, double *r, int64_t n) {
+    return scatterBySum(s, r, n);
+  }
+  /// Every rank's `count` values `send` land at recv + rank x count, on every rank.
+  virtual std::string allGather(const float *s, float *r, int64_t n) {
+    return gatherBySum(s, r, n);
+  }
+  virtual std::string allGather(const double *s, double *r, int64_t n) {
+    return gatherBySum(s, r, n);
+  }
+  /// The same, but only rank 0's `recv` (size() x count values) is written.
+  virtual std::string gatherToRoot(const float *s, float *r, int64_t n) {
+    return rootBySum(s, r, n);
+  }
+  virtual std::string gatherToRoot(const double *s, double *r, int64_t n) {
+    return rootBySum(s, r, n);
+  }
+
+private:
+  template <typename T> std::string scatterBySum(const T *send, T *recv, int64_t count) {
+    std::vector<T> all(send, send + count * size());
+    if (std::string e = allReduceSum(all.data(), int64_t(all.size())); !e.empty())
+      return e;
+    std::copy(all.begin() + count * rank(), all.begin() + count * (rank() + 1), recv);
+    return "";
+  }
+  template <typename T> std::string gatherBySum(const T *send, T *recv, int64_t count) {
+    std::fill(recv, recv + count * size(), T(0));
+    std::copy(send, send + count, recv + count * rank());
+    return allReduceSum(recv, count * size());
+  }
+  template <typename T> std::string rootBySum(const T *send, T *recv, int64_t count) {
+    if (rank() == 0)
+      return gatherBySum(send, recv, count);
+    std::vector<T> all(size_t(count * size()));
+    return gatherBySum(send, all.data(), count);
+  }
 };
 
 /// The communicator of this process's launch. "" in `error` or one line naming the launcher

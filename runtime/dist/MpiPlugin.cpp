@@ -3,6 +3,7 @@
 
 #include <mpi.h>
 
+#include <climits>
 #include <string>
 
 namespace {
@@ -23,6 +24,24 @@ public:
   std::string name() const override { return "mpi"; }
   std::string allReduceSum(float *data, int64_t n) override { return reduce(data, n, MPI_FLOAT); }
   std::string allReduceSum(double *data, int64_t n) override { return reduce(data, n, MPI_DOUBLE); }
+  std::string reduceScatterSum(const float *s, float *r, int64_t n) override {
+    return scatter(s, r, n, MPI_FLOAT);
+  }
+  std::string reduceScatterSum(const double *s, double *r, int64_t n) override {
+    return scatter(s, r, n, MPI_DOUBLE);
+  }
+  std::string allGather(const float *s, float *r, int64_t n) override {
+    return gather(s, r, n, MPI_FLOAT, false);
+  }
+  std::string allGather(const double *s, double *r, int64_t n) override {
+    return gather(s, r, n, MPI_DOUBLE, false);
+  }
+  std::string gatherToRoot(const float *s, float *r, int64_t n) override {
+    return gather(s, r, n, MPI_FLOAT, true);
+  }
+  std::string gatherToRoot(const double *s, double *r, int64_t n) override {
+    return gather(s, r, n, MPI_DOUBLE, true);
+  }
   std::string barrier() override {
     return MPI_Barrier(MPI_COMM_WORLD) == MPI_SUCCESS ? "" : "MPI_Barrier failed";
   }
@@ -41,6 +60,26 @@ private:
         return "MPI_Allreduce failed";
     }
     return "";
+  }
+  // A shard is one MPI count (an int); the CPU backend's shards stay far below that.
+  static std::string tooLarge(int64_t n) {
+    return n > int64_t(INT_MAX) ? "MPI: a shard of " + std::to_string(n) +
+                                      " values exceeds MPI's int count; run on more ranks"
+                                : std::string();
+  }
+  std::string scatter(const void *send, void *recv, int64_t n, MPI_Datatype type) {
+    if (std::string e = tooLarge(n); !e.empty())
+      return e;
+    return MPI_Reduce_scatter_block(send, recv, int(n), type, MPI_SUM, MPI_COMM_WORLD) == MPI_SUCCESS
+               ? ""
+               : "MPI_Reduce_scatter_block failed";
+  }
+  std::string gather(const void *send, void *recv, int64_t n, MPI_Datatype type, bool root) {
+    if (std::string e = tooLarge(n); !e.empty())
+      return e;
+    int rc = root ? MPI_Gather(send, int(n), type, recv, int(n), type, 0, MPI_COMM_WORLD)
+                  : MPI_Allgather(send, int(n), type, recv, int(n), type, MPI_COMM_WORLD);
+    return rc == MPI_SUCCESS ? "" : root ? "MPI_Gather failed" : "MPI_Allgather failed";
   }
   int rank_ = 0, size_ = 1;
 };

@@ -11,6 +11,7 @@
 #include "runtime/backend/cuda/Kernels.h"
 #include "runtime/backend/cuda/Matmul.h"
 #include "runtime/backend/cuda/Optimizer.h"
+#include "runtime/dist/Shard.h"
 
 #include <cuda_runtime.h>
 #include <nvtx3/nvToolsExt.h>
@@ -160,6 +161,12 @@ struct CudaSession::Impl {
        *arena = nullptr, *shadow = nullptr;
   double *sumSq = nullptr, *partials = nullptr;
   size_t paramsBytes = 0, checkpointsBytes = 0, arenaBytes = 0;
+  // ZeRO-1: the params and grads regions span paddedBytes (every rank's slice the same length),
+  // the moments region 2 x shardBytes from shardBegin of the flat space. One rank: the plan's
+  // layout exactly (paddedBytes = shardBytes = paramsBytes, shardBegin 0).
+  bool sharded = false;
+  size_t paddedBytes = 0, shardBytes = 0, shardBegin = 0;
+  double *rankSums = nullptr; // ZeRO-1: every rank's sum of squares of its slice
   std::vector<size_t> paramOffset, paramCount; // per parameter: byte offset, elements
   std::map<std::string, size_t> paramIndex;
   std::map<std::string, ProgramExec> programs;
@@ -253,10 +260,21 @@ struct CudaSession::Impl {
       checkpointsBytes = std::max(checkpointsBytes, size_t(m->checkpoints_bytes()));
       arenaBytes = std::max(arenaBytes, size_t(m->arena_bytes()));
     }
+    sharded = options.shards > 1;
+    const dist::ShardLayout layout =
+        dist::shardLayout(int64_t(paramsBytes), sharded ? options.shards : 1, 256);
+    if (sharded && (options.shardRank < 0 || options.shardRank >= options.shards))
+      return "ZeRO-1: rank " + std::to_string(options.shardRank) + " is not one of " +
+             std::to_string(options.shards);
+    paddedBytes = size_t(layout.padded());
+    shardBytes = size_t(layout.perRank);
+    shardBegin = sharded ? size_t(layout.begin(options.shardRank)) : 0;
     const size_t sumBlocks = size_t(cuda::sumSquaresBlocks(int64_t(paramsBytes / 4)));
     const size_t shadowBytes = bf16 ? align256(paramsBytes / 2) : 0;
-    const size_t small = align256((sumBlocks + 1) * sizeof(double));
-    totalBytes = paramsBytes * 4 + checkpointsBytes + arenaBytes + shadowBytes + small;
+    const size_t small =
+        align256((sumBlocks + 1 + (sharded ? size_t(options.shards) : 0)) * sizeof(double));
+    totalBytes = paddedBytes * 2 + shardBytes * 2 + checkpointsBytes + arenaBytes + shadowBytes +
+                 small;
     size_t freeBytes = 0, deviceBytes = 0;
     cudaMemGetInfo(&freeBytes, &deviceBytes);
     if (cudaMalloc(&base, totalBytes) != cudaSuccess) {
@@ -265,7 +283,8 @@ struct CudaSession::Impl {
       return "out of GPU memory: the plan needs " + humanBytes(double(totalBytes)) +
              " (parameters " + humanBytes(double(paramsBytes)) + ", gradients " +
              humanBytes(double(paramsBytes)) + ", AdamW moments " +
-             humanBytes(2.0 * double(paramsBytes)) + ", checkpoints " +
+             humanBytes(2.0 * double(shardBytes)) +
+             (sharded ? " (ZeRO-1: this rank's slice)" : "") + ", checkpoints " +
              humanBytes(double(checkpointsBytes)) + ", activations " +
              humanBytes(double(arenaBytes)) + (bf16 ? ", bf16 weights " + humanBytes(double(shadowBytes)) : std::string()) +
              ") and " + humanBytes(double(freeBytes)) + " of " + humanBytes(double(deviceBytes)) +
@@ -273,14 +292,15 @@ struct CudaSession::Impl {
              "to keep the global batch)";
     }
     char *p = base;
-    params = p, p += paramsBytes;
-    grads = p, p += paramsBytes;
-    moments = p, p += 2 * paramsBytes;
+    params = p, p += paddedBytes;
+    grads = p, p += paddedBytes;
+    moments = p, p += 2 * shardBytes;
     checkpoints = p, p += checkpointsBytes;
     arena = p, p += arenaBytes;
     shadow = bf16 ? p : nullptr, p += shadowBytes;
     sumSq = reinterpret_cast<double *>(p);
     partials = sumSq + 1;
+    rankSums = sharded ? partials + sumBlocks : nullptr;
     check(cudaMemset(base, 0, totalBytes), "cudaMemset");
     matmuls = std::make_unique<cuda::Matmuls>();
 
@@ -307,7 +327,7 @@ struct CudaSession::Impl {
         switch (b->region()) {
         case plan::Region::params: regionBase = params, limit = paramsBytes; break;
         case plan::Region::grads: regionBase = grads, limit = paramsBytes; break;
-        case plan::Region::moments: regionBase = moments, limit = 2 * paramsBytes; break;
+        case plan::Region::moments: regionBase = moments, limit = 2 * shardBytes; break;
         case plan::Region::checkpoints: regionBase = checkpoints, limit = checkpointsBytes; break;
         case plan::Region::arena: regionBase = arena, limit = arenaBytes; break;
         }
@@ -898,8 +918,11 @@ struct CudaSession::Impl {
         apply = p;
     if (!apply)
       return "the plan has no apply_step program; recompile it with this tttc";
-    const int64_t total = int64_t(paramsBytes / sizeof(float));
-    cuda::sumSquares(reinterpret_cast<const float *>(grads), total, partials, sumSq);
+    if (sharded)
+      sumSquaresOverRanks();
+    else
+      cuda::sumSquares(reinterpret_cast<const float *>(grads), int64_t(paramsBytes / sizeof(float)),
+                       partials, sumSq);
     double maxNorm = 1e300;
     // Runs of consecutive parameters with the same settings, each one launch over its slots
     // (the slots' padding is zero in every region and stays zero).
@@ -935,22 +958,105 @@ struct CudaSession::Impl {
       else
         runs.push_back({paramOffset[i], end, a});
     }
+    // ZeRO-1: each run clipped to this rank's slice, whose moments start at moments[0]; the
+    // bf16 copies are cast after the gather, from the full parameters.
+    const size_t lo = shardBegin, hi = shardBegin + shardBytes;
     for (const Run &r : runs) {
-      const size_t off = r.first;
+      const size_t off = std::max(r.first, lo), end = std::min(r.end, hi);
+      if (off >= end)
+        continue;
       cuda::adamw(reinterpret_cast<float *>(params + off),
                   reinterpret_cast<const float *>(grads + off),
-                  reinterpret_cast<float *>(moments + off),
-                  reinterpret_cast<float *>(moments + paramsBytes + off),
-                  int64_t((r.end - r.first) / sizeof(float)), r.a, sumSq,
-                  bf16 ? shadow + off / 2 : nullptr);
+                  reinterpret_cast<float *>(moments + (off - lo)),
+                  reinterpret_cast<float *>(moments + shardBytes + (off - lo)),
+                  int64_t((end - off) / sizeof(float)), r.a, sumSq,
+                  bf16 && !sharded ? shadow + off / 2 : nullptr);
     }
     check(cudaGetLastError(), "apply_step kernels");
+    if (sharded) {
+      if (std::string err = gatherSlices(params + shardBegin, params, "parameters"); !err.empty())
+        return err;
+      refreshShadow();
+    }
     double sum = 0;
     check(cudaMemcpyAsync(&sum, sumSq, sizeof sum, cudaMemcpyDeviceToHost, kStream),
           "gradient norm copy");
-    check(cudaMemsetAsync(grads, 0, paramsBytes, kStream), "zero gradients");
+    check(cudaMemsetAsync(grads, 0, paddedBytes, kStream), "zero gradients");
     check(cudaStreamSynchronize(kStream), "apply_step");
     gradNorm = std::sqrt(sum);
+    return "";
+  }
+
+  // --- ZeRO-1 ----------------------------------------------------------------------------------------
+  // The global norm from every rank's slice: each rank's sum (in the kernel's fixed order) is
+  // all-gathered, and every rank adds the ranks' sums left to right, so all of them clip by the
+  // same bitwise norm, on every run.
+  void sumSquaresOverRanks() {
+#if TTT_HAVE_NCCL
+    const int rank = options.shardRank;
+    cuda::sumSquares(reinterpret_cast<const float *>(grads + shardBegin),
+                     int64_t(shardBytes / sizeof(float)), partials, rankSums + rank);
+    if (!nccl)
+      throw CudaError("ZeRO-1: the optimizer step before joinCollectives");
+    if (ncclResult_t r = ncclAllGather(rankSums + rank, rankSums, 1, ncclDouble, nccl, kStream);
+        r != ncclSuccess)
+      throw CudaError(std::string("NCCL: gathering the gradient norm failed: ") +
+                      ncclGetErrorString(r));
+    cuda::sumInOrder(rankSums, options.shards, sumSq);
+#else
+    throw CudaError("ZeRO-1 needs NCCL; this ttt-run was built without it");
+#endif
+  }
+  // Every rank's slice (shardBytes at `slice`, this rank's) into `full` (paddedBytes), in place
+  // when slice == full + shardBegin.
+  std::string gatherSlices(const char *slice, char *full, const char *what) {
+#if TTT_HAVE_NCCL
+    if (!nccl)
+      return "ZeRO-1: gathering the " + std::string(what) + " before joinCollectives";
+    if (ncclResult_t r = ncclAllGather(slice, full, shardBytes / sizeof(float), ncclFloat, nccl,
+                                       kStream);
+        r != ncclSuccess)
+      return "NCCL: gathering the " + std::string(what) + " failed: " + ncclGetErrorString(r);
+    return "";
+#else
+    (void)slice, (void)full;
+    return "ZeRO-1 needs NCCL; this ttt-run was built without it (" + std::string(what) + ")";
+#endif
+  }
+  // This rank's slice of full host tensors (parameter-table order) into dst (shardBytes).
+  std::string putSlice(char *dst, const std::vector<const std::vector<float> *> &host) {
+    if (host.size() != paramOffset.size())
+      return "expected " + std::to_string(paramOffset.size()) + " tensors, got " +
+             std::to_string(host.size());
+    for (size_t i = 0; i < host.size(); ++i) {
+      if (host[i]->size() != paramCount[i])
+        return "tensor " + std::to_string(i) + " has " + std::to_string(host[i]->size()) +
+               " values, the plan's parameter has " + std::to_string(paramCount[i]);
+      const size_t first = paramOffset[i], last = first + paramCount[i] * sizeof(float);
+      const size_t lo = std::max(first, shardBegin), hi = std::min(last, shardBegin + shardBytes);
+      if (lo < hi)
+        check(cudaMemcpy(dst + (lo - shardBegin),
+                         reinterpret_cast<const char *>(host[i]->data()) + (lo - first), hi - lo,
+                         cudaMemcpyHostToDevice),
+              "copy to the device");
+    }
+    return "";
+  }
+  // m then v: the slices all-gathered into the gradient region (idle between steps), copied out
+  // where the host wants them; the region is zero again afterwards.
+  std::string gatherMoments(std::vector<std::vector<float> *> &m,
+                            std::vector<std::vector<float> *> &v) {
+    for (int half = 0; half < 2; ++half) {
+      if (std::string err = gatherSlices(moments + size_t(half) * shardBytes, grads, "AdamW moments");
+          !err.empty())
+        return err;
+      std::vector<std::vector<float> *> &host = half == 0 ? m : v;
+      if (!host.empty())
+        if (std::string err = get(grads, host); !err.empty())
+          return err;
+    }
+    check(cudaMemsetAsync(grads, 0, paddedBytes, kStream), "zero gradients");
+    check(cudaStreamSynchronize(kStream), "gathering the AdamW moments");
     return "";
   }
 
@@ -1030,15 +1136,23 @@ std::string CudaSession::getParams(std::vector<std::vector<float> *> &p) {
 std::string CudaSession::setMoments(const std::vector<const std::vector<float> *> &m,
                                     const std::vector<const std::vector<float> *> &v) {
   return guarded([&] {
-    std::string err = impl_->put(impl_->moments, m);
-    return err.empty() ? impl_->put(impl_->moments + impl_->paramsBytes, v) : err;
+    Impl &i = *impl_;
+    if (i.sharded) {
+      std::string err = i.putSlice(i.moments, m);
+      return err.empty() ? i.putSlice(i.moments + i.shardBytes, v) : err;
+    }
+    std::string err = i.put(i.moments, m);
+    return err.empty() ? i.put(i.moments + i.shardBytes, v) : err;
   });
 }
 std::string CudaSession::getMoments(std::vector<std::vector<float> *> &m,
                                     std::vector<std::vector<float> *> &v) {
   return guarded([&] {
-    std::string err = impl_->get(impl_->moments, m);
-    return err.empty() ? impl_->get(impl_->moments + impl_->paramsBytes, v) : err;
+    Impl &i = *impl_;
+    if (i.sharded)
+      return i.gatherMoments(m, v);
+    std::string err = i.get(i.moments, m);
+    return err.empty() ? i.get(i.moments + i.shardBytes, v) : err;
   });
 }
 std::string CudaSession::setGrads(const std::vector<const std::vector<float> *> &g) {
@@ -1073,6 +1187,10 @@ std::string CudaSession::joinCollectives(const std::string &id, int rank, int ra
   ncclUniqueId u;
   if (id.size() != sizeof u.internal)
     return "NCCL: the job's id has the wrong size";
+  if (impl_->sharded && (ranks != impl_->options.shards || rank != impl_->options.shardRank))
+    return "ZeRO-1: the session was opened for rank " + std::to_string(impl_->options.shardRank) +
+           " of " + std::to_string(impl_->options.shards) + ", not " + std::to_string(rank) +
+           " of " + std::to_string(ranks);
   std::memcpy(u.internal, id.data(), sizeof u.internal);
   if (ncclResult_t r = ncclCommInitRank(&impl_->nccl, ranks, u, rank); r != ncclSuccess)
     return std::string("NCCL: joining the job's GPUs failed: ") + ncclGetErrorString(r) +
@@ -1087,9 +1205,20 @@ std::string CudaSession::averageGrads() {
 #if TTT_HAVE_NCCL
   if (!impl_->nccl)
     return "NCCL: averageGrads before joinCollectives";
+  const Impl &i = *impl_;
+  if (i.sharded) {
+    // ZeRO-1: rank r needs the average of its slice only; in place (the slice already sits at
+    // grads + r x shardBytes), half the traffic of an all-reduce.
+    if (ncclResult_t r = ncclReduceScatter(i.grads, i.grads + i.shardBegin,
+                                           i.shardBytes / sizeof(float), ncclFloat, ncclAvg, i.nccl,
+                                           kStream);
+        r != ncclSuccess)
+      return std::string("NCCL: the gradient reduce-scatter failed: ") + ncclGetErrorString(r);
+    return "";
+  }
   // One reduction over the whole gradient region (the slots' padding is zero on every rank).
-  if (ncclResult_t r = ncclAllReduce(impl_->grads, impl_->grads, impl_->paramsBytes / sizeof(float),
-                                     ncclFloat, ncclAvg, impl_->nccl, kStream);
+  if (ncclResult_t r = ncclAllReduce(i.grads, i.grads, i.paramsBytes / sizeof(float), ncclFloat,
+                                     ncclAvg, i.nccl, kStream);
       r != ncclSuccess)
     return std::string("NCCL: the gradient all-reduce failed: ") + ncclGetErrorString(r);
   return "";
@@ -1101,8 +1230,8 @@ std::string CudaSession::averageGrads() {
 CudaMemory CudaSession::memory() const {
   CudaMemory m;
   const Impl &i = *impl_;
-  m.params = m.grads = double(i.paramsBytes);
-  m.moments = 2.0 * double(i.paramsBytes);
+  m.params = m.grads = double(i.paddedBytes);
+  m.moments = 2.0 * double(i.shardBytes);
   m.checkpoints = double(i.checkpointsBytes);
   m.arena = double(i.arenaBytes);
   m.bf16Params = i.bf16 ? double(align256(i.paramsBytes / 2)) : 0;

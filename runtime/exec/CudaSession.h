@@ -23,6 +23,11 @@ struct CudaOptions {
                         // SLURM_LOCALID, LOCAL_RANK), else 0
   bool graphs = true;  // --no-graph runs every program eagerly (debugging)
   bool profile = false; // time every instruction with CUDA events (eager; per-kernel table)
+  // ZeRO-1 (runtime/dist/Shard.h): with shards > 1 this device keeps the AdamW moments of its
+  // slice of the parameters only; averageGrads reduce-scatters, applyStep updates the slice and
+  // all-gathers the parameters. shards must equal the ranks given to joinCollectives.
+  int shards = 1;
+  int shardRank = 0;
 };
 
 /// Device memory of a session, in bytes.
@@ -55,6 +60,10 @@ public:
   /// the parameters' sizes). "" or an error.
   std::string setParams(const std::vector<const std::vector<float> *> &params);
   std::string getParams(std::vector<std::vector<float> *> &params);
+  /// With shards > 1, setMoments keeps this rank's slice of the full tensors it is given, and
+  /// getMoments is a collective (every rank calls it, between steps): the slices are all-gathered
+  /// into the idle gradient region and copied out where `m`/`v` are not empty (rank 0 passes the
+  /// tensors, the others empty lists); the gradient region is left zero.
   std::string setMoments(const std::vector<const std::vector<float> *> &m,
                          const std::vector<const std::vector<float> *> &v);
   std::string getMoments(std::vector<std::vector<float> *> &m, std::vector<std::vector<float> *> &v);
@@ -77,7 +86,8 @@ public:
   /// rank joins with it. "" or the error (also: this build has no NCCL).
   static std::string collectiveId(std::string &id);
   std::string joinCollectives(const std::string &id, int rank, int ranks);
-  /// The gradient accumulators averaged over the ranks, in place on the device (before applyStep).
+  /// The gradient accumulators averaged over the ranks, in place on the device (before applyStep);
+  /// with shards > 1 only this rank's slice is averaged (a reduce-scatter).
   std::string averageGrads();
 
   CudaMemory memory() const;

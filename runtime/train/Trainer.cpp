@@ -3,6 +3,7 @@
 #include "runtime/backend/cpu/Backward.h"
 #include "runtime/data/Loader.h"
 #include "runtime/dist/Comm.h"
+#include "runtime/dist/Shard.h"
 #include "runtime/exec/CudaRunner.h"
 #include "runtime/exec/CudaSession.h"
 #include "runtime/exec/Evaluate.h"
@@ -95,6 +96,40 @@ std::string applyStep(const plan::Program &apply, const std::vector<std::vector<
   return "";
 }
 
+// apply_step with ZeRO-1 on the CPU: AdamW on this rank's slice of the flat parameter space only.
+// `grads`, `m`, `v` hold the slice; `sumSquares` is the global one (every rank's slice, added in
+// rank order); pieces(i, fn) calls fn(offset in parameter i, offset in the slice, count) for
+// the part of parameter i in the slice.
+template <typename T, typename Pieces>
+std::string applyStepSlice(const plan::Program &apply, const std::vector<std::vector<T> *> &params,
+                           const T *grads, T *m, T *v, double sumSquares, const Pieces &pieces,
+                           int64_t step, double lr, double weightDecay, double &gradNorm) {
+  double clipScale = 1.0;
+  for (const plan::Instr *ins : *apply.instrs()) {
+    std::string op = ins->op()->str();
+    if (op == "reduce_grads") {
+      continue; // the reduce-scatter before this step did it
+    } else if (op == "clip_global_norm") {
+      gradNorm = std::sqrt(sumSquares);
+      double maxNorm = ins->floats()->Get(0);
+      clipScale = gradNorm > maxNorm ? maxNorm / gradNorm : 1.0;
+    } else if (op == "adamw") {
+      int64_t i = ins->ints()->Get(0);
+      if (i < 0 || size_t(i) >= params.size())
+        return "apply_step: parameter index out of range; the plan is corrupt";
+      bool decay = ins->ints()->Get(1) != 0;
+      const auto &f = *ins->floats();
+      pieces(size_t(i), [&](int64_t at, int64_t s, int64_t n) {
+        cpu::adamwStep<T>(params[size_t(i)]->data() + at, grads + s, m + s, v + s, n, lr, f.Get(0),
+                          f.Get(1), f.Get(2), weightDecay, decay, step, clipScale);
+      });
+    } else {
+      return "apply_step: unknown instruction '" + op + "' (plan from a newer tttc?)";
+    }
+  }
+  return "";
+}
+
 struct BatchMath {
   int64_t rows, seq, ranks, global, accum, steps;
   Schedule sched;
@@ -149,21 +184,6 @@ std::string resolveBatch(const plan::Plan &plan, const TrainOptions &o, int rank
   b.weightDecay = o.weightDecay.value_or(recipe.weight_decay());
   b.seed = o.seed.value_or(uint64_t(recipe.seed()));
   return "";
-}
-
-// Bytes per device the plan needs: parameters, gradients, moments, checkpoints and the largest
-// program arena (the plan's memory map); 0 if the plan has none.
-double planMemoryBytes(const plan::Plan &plan) {
-  if (!plan.memory() || plan.memory()->size() == 0)
-    return 0;
-  const plan::ProgramMemory *m0 = plan.memory()->Get(0);
-  double arena = 0, checkpoints = 0;
-  for (const plan::ProgramMemory *m : *plan.memory()) {
-    arena = std::max(arena, double(m->arena_bytes()));
-    checkpoints = std::max(checkpoints, double(m->checkpoints_bytes()));
-  }
-  return double(m0->params_bytes()) + double(m0->grads_bytes()) + double(m0->moments_bytes()) +
-         checkpoints + arena;
 }
 
 // MemAvailable of /proc/meminfo in bytes, or 0 when unknown.
@@ -257,6 +277,12 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
   if (!comm)
     return commErr;
   const bool lead = comm->rank() == 0; // writes logs and checkpoints
+  const int ranks = comm->size(), rank = comm->rank();
+  if (o.zero != 0 && o.zero != 1)
+    return "--zero must be 0 or 1 (1: the AdamW state sharded over the ranks, ZeRO-1; 0: a "
+           "full copy on every rank), not " + std::to_string(o.zero);
+  // ZeRO-1: each rank keeps the AdamW moments of its slice of the parameters only.
+  const bool zero = o.zero == 1 && ranks > 1;
   std::ostringstream quiet;
   std::ostream &out0 = lead ? log : quiet;
   BatchMath bm;
@@ -273,7 +299,7 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
   const uint64_t seed = bm.seed;
   // Fail early: the plan's memory need against what this machine has free.
   // (On the GPU the session checks the device's memory when it allocates the plan's.)
-  const double need = planMemoryBytes(plan), available = availableHostBytes();
+  const double need = planMemory(plan, comm->size(), zero).total(), available = availableHostBytes();
   if (o.backend == "cpu" && need > 0 && available > 0 && need > available)
     return "the plan needs " + humanBytes(need) + " of memory (parameters, gradients, AdamW "
            "moments, checkpoints, activations) but " + humanBytes(available) +
@@ -292,6 +318,8 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
       std::string err;
       exec::CudaOptions co;
       co.graphs = o.cudaGraphs;
+      co.shards = zero ? ranks : 1;
+      co.shardRank = rank;
       gpu = exec::CudaSession::open(plan, co, err);
       if (!gpu)
         return err;
@@ -317,7 +345,8 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
         if (std::string e = gpu->joinCollectives(id, comm->rank(), comm->size()); !e.empty())
           return e;
         out0 << "nccl        gradients averaged over " << comm->size() << " GPU(s) (launched by "
-             << comm->name() << ")\n";
+             << comm->name() << ")"
+             << (zero ? ", AdamW state sharded over them (ZeRO-1)" : "") << "\n";
       }
     }
   }
@@ -415,7 +444,10 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
   out0 << "training " << plan.provenance()->model_name()->str()
       << (statePassing ? " (state passing)" : "") << ": " << steps << " steps x "
       << global << " sequences x " << seq << " tokens (accumulation " << accum << " x "
-      << rows << (comm->size() > 1 ? " x " + std::to_string(comm->size()) + " ranks, " + comm->name() : std::string())
+      << rows
+      << (comm->size() > 1 ? " x " + std::to_string(comm->size()) + " ranks, " + comm->name() +
+                                 (zero ? ", ZeRO-1" : "")
+                           : std::string())
       << "), "
       << (sizeof(T) == 8                                           ? "fp64"
           : plan.compiled()->precision() == plan::Precision::bf16 ? "bf16 matmuls"
@@ -449,6 +481,63 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
            << (o.cudaGraphs ? ", CUDA graphs" : ", no graphs") << "\n";
     }
   }
+  // ZeRO-1 on the CPU backend: this rank keeps the moments of its slice of the flat parameter
+  // space (every parameter in table order) and updates only that slice; the CUDA session does
+  // the same on the device. The full moments exist only while a checkpoint is written.
+  std::vector<int64_t> flatOffset{0};
+  for (const std::string &n : names)
+    flatOffset.push_back(flatOffset.back() + int64_t(named[n].size()));
+  const dist::ShardLayout shard = dist::shardLayout(flatOffset.back(), zero ? ranks : 1);
+  const int64_t sliceBegin = shard.begin(zero ? rank : 0), sliceEnd = shard.end(zero ? rank : 0);
+  auto pieces = [&](size_t i, auto &&fn) {
+    const int64_t lo = std::max(flatOffset[i], sliceBegin), hi = std::min(flatOffset[i + 1], sliceEnd);
+    if (lo < hi)
+      fn(lo - flatOffset[i], lo - sliceBegin, hi - lo);
+  };
+  const bool cpuZero = zero && !gpu;
+  std::vector<T> flat, gSlice, mSlice, vSlice; // flat: the whole space (padded), for collectives
+  if (cpuZero) {
+    flat.assign(size_t(shard.padded()), T(0));
+    gSlice.assign(size_t(shard.perRank), T(0));
+    mSlice = gSlice;
+    vSlice = gSlice;
+    for (size_t i = 0; i < names.size(); ++i)
+      pieces(i, [&](int64_t at, int64_t s, int64_t n) {
+        std::copy_n(m[i].begin() + at, n, mSlice.begin() + s);
+        std::copy_n(v[i].begin() + at, n, vSlice.begin() + s);
+      });
+  }
+  if (zero) { // the device (setMoments above) or the slices hold them now
+    Weights<T>().swap(m);
+    Weights<T>().swap(v);
+  }
+  // ZeRO-1: the moment slices meet on rank 0 before a checkpoint (a collective: every rank calls
+  // it); the full moments are freed again after the save.
+  auto gatherMoments = [&]() -> std::string {
+    if (!zero)
+      return "";
+    if (lead) {
+      m.assign(names.size(), {});
+      v.assign(names.size(), {});
+    }
+    if constexpr (std::is_same_v<T, float>) {
+      if (gpu) {
+        std::vector<std::vector<float> *> mm, vv;
+        for (size_t i = 0; i < names.size() && lead; ++i)
+          mm.push_back(&m[i]), vv.push_back(&v[i]);
+        return gpu->getMoments(mm, vv);
+      }
+    }
+    std::vector<T> all(lead ? size_t(shard.padded()) : 0);
+    for (auto [slice, full] : {std::pair{&mSlice, &m}, std::pair{&vSlice, &v}}) {
+      if (std::string err = comm->gatherToRoot(slice->data(), all.data(), shard.perRank);
+          !err.empty())
+        return err;
+      for (size_t i = 0; i < names.size() && lead; ++i)
+        (*full)[i].assign(all.begin() + flatOffset[i], all.begin() + flatOffset[i + 1]);
+    }
+    return "";
+  };
   // Host copies of what the device holds, before a checkpoint is written.
   auto pullFromDevice = [&]() -> std::string {
     if constexpr (std::is_same_v<T, float>) {
@@ -458,7 +547,7 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
       for (size_t i = 0; i < names.size(); ++i)
         mm.push_back(&m[i]), vv.push_back(&v[i]);
       std::string err = gpu->getParams(p);
-      return err.empty() ? gpu->getMoments(mm, vv) : err;
+      return err.empty() && !zero ? gpu->getMoments(mm, vv) : err;
     }
     return "";
   };
@@ -478,6 +567,8 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
   auto save = [&](const std::string &name) -> std::string {
     if (o.outputDir.empty())
       return "";
+    if (std::string err = gatherMoments(); !err.empty())
+      return err;
     if (!lead) // one copy of each checkpoint, written by rank 0
       return comm->barrier();
     if (std::string err = pullFromDevice(); !err.empty())
@@ -488,6 +579,10 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
     std::string dir = o.outputDir + "/" + name;
     if (std::string err = saveCheckpoint(plan, state, tokenizerPath, dir); !err.empty())
       return err;
+    if (zero) {
+      Weights<T>().swap(m);
+      Weights<T>().swap(v);
+    }
     log << "saved " << dir << "\n" << std::flush;
     return comm->barrier();
   };
@@ -542,8 +637,19 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
       // Data parallel: the global batch's mean loss and gradient are the ranks' means averaged
       // (on the GPU by NCCL, in place in the device's gradient region, above).
       const T inv = T(1.0 / comm->size());
+      if (cpuZero) {
+        // ZeRO-1: this rank needs the average of its slice only.
+        for (size_t i = 0; i < names.size(); ++i)
+          std::copy(accumulators[names[i]].begin(), accumulators[names[i]].end(),
+                    flat.begin() + flatOffset[i]);
+        if (std::string err = comm->reduceScatterSum(flat.data(), gSlice.data(), shard.perRank);
+            !err.empty())
+          return err;
+        for (T &x : gSlice)
+          x *= inv;
+      }
       for (const std::string &n : names) {
-        if (gpu)
+        if (gpu || cpuZero)
           break;
         std::vector<T> &g = accumulators[n];
         if (std::string err = comm->allReduceSum(g.data(), int64_t(g.size())); !err.empty())
@@ -560,14 +666,38 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
              "; stopping (" + (save("checkpoint-" + std::to_string(step)).empty()
                                    ? "the state before this step is saved"
                                    : "no checkpoint could be written") + ")";
-    for (size_t i = 0; i < names.size() && !gpu; ++i)
-      for (T g : accumulators[names[i]])
-        if (!std::isfinite(double(g)))
-          return "step " + std::to_string(step + 1) + ": the gradient of " + names[i] +
-                 " is not finite; stopping (" +
-                 (save("checkpoint-" + std::to_string(step)).empty()
-                      ? "the state before this step is saved"
-                      : "no checkpoint could be written") + ")";
+    // ZeRO-1: every rank's sum of squares of its slice and its first parameter with a
+    // non-finite gradient, one all-reduce (each rank adds zeros outside its own entries: exact),
+    // then the global sum in rank order: the same norm on every rank, on every run.
+    double sliceSumSquares = 0;
+    size_t badParam = names.size();
+    if (cpuZero) {
+      std::vector<double> shared(size_t(2 * ranks), 0.0);
+      shared[size_t(rank)] = cpu::sumSquares<T>(gSlice.data(), shard.perRank);
+      for (size_t i = names.size(); i-- > 0;)
+        pieces(i, [&](int64_t, int64_t s, int64_t n) {
+          if (!std::all_of(gSlice.begin() + s, gSlice.begin() + s + n,
+                           [](T g) { return std::isfinite(double(g)); }))
+            shared[size_t(ranks + rank)] = double(i + 1);
+        });
+      if (std::string err = comm->allReduceSum(shared.data(), int64_t(shared.size())); !err.empty())
+        return err;
+      for (int r = 0; r < ranks; ++r) {
+        sliceSumSquares += shared[size_t(r)];
+        if (badParam == names.size() && shared[size_t(ranks + r)] > 0)
+          badParam = size_t(shared[size_t(ranks + r)]) - 1;
+      }
+    }
+    for (size_t i = 0; i < names.size() && !gpu; ++i) {
+      const std::vector<T> &g = accumulators[names[i]];
+      if (cpuZero ? i == badParam
+                  : !std::all_of(g.begin(), g.end(), [](T x) { return std::isfinite(double(x)); }))
+        return "step " + std::to_string(step + 1) + ": the gradient of " + names[i] +
+               " is not finite; stopping (" +
+               (save("checkpoint-" + std::to_string(step)).empty()
+                    ? "the state before this step is saved"
+                    : "no checkpoint could be written") + ")";
+    }
     // The optimizer's own count starts at 0, so the first update uses lr(0) (0 with warmup),
     // exactly like the reference (optax); see docs/training.md.
     double lr = cpu::warmupCosineLr(step, sched.peak, sched.end, sched.warmup, sched.total);
@@ -583,6 +713,21 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
                (save("checkpoint-" + std::to_string(step)).empty()
                     ? "the state before this step is saved"
                     : "no checkpoint could be written") + ")";
+    } else if (cpuZero) {
+      if (std::string err = applyStepSlice(*apply, live, gSlice.data(), mSlice.data(),
+                                           vSlice.data(), sliceSumSquares, pieces, step + 1, lr,
+                                           weightDecay, gradNorm);
+          !err.empty())
+        return err;
+      // Every rank's updated slice to every rank: the full weights everywhere again.
+      for (size_t i = 0; i < names.size(); ++i)
+        pieces(i, [&](int64_t at, int64_t s, int64_t n) {
+          std::copy_n(live[i]->begin() + at, n, gSlice.begin() + s);
+        });
+      if (std::string err = comm->allGather(gSlice.data(), flat.data(), shard.perRank); !err.empty())
+        return err;
+      for (size_t i = 0; i < names.size(); ++i)
+        std::copy(flat.begin() + flatOffset[i], flat.begin() + flatOffset[i + 1], live[i]->begin());
     } else {
       for (size_t i = 0; i < names.size(); ++i)
         grads[i].swap(accumulators[names[i]]);
@@ -676,6 +821,25 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
 }
 } // namespace
 
+PlanMemory planMemory(const plan::Plan &plan, int ranks, bool zero) {
+  PlanMemory m;
+  if (!plan.memory() || plan.memory()->size() == 0)
+    return m;
+  const plan::ProgramMemory *m0 = plan.memory()->Get(0);
+  for (const plan::ProgramMemory *p : *plan.memory()) {
+    m.arena = std::max(m.arena, double(p->arena_bytes()));
+    m.checkpoints = std::max(m.checkpoints, double(p->checkpoints_bytes()));
+  }
+  m.shards = zero && ranks > 1 ? ranks : 1;
+  // The moments region is two parameter-sized halves (m, v): each rank keeps its slice of both.
+  const dist::ShardLayout slice = dist::shardLayout(int64_t(m0->params_bytes()), m.shards, 256);
+  m.params = double(slice.padded());
+  m.grads = double(m0->grads_bytes()) + double(slice.padded() - int64_t(m0->params_bytes()));
+  m.fullMoments = double(m0->moments_bytes());
+  m.moments = m.shards > 1 ? 2.0 * double(slice.perRank) : m.fullMoments;
+  return m;
+}
+
 double modelFlopsPerToken(const plan::Plan &plan) {
   double flops = 0;
   for (const plan::Parameter *p : *plan.parameters()) {
@@ -693,7 +857,16 @@ std::string dryRun(const plan::Plan &plan, const TrainOptions &o, std::ostream &
   auto comm = dist::openCommunicator(commErr);
   if (!comm)
     return commErr;
-  if (std::string err = resolveBatch(plan, o, comm->size(), b); !err.empty())
+  if (o.ranks && *o.ranks < 1)
+    return "--ranks " + std::to_string(*o.ranks) + ": at least 1";
+  if (o.ranks && comm->size() > 1 && *o.ranks != comm->size())
+    return "--ranks " + std::to_string(*o.ranks) + " contradicts the launch's " +
+           std::to_string(comm->size()) + " ranks; drop --ranks under mpirun/srun/torchrun";
+  if (o.zero != 0 && o.zero != 1)
+    return "--zero must be 0 or 1 (1: the AdamW state sharded over the ranks, ZeRO-1; 0: a "
+           "full copy on every rank), not " + std::to_string(o.zero);
+  const int ranks = o.ranks.value_or(comm->size());
+  if (std::string err = resolveBatch(plan, o, ranks, b); !err.empty())
     return err;
   const double tokensPerStep = double(b.global) * double(b.seq);
   log << "plan        " << plan.provenance()->model_name()->str() << ", "
@@ -709,16 +882,18 @@ std::string dryRun(const plan::Plan &plan, const TrainOptions &o, std::ostream &
       << "schedule    AdamW, lr " << b.sched.peak << " (warmup " << b.sched.warmup
       << ", cosine to " << b.sched.end << " at " << b.sched.total << "), weight decay "
       << b.weightDecay << ", seed " << b.seed << "\n";
-  // Device memory per rank from the plan's memory map: parameters, gradients, moments,
-  // checkpoints and the largest program arena.
-  if (double total = planMemoryBytes(plan); total > 0) {
-    const plan::ProgramMemory *m0 = plan.memory()->Get(0);
-    log << "memory      " << humanBytes(total) << " per device: params "
-        << humanBytes(double(m0->params_bytes())) << ", grads " << humanBytes(double(m0->grads_bytes()))
-        << ", AdamW moments " << humanBytes(double(m0->moments_bytes())) << ", checkpoints + arena "
-        << humanBytes(total - double(m0->params_bytes()) - double(m0->grads_bytes()) -
-                      double(m0->moments_bytes()))
-        << "\n";
+  // Device memory per rank from the plan's memory map: parameters, gradients, moments (one
+  // rank's slice with ZeRO-1), checkpoints and the largest program arena.
+  if (const PlanMemory m = planMemory(plan, ranks, o.zero == 1); m.total() > 0) {
+    log << "memory      " << humanBytes(m.total()) << " per device: params "
+        << humanBytes(m.params) << ", grads " << humanBytes(m.grads) << ", AdamW moments "
+        << humanBytes(m.moments);
+    if (m.shards > 1)
+      log << " (ZeRO-1: " << humanBytes(m.fullMoments) << " over " << m.shards << " ranks)";
+    log << ", checkpoints + arena " << humanBytes(m.checkpoints + m.arena) << "\n";
+    if (m.shards > 1)
+      log << "            without ZeRO-1 (--zero 0): "
+          << humanBytes(planMemory(plan, ranks, false).total()) << " per device\n";
   } else {
     log << "memory      (the plan has no memory map; recompile it with this tttc)\n";
   }

@@ -36,11 +36,26 @@ struct TrainOptions {
   int64_t evalEvery = 0;                    // validation every N steps (0: never)
   int64_t evalTokens = 1 << 20;             // validation tokens per evaluation
   bool cudaGraphs = true;                   // --no-graph: run the CUDA programs eagerly
+  int zero = 1;                             // --zero: 1 shards the AdamW moments over the ranks
+                                            // (ZeRO-1; only with more than one), 0 replicates them
+  std::optional<int> ranks;                 // --ranks (--dry-run): ranks to plan for (default:
+                                            // the launch's)
 };
 
 /// Model FLOPs per token for throughput and MFU: 6 per parameter (forward + backward of every
 /// weight's matmul; the tied LM head counted once), the usual convention.
 double modelFlopsPerToken(const plan::Plan &plan);
+
+/// Device memory per rank of a plan (its memory map) on `ranks` ranks: with ZeRO-1 (zero and
+/// ranks > 1) the AdamW moments of one rank's slice and the parameter and gradient regions
+/// padded to equal slices, as the CUDA session lays them out (runtime/dist/Shard.h).
+struct PlanMemory {
+  double params = 0, grads = 0, moments = 0, fullMoments = 0, checkpoints = 0, arena = 0;
+  int shards = 1; // ranks the moments are split over
+  double total() const { return params + grads + moments + checkpoints + arena; }
+};
+/// All zeros if the plan has no memory map.
+PlanMemory planMemory(const plan::Plan &plan, int ranks, bool zero);
 
 /// Batch math, tokens, steps and the memory the plan needs, without training (--dry-run).
 std::string dryRun(const plan::Plan &plan, const TrainOptions &options, std::ostream &log);

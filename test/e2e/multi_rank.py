@@ -1,7 +1,10 @@
 """Data parallelism on the CPU backend over MPI (fp64, tiny model, per-device batch 4, global 8):
 2 ranks x batch 4 (accumulation 1) equals 1 rank x batch 8 (accumulation 2) within 1e-10
-relative over 5 steps, in loss, gradient norm and final weights; a checkpoint written by the
-2-rank run resumes on 1 rank with the same following losses.
+relative over 5 steps, in loss, gradient norm, final weights and final AdamW moments, both with
+ZeRO-1 (the default: each rank keeps and updates the moments of its slice) and with --zero 0
+(every rank a full copy); a checkpoint written by the ZeRO-1 run (rank 0 gathers the moment
+slices into the one-rank format) resumes on 1 rank with the same following losses, and a
+1-rank checkpoint resumes on 2 ZeRO-1 ranks with the same following losses.
 
 Usage: multi_rank.py WORKDIR PLAN
 """
@@ -14,33 +17,58 @@ from harness import load, run  # noqa: E402
 
 work, plan = sys.argv[1], sys.argv[2]
 mpirun = ["mpirun", "--allow-run-as-root", "--oversubscribe", "-np", "2"]
+failed = False
 
 
 def log(d):
     return [json.loads(line) for line in open(f"{d}/train_log.jsonl") if '"loss"' in line]
 
 
-run("ttt-run", plan, "--max-train-steps", "5", "--output-dir", f"{work}/one")
-out = run(*mpirun, "ttt-run", plan, "--max-train-steps", "5", "--save-every", "3",
-          "--output-dir", f"{work}/two")
-assert "x 2 ranks, mpi" in out, out
-one, two = log(f"{work}/one"), log(f"{work}/two")
-assert len(one) == len(two) == 5, (len(one), len(two))
-worst = 0.0
-for a, b in zip(one, two):
-    for key in ("loss", "grad_norm"):
-        worst = max(worst, abs(a[key] - b[key]) / abs(a[key]))
-ok = worst < 1e-10
-print(f"2 ranks x 4 vs 1 rank x 8 (accumulation 2), 5 steps: worst relative difference {worst:.2e} "
-      f"{'ok' if ok else 'FAIL'}")
-w1, w2 = load(f"{work}/one/final_model/model.safetensors"), load(f"{work}/two/final_model/model.safetensors")
-wmax = max(((w1[k] - w2[k]).norm() / w1[k].norm()).item() for k in w1)
-print(f"final weights: worst relative difference {wmax:.2e} {'ok' if wmax < 1e-10 else 'FAIL'}")
+def rel(a, b):
+    """Largest relative difference by norm over two tensor sets with the same names."""
+    assert set(a) == set(b), sorted(set(a) ^ set(b))
+    return max(((a[k] - b[k]).norm() / max(a[k].norm(), 1e-300)).item() for k in a)
 
+
+def report(what, worst, extra=True):
+    global failed
+    ok = worst < 1e-10 and extra
+    failed |= not ok
+    print(f"{what}: worst relative difference {worst:.2e} {'ok' if ok else 'FAIL'}")
+
+
+def steps_worst(a, b, keys=("loss", "grad_norm")):
+    return max(abs(x[k] - y[k]) / abs(x[k]) for x, y in zip(a, b) for k in keys)
+
+
+run("ttt-run", plan, "--max-train-steps", "5", "--save-every", "3", "--output-dir", f"{work}/one")
+one = log(f"{work}/one")
+final = f"{work}/one/final_model"
+for name, flags, banner in (("zero1", [], "x 2 ranks, mpi, ZeRO-1)"),
+                            ("replicated", ["--zero", "0"], "x 2 ranks, mpi)")):
+    out = run(*mpirun, "ttt-run", plan, "--max-train-steps", "5", "--save-every", "3",
+              "--output-dir", f"{work}/{name}", *flags)
+    assert banner in out, out
+    two = log(f"{work}/{name}")
+    assert len(one) == len(two) == 5, (len(one), len(two))
+    report(f"{name}: 2 ranks x 4 vs 1 rank x 8 (accumulation 2), 5 steps", steps_worst(one, two))
+    got = f"{work}/{name}/final_model"
+    report(f"{name}: final weights", rel(load(f"{final}/model.safetensors"),
+                                         load(f"{got}/model.safetensors")))
+    report(f"{name}: final AdamW moments", rel(load(f"{final}/optimizer.safetensors"),
+                                               load(f"{got}/optimizer.safetensors")))
+
+# The ZeRO-1 run's checkpoint (moment slices gathered by rank 0) continues on one rank.
+zero1 = log(f"{work}/zero1")
 run("ttt-run", plan, "--max-train-steps", "5", "--resume-from-checkpoint",
-    f"{work}/two/checkpoint-3", "--output-dir", f"{work}/resumed")
-resumed = log(f"{work}/resumed")
-rworst = max(abs(a["loss"] - b["loss"]) / abs(a["loss"]) for a, b in zip(two[3:], resumed))
-print(f"2-rank checkpoint-3 resumed on 1 rank, steps 4-5: worst relative difference {rworst:.2e} "
-      f"{'ok' if rworst < 1e-10 else 'FAIL'}")
-sys.exit(0 if ok and wmax < 1e-10 and rworst < 1e-10 and len(resumed) == 2 else 1)
+    f"{work}/zero1/checkpoint-3", "--output-dir", f"{work}/resumed1")
+resumed = log(f"{work}/resumed1")
+report("ZeRO-1 2-rank checkpoint-3 resumed on 1 rank, steps 4-5",
+       steps_worst(zero1[3:], resumed, ("loss",)), len(resumed) == 2)
+# A one-rank checkpoint continues on two ZeRO-1 ranks (each keeps its slice of the moments).
+run(*mpirun, "ttt-run", plan, "--max-train-steps", "5", "--resume-from-checkpoint",
+    f"{work}/one/checkpoint-3", "--output-dir", f"{work}/resumed2")
+resumed = log(f"{work}/resumed2")
+report("1-rank checkpoint-3 resumed on 2 ZeRO-1 ranks, steps 4-5",
+       steps_worst(one[3:], resumed), len(resumed) == 2)
+sys.exit(1 if failed else 0)

@@ -3,6 +3,7 @@
 // rank that dies, and a bad environment each stop with a message naming what happened, within
 // the timeout.
 #include "runtime/dist/Comm.h"
+#include "runtime/dist/Shard.h"
 
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -65,6 +66,72 @@ TEST(Rendezvous, ThreeRanksSumInRankOrder) {
     // (1e8 + 1) rounds to 1e8 in float, then - 1e8 = 0: rank order, the same on every rank.
     EXPECT_EQ(fsums[size_t(r)], (std::vector<float>{0.0f})) << "rank " << r;
   }
+}
+
+// ZeRO-1's collectives as the base class builds them from allReduceSum (the torchrun and
+// single-process communicators use these; the MPI plugin has its own), and the slice layout.
+TEST(Rendezvous, ZeroCollectivesOverThreeRanks) {
+  const int port = freePort(), n = 3;
+  const int64_t count = 2;
+  std::vector<std::unique_ptr<Communicator>> comms(n);
+  std::vector<std::string> errors(n);
+  std::vector<std::vector<double>> scattered(n), gathered(n), rooted(n);
+  std::vector<std::vector<float>> fscattered(n);
+  std::vector<std::thread> ranks;
+  for (int r = 0; r < n; ++r)
+    ranks.emplace_back([&, r] {
+      comms[size_t(r)] = connectRendezvous(r, n, "127.0.0.1", port, 20, errors[size_t(r)]);
+      if (!comms[size_t(r)])
+        return;
+      Communicator &c = *comms[size_t(r)];
+      // Rank r sends 10 r + i at position i of the n x count values.
+      std::vector<double> send(size_t(n * count));
+      std::vector<float> fsend(size_t(n * count));
+      for (size_t i = 0; i < send.size(); ++i)
+        send[i] = 10.0 * r + double(i), fsend[i] = float(send[i]);
+      scattered[size_t(r)].resize(size_t(count));
+      fscattered[size_t(r)].resize(size_t(count));
+      std::string &e = errors[size_t(r)];
+      e = c.reduceScatterSum(send.data(), scattered[size_t(r)].data(), count);
+      if (e.empty())
+        e = c.reduceScatterSum(fsend.data(), fscattered[size_t(r)].data(), count);
+      // Each rank's slice is {r, -r}.
+      std::vector<double> mine = {double(r), -double(r)};
+      gathered[size_t(r)].assign(size_t(n * count), 99.0);
+      if (e.empty())
+        e = c.allGather(mine.data(), gathered[size_t(r)].data(), count);
+      rooted[size_t(r)].assign(size_t(n * count), 99.0);
+      if (e.empty())
+        e = c.gatherToRoot(mine.data(), rooted[size_t(r)].data(), count);
+    });
+  for (auto &t : ranks)
+    t.join();
+  const std::vector<double> all = {0, 0, 1, -1, 2, -2};
+  for (int r = 0; r < n; ++r) {
+    ASSERT_EQ(errors[size_t(r)], "") << "rank " << r;
+    // Position i summed over the ranks: 30 + 3 i; rank r gets positions 2r, 2r + 1.
+    std::vector<double> want = {30.0 + 3 * (2 * r), 30.0 + 3 * (2 * r + 1)};
+    EXPECT_EQ(scattered[size_t(r)], want) << "rank " << r;
+    EXPECT_EQ(fscattered[size_t(r)], (std::vector<float>(want.begin(), want.end()))) << "rank " << r;
+    EXPECT_EQ(gathered[size_t(r)], all) << "rank " << r;
+    // Only rank 0's buffer is written by a gather to the root.
+    EXPECT_EQ(rooted[size_t(r)], r == 0 ? all : std::vector<double>(6, 99.0)) << "rank " << r;
+  }
+}
+
+TEST(Shard, EqualSlicesCoverTheSpace) {
+  // 1000 bytes over 3 ranks in 256-byte granules: 334 -> 512 each, 1536 in all.
+  ttt::dist::ShardLayout s = ttt::dist::shardLayout(1000, 3, 256);
+  EXPECT_EQ(s.perRank, 512);
+  EXPECT_EQ(s.padded(), 1536);
+  EXPECT_EQ(s.begin(2), 1024);
+  EXPECT_EQ(s.end(2), 1536);
+  // One rank: exactly the space (the single-GPU layout).
+  EXPECT_EQ(ttt::dist::shardLayout(4096, 1, 256).perRank, 4096);
+  // Element slices: 7 over 2 ranks is 4 + 4, the last value padding.
+  s = ttt::dist::shardLayout(7, 2);
+  EXPECT_EQ(s.perRank, 4);
+  EXPECT_EQ(s.padded(), 8);
 }
 
 TEST(Rendezvous, OneRankNeedsNoNetwork) {

@@ -82,6 +82,12 @@ void addPlanOptions(CLI::App &app, PlanOptions &opts) {
                  "write OUT/milestone-N every N steps, never deleted (default: the recipe's, 2000)");
   app.add_option("--keep-checkpoints,--save-total-limit,--save_total_limit", t.keepCheckpoints,
                  "newest checkpoint-N directories kept (default 3)");
+  app.add_option("--zero", t.zero,
+                 "with several ranks: 1 (default) shards the AdamW moments over them (ZeRO-1), "
+                 "0 keeps a full copy on every rank");
+  app.add_option("--ranks", t.ranks,
+                 "with --dry-run or --dump: the memory (and batch math) of one device of a job of N "
+                 "ranks (default: the launch's)");
   for (CLI::Option *mode : {dry, eval, bench, loss, prof})
     mode->excludes(dump);
   loss->excludes(dry)->excludes(eval)->excludes(bench)->excludes(prof);
@@ -97,11 +103,17 @@ int runPlan(const PlanOptions &opts) {
   if (!file.load(opts.plan, error))
     return reportError(error);
 
+  if (opts.train.ranks && !opts.dump && !opts.dryRun)
+    return reportError("--ranks only applies to --dry-run and --dump; a run takes its ranks from "
+                       "the launcher (mpirun -np N, srun, torchrun)");
   if (opts.dump) {
+    const int ranks = opts.train.ranks.value_or(1);
+    if (ranks < 1)
+      return reportError("--ranks " + std::to_string(ranks) + ": at least 1");
     if (opts.json)
-      std::cout << planToJson(file, opts.plan).dump(2) << "\n";
+      std::cout << planToJson(file, opts.plan, ranks).dump(2) << "\n";
     else
-      std::cout << formatPlanText(file, opts.plan);
+      std::cout << formatPlanText(file, opts.plan, ranks);
     return kExitOk;
   }
   if (!opts.lossBatch.empty()) {

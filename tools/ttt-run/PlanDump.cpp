@@ -1,5 +1,7 @@
 #include "tools/ttt-run/PlanDump.h"
 
+#include "runtime/dist/Shard.h"
+
 #include "ttt/schema/plan_generated.h"
 
 #include <algorithm>
@@ -219,7 +221,10 @@ ordered_json costJson(const fb::Plan &plan) {
 
 // The plan's memory map per program (null when the plan has none), and what one device needs:
 // programs run one at a time and share the largest arena; checkpoints are micro_step's.
-ordered_json memoryJson(const fb::Plan &plan) {
+// With ranks > 1 also "zero1": one device of a job of that many ranks with ZeRO-1, the AdamW
+// moments a slice per rank and the parameter and gradient regions padded to equal slices, as the
+// CUDA session lays them out (runtime/dist/Shard.h).
+ordered_json memoryJson(const fb::Plan &plan, int ranks) {
   if (!plan.memory())
     return nullptr;
   ordered_json programs = ordered_json::array();
@@ -252,6 +257,19 @@ ordered_json memoryJson(const fb::Plan &plan) {
   ordered_json j;
   j["programs"] = programs;
   j["device"] = device;
+  if (ranks > 1) {
+    const ttt::dist::ShardLayout slice = ttt::dist::shardLayout(int64_t(params), ranks, 256);
+    const uint64_t pad = uint64_t(slice.padded()) - params, m = 2 * uint64_t(slice.perRank);
+    ordered_json z;
+    z["ranks"] = ranks;
+    z["params_bytes"] = params + pad;
+    z["grads_bytes"] = grads + pad;
+    z["moments_bytes"] = m;
+    z["checkpoints_bytes"] = checkpoints;
+    z["arena_bytes"] = arena;
+    z["total_bytes"] = params + grads + 2 * pad + m + checkpoints + arena;
+    j["zero1"] = z;
+  }
   return j;
 }
 
@@ -329,7 +347,7 @@ std::string formatDouble(double value) {
   return buf;
 }
 
-ordered_json planToJson(const fb::PlanFile &file, const std::string &name) {
+ordered_json planToJson(const fb::PlanFile &file, const std::string &name, int ranks) {
   const fb::Plan &plan = *file.plan();
   ordered_json j;
   j["file"] = name;
@@ -362,13 +380,13 @@ ordered_json planToJson(const fb::PlanFile &file, const std::string &name) {
   countsJson["values"] = counts.values;
   countsJson["master_bytes"] = masterBytes(plan);
   j["parameter_counts"] = countsJson;
-  j["memory"] = memoryJson(plan);
+  j["memory"] = memoryJson(plan, ranks);
   j["fusion"] = costJson(plan);
   return j;
 }
 
-std::string formatPlanText(const fb::PlanFile &file, const std::string &name) {
-  ordered_json j = planToJson(file, name);
+std::string formatPlanText(const fb::PlanFile &file, const std::string &name, int ranks) {
+  ordered_json j = planToJson(file, name, ranks);
   std::ostringstream os;
   const ordered_json &h = j["header"];
   uint64_t fileBytes = h["file_bytes"].get<uint64_t>(), payload = h["payload_bytes"].get<uint64_t>();
@@ -459,6 +477,14 @@ std::string formatPlanText(const fb::PlanFile &file, const std::string &name) {
      << bytes(d["checkpoints_bytes"]) << " + arena " << bytes(d["arena_bytes"])
      << " (the largest program's) = " << bytes(d["total_bytes"]) << " ("
      << groupDigits(d["total_bytes"].get<uint64_t>()) << " bytes)\n";
+  if (memory.contains("zero1")) {
+    const ordered_json &z = memory["zero1"];
+    os << "  ZeRO-1 x " << z["ranks"].get<int>() << "  params " << bytes(z["params_bytes"])
+       << " + grads " << bytes(z["grads_bytes"]) << " + moments " << bytes(z["moments_bytes"])
+       << " (this rank's slice) + checkpoints " << bytes(z["checkpoints_bytes"]) << " + arena "
+       << bytes(z["arena_bytes"]) << " = " << bytes(z["total_bytes"]) << " ("
+       << groupDigits(z["total_bytes"].get<uint64_t>()) << " bytes) per device\n";
+  }
   return os.str();
 }
 

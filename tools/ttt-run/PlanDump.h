@@ -33,11 +33,13 @@ std::string groupDigits(uint64_t value);
 std::string formatDouble(double value);
 
 // The whole plan as text: header, provenance, config, recipe, compiled shapes, parameter table
-// and the per-kind parameter counts. `name` is how the plan file is called in the output.
-std::string formatPlanText(const ttt::plan::PlanFile &file, const std::string &name);
+// and the per-kind parameter counts. `name` is how the plan file is called in the output. With
+// ranks > 1 the memory section also shows one device of that many ranks with ZeRO-1.
+std::string formatPlanText(const ttt::plan::PlanFile &file, const std::string &name, int ranks = 1);
 // A few lines: what model, compiled for what, how many parameters.
 std::string formatPlanSummary(const ttt::plan::PlanFile &file, const std::string &name);
 // The same content as formatPlanText as one JSON document; keys keep a fixed order. Tables absent
 // from the plan are null.
-nlohmann::ordered_json planToJson(const ttt::plan::PlanFile &file, const std::string &name);
+nlohmann::ordered_json planToJson(const ttt::plan::PlanFile &file, const std::string &name,
+                                  int ranks = 1);
 } // namespace ttt::run

@@ -90,6 +90,10 @@ void sumSquares(const float *x, int64_t n, double *partials, double *out) {
   sumPartialsKernel<<<1, 1>>>(partials, blocks, out);
 }
 
+void sumInOrder(const double *x, int count, double *out) {
+  sumPartialsKernel<<<1, 1>>>(x, count, out);
+}
+
 void adamw(float *param, const float *grad, float *m, float *v, int64_t n, const AdamwStep &a,
            const double *sumSquaresOfGrads, void *bf16Shadow) {
   if (n > 0)

@@ -18,6 +18,9 @@ struct AdamwStep {
 int sumSquaresBlocks(int64_t n);
 /// *out = sum of x[i]^2 in double, in a fixed order (deterministic).
 void sumSquares(const float *x, int64_t n, double *partials, double *out);
+/// *out = x[0] + x[1] + ... + x[count-1], left to right (ZeRO-1: the ranks' sums of squares in
+/// rank order, so every rank computes the same global norm).
+void sumInOrder(const double *x, int count, double *out);
 /// One AdamW update of n elements with the gradient scaled by min(1, maxNorm / sqrt(*sumSquares));
 /// bf16Shadow (may be null): a __nv_bfloat16 copy of the updated parameters.
 void adamw(float *param, const float *grad, float *m, float *v, int64_t n, const AdamwStep &a,
