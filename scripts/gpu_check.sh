@@ -9,7 +9,8 @@
 #       the CPU references (tiny: loss and every gradient; 125M: loss and gradient norm), packed
 #       into DIR/bundle.tar.xz.
 #   scripts/gpu_check.sh check [DIR]     GPU machine: every check below, a table last; exit 1 on a
-#       failed parity check. With OUT set, the logs and JSON land there.
+#       failed parity check. With OUT set, the summary, the kernel-check and profile logs and an
+#       archive of every log land there.
 #   scripts/gpu_check.sh nccl1 [DIR]     GPU machine: the NCCL path with one rank (torchrun-style
 #       WORLD_SIZE=1) against a plain run: equal losses, and the step time of each.
 #
@@ -20,7 +21,8 @@
 #               relative by norm (the gradient norm within 1e-3), two runs bit-identical
 #   125M step   fp32, 1 x 512 tokens: loss within 1e-4, gradient norm within 1e-3
 #   300 steps   tiny model on the sample, bf16 vs fp32 on the GPU: mean loss over steps 250-300
-#               within 2%, every step within 5%
+#               within 2%, every step within 5%; the bf16 plan and the same plan compiled with
+#               --no-bf16-storage: every loss bit-identical
 #   2 GPUs      (when the machine has two) mpirun -np 2 with NCCL vs one GPU with accumulation 2:
 #               5 steps, loss within 1e-5, gradient norm within 1e-4
 #   errors      a plan too big for the GPU: one line with the memory breakdown and what to change
@@ -47,10 +49,14 @@ prepare() {
   "$tttc" "$tiny" --target sm_90 --precision fp32 --no-fuse-inner-loop --no-fuse-elementwise \
     -o "$st/plans/tiny_unfused.bin"
   "$tttc" "$tiny" --target sm_90 --precision bf16 -o "$st/plans/tiny_bf16.bin"
+  "$tttc" "$tiny" --target sm_90 --precision bf16 --no-bf16-storage \
+    -o "$st/plans/tiny_bf16_f32store.bin"
   "$tttc" "$tiny" --target sm_90 --precision fp32 --per-device-batch 4 -o "$st/plans/tiny_b4.bin"
   "$tttc" "$m125" --target sm_90 --precision fp32 --per-device-batch 1 --seq-len 512 \
     -o "$st/plans/125m_parity.bin"
   "$tttc" "$m125" --target sm_90 --precision bf16 --per-device-batch 16 -o "$st/plans/125m_bf16_b16.bin"
+  "$tttc" "$m125" --target sm_90 --precision bf16 --per-device-batch 16 --no-bf16-storage \
+    -o "$st/plans/125m_bf16_b16_f32store.bin"
   "$tttc" "$m125" --target sm_90 --precision bf16 --per-device-batch 32 -o "$st/plans/125m_bf16_b32.bin"
   "$tttc" "$m125" --target sm_90 --precision fp32 --per-device-batch 16 -o "$st/plans/125m_fp32_b16.bin"
   "$tttc" "$ROOT/models/ttt_1b.mlir" --target sm_90 --precision bf16 --per-device-batch 8 \
@@ -82,8 +88,8 @@ EOF
 }
 
 check() {
-  local st=/tmp/ttt-gpu-check out=${OUT:-/tmp/ttt-gpu-check-out}
-  rm -rf "$st" && mkdir -p "$st" "$out"
+  local st=/tmp/ttt-gpu-check out=/tmp/ttt-gpu-check-out rc=0
+  rm -rf "$st" "$out" && mkdir -p "$st" "$out"
   tar -C "$st" -xJf "$DIR/bundle.tar.xz"
   local run=$st/runtime/bin/ttt-run tok=$st/tokenizer.model
   cd "$st"
@@ -102,9 +108,10 @@ check() {
   "$run" plans/tiny_bf16.bin --backend cuda --loss ref/tiny_batch.txt --seed 5 > "$out/cuda_tiny_bf16.json"
   "$run" plans/125m_parity.bin --backend cuda --loss ref/125m_batch.txt --seed 5 \
     --save-grads "$st/cuda_125m.safetensors" > "$out/cuda_125m.json"
-  for prec in fp32 bf16; do
+  for prec in fp32 bf16 bf16_f32store; do
     local plan=plans/tiny_fused.bin
     [ $prec = bf16 ] && plan=plans/tiny_bf16.bin
+    [ $prec = bf16_f32store ] && plan=plans/tiny_bf16_f32store.bin
     "$run" $plan --backend cuda --data sample --tokenizer "$tok" --max-train-steps 300 \
       --output-dir "$out/tiny300_$prec" > "$out/tiny300_$prec.txt" 2>&1
     tail -2 "$out/tiny300_$prec.txt"
@@ -122,14 +129,14 @@ check() {
   "$run" plans/125m_bf16_b16.bin --backend cuda --data sample --tokenizer "$tok" \
     --max-train-steps 2 > "$out/train_125m_b16.txt" 2>&1 || true
   cat "$out/train_125m_b16.txt"
-  for p in 125m_bf16_b16 125m_bf16_b32 125m_fp32_b16 1b_bf16_b8; do
+  for p in 125m_bf16_b16 125m_bf16_b16_f32store 125m_bf16_b32 125m_fp32_b16 1b_bf16_b8; do
     timeout 150 "$run" plans/$p.bin --backend cuda --benchmark 5 > "$out/bench_$p.txt" 2>&1 || true
     tail -3 "$out/bench_$p.txt"
   done
   "$run" plans/125m_bf16_b16.bin --backend cuda --profile --profile-json "$out/profile_125m.json" \
     > "$out/profile_125m.txt" 2>&1 || true
   head -40 "$out/profile_125m.txt"
-  python3 - "$st" "$out" "$kc" <<'EOF'
+  python3 - "$st" "$out" "$kc" <<'EOF' | tee "$out/summary.txt" || rc=$?
 import json, math, struct, sys
 import numpy as np
 st, out, kc = sys.argv[1], sys.argv[2], sys.argv[3]
@@ -206,7 +213,7 @@ if os.path.exists(f"{out}/dp2.txt"):
         rows.append(("2 GPUs (NCCL) vs 1 GPU x accumulation 2", f"{len(a)} / {len(b)} steps logged", "see dp2.txt", False))
     ok &= good
 curves = {}
-for prec in ("fp32", "bf16"):
+for prec in ("fp32", "bf16", "bf16_f32store"):
     path = f"{out}/tiny300_{prec}/train_log.jsonl"
     try:
         curves[prec] = [json.loads(l)["loss"] for l in open(path) if '"loss"' in l]
@@ -223,6 +230,12 @@ else:
     good = False
     rows.append(("tiny 300 steps bf16 vs fp32", f"{len(a)} / {len(b)} steps logged", "", False))
 ok &= good
+# ttt-store-bf16 changes where the rounding to bf16 happens, not what is rounded: the same bits.
+c = curves["bf16_f32store"]
+good = len(c) == 300 and c == curves["bf16"]
+rows.append(("bf16 storage = --no-bf16-storage", "300 losses bit-identical" if good else "DIFFER",
+             f"{len(c)} steps logged", good))
+ok &= good
 print()
 print("CUDA backend checks (H200)")
 for name, err, info, good in rows:
@@ -230,15 +243,24 @@ for name, err, info, good in rows:
 print()
 print("| model | precision | batch | micro-step ms | optimizer ms | step s | tokens/s | MFU (989) | of GEMM ceiling (790) | plan memory | device used |")
 print("|---|---|---|---|---|---|---|---|---|---|---|")
-for p in ("125m_bf16_b16", "125m_bf16_b32", "125m_fp32_b16", "1b_bf16_b8"):
+for p in ("125m_bf16_b16", "125m_bf16_b16_f32store", "125m_bf16_b32", "125m_fp32_b16", "1b_bf16_b8"):
     try:
         line = [l for l in open(f"{out}/bench_{p}.txt") if l.startswith("| ttt_")]
+        if line and p.endswith("_f32store"):
+            line[0] = line[0].replace("| bf16 |", "| bf16, --no-bf16-storage |", 1)
         print(line[0].rstrip() if line else f"| {p} | (no result: see bench_{p}.txt) |")
     except OSError:
         print(f"| {p} | (not run) |")
 print("ALL PASS" if ok else "FAILED")
 sys.exit(0 if ok else 1)
 EOF
+  # With OUT set (the device tool brings back a few files only): the summary, the kernel-check
+  # and profile logs, and every text log in one archive.
+  if [ -n "${OUT:-}" ]; then
+    cp "$out/summary.txt" "$out/kernel_check.txt" "$out/profile_125m.txt" "$OUT/" 2>/dev/null || true
+    tar -C "$out" -czf "$OUT/gpu-check-logs.tar.gz" --exclude='*.safetensors' . || true
+  fi
+  return $rc
 }
 
 # The NCCL path with one rank (a torchrun-style launch, WORLD_SIZE=1): the same losses as a plain
