@@ -2,18 +2,19 @@
 // path of bf16 plans: the semantics of runtime/backend/cpu/InnerLoop.cpp as InnerLoop.cu computes
 // them, with every matrix product of a step on mma.sync m16n8k8 (TF32 operands, fp32
 // accumulation) instead of FMA loops, and the LayerNorm statistics in fp32 instead of double.
-// Spec 3.4's fp32 islands stay fp32: the W/b state and its updates (W -= K^T (eta G) and the
-// carried dW use three TF32 products, hi*hi + hi*lo + lo*hi, about fp32 accuracy), the LN-L2
+// Spec 3.4's fp32 islands stay fp32: the W/b state and its update (W -= K^T (eta G) as three TF32
+// products, hi*hi + hi*lo + lo*hi, about fp32 accuracy; W and dW accumulate in fp32), the LN-L2
 // gradient, norm statistics, eta/tau, the b x b score accumulation.
 //
 // Shapes: mini-batch b = 16, head dim f = 64 or 96 (template F); the launchers in InnerLoop.cu
-// fall back to the exact kernels for anything else (tensorCoreSupports).
+// fall back to the exact kernels for anything else (innerLoopTensorCoreSupports).
 //
 // Block and thread layout (256 threads, 8 warps), one block per (batch, head) as InnerLoop.cu:
 //  - W, and in the backward dW and W_t, stay in shared memory in fp32 for the whole scan, row
 //    stride LDW = F + 8 floats; [16, F] tiles have row stride LDX = F + 4, [16, 16] ones LDA = 20.
-//    These strides make the fragment loads of the common operand forms conflict free (X as A,
-//    X^T and W as B) and the rest at most 2-way;
+//    Fragments that run along rows (A row-major, B stored [n][k]) load with ldmatrix (conflict
+//    free at these strides, 2-way for W^T), the others word by word (W as B conflict free, the
+//    transposed tiles 2-way);
 //  - matrix products: each warp takes whole 16 x 8 output tiles (round robin over the product's
 //    tiles), the k loop outermost so a warp's tiles are independent mma chains, and an epilogue
 //    writes the four accumulator values of each thread (rows g, g + 8; columns 2t, 2t + 1) where
@@ -21,31 +22,30 @@
 //  - row work (LayerNorms and their backward, the closed-form gradient): warp w owns rows w and
 //    w + 8 of every [16, F] tile, lane l the columns l + 32 c: row statistics are warp butterflies
 //    (every lane gets the same bits), no atomics, so results are bit-identical run to run;
-//  - the order of a step is phases separated by __syncthreads: product phases write tiles that
-//    the row phases read and the other way round.
+//  - a step is phases separated by __syncthreads; each phase puts products that do not depend on
+//    its row work beside it, so the warps overlap the two.
 //
 // Forward step (forwardStep), from the state W, bias and the inputs K, Q, eta of set s:
 //   F1: [K; Q] W + b -> Z, QB tiles; A = Q K^T (lower triangle).                     sync
 //   F2: rows j: LN(z), G, eta-scaled EG = tau_last eta_j G_j; coefficients
 //       Cm_ij = tau_i eta_j (1 + A_ij), j <= i.                                         sync
-//   F3: Zbar = QB - Cm G (in QB); W -= K^T EG; b -= column sums of EG.                  sync
-//   F4: rows i: LN(Zbar) -> out (the caller synchronizes before the next step).
+//   F3: Zbar = QB - Cm G (in QB); b -= column sums of EG.                               sync
+//   F4: rows i: LN(Zbar) -> out; W -= K^T EG (the caller synchronizes before the next step).
 // Backward step (backwardStep), dW, db the cotangents of the step's output state:
 //   Ba: dP = -(K dW + db), dK = -el (G dW^T); rows: dZbar (LN backward of out), dQ = dO, dgamma,
 //       dlambda; Cm.                                                                    sync
-//   Bb: dQ += dZbar W^T; dC = -dZbar G^T -> dE, dA; dG = el dP - Cm^T dZbar; rows: dEl = dP . G.
-//                                                                                       sync
+//   Bb: dG = el dP - Cm^T dZbar; dC = -dZbar G^T -> dE, dA; rows: dEl = dP . G.          sync
 //   Bc: rows j: the closed-form gradient's backward: dZ (in dG's tile), dV, dK += dr, dgamma,
-//       dlambda; deta, partial dtau, dtau_last.                                         sync
-//   Bd: dK += dZ W^T + dA^T Q -> dk; dQ += dA K -> dq; dW += Q^T dZbar + K^T dZ, db += column
-//       sums (the caller synchronizes).
+//       dlambda; deta, partial dtau, dtau_last; dq = dQ + dZbar W^T + dA K; dW += Q^T dZbar.
+//                                                                                       sync
+//   Bd: dk = dK + dZ W^T + dA^T Q; dW += K^T dZ, db += column sums (the caller synchronizes).
 // The scan, the checkpoints, the remat groups, the cache slots in the workspace and the
 // (batch, head) partial sums of dgamma, dlambda, dtau, dtau_last are InnerLoop.cu's (same slot
 // layout, same workspace size); the per-step prefetch (cp.async into the other buffer set) too.
 //
-// Accuracy: TF32 operands give about 5e-4 relative by norm on every output against fp64 (an
-// fp64 emulation of the rounding on the kernel-check inputs; all-bf16 operands gave 3.5e-3),
-// inside the bf16 bound 1e-2.
+// Accuracy: an fp64 emulation of the operand rounding on the kernel-check inputs gave about
+// 6e-4 relative by norm on every output with TF32-truncated operands (5e-4 rounded to nearest,
+// 3.5e-3 with all operands in bf16), inside the bf16 bound 1e-2; the H200 agrees (kernel-check).
 #include "runtime/backend/cuda/Kernels.h"
 
 #include <cuda_runtime.h>
@@ -222,57 +222,147 @@ __device__ __forceinline__ void warpSum2(float &x, float &y) {
 }
 
 // --- mma.sync m16n8k8 TF32
-// -------------------------------------------------------------------------
-__device__ __forceinline__ uint32_t tf32(float x) {
-  uint32_t r;
-  asm("cvt.rna.tf32.f32 %0, %1;\n" : "=r"(r) : "f"(x));
-  return r;
-}
+// ------------------------------------------------------------------------ Operands go to the
+// tensor cores as their fp32 bits: the unit reads the TF32 part and ignores the low 13 mantissa
+// bits (round toward zero). No conversion instructions; the error stays about 6e-4 relative by norm
+// (the fp64 emulation above, with truncation).
 __device__ __forceinline__ void mma(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) {
   asm("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
       "{%8,%9}, {%0,%1,%2,%3};\n"
       : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
 }
+// ldmatrix on 32-bit words: an 8 x 8 b16 matrix is an 8 x 4 block of TF32 words, and lane l gets
+// word l % 4 of row l / 4, which is the mma fragment layout (row g, column t). Volatile with a
+// memory clobber: it must stay between the barriers around the tile it reads.
+__device__ __forceinline__ void ldsm4(uint32_t (&r)[4], const float *p) {
+  const unsigned a = unsigned(__cvta_generic_to_shared(p));
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(a)
+               : "memory");
+}
+__device__ __forceinline__ void ldsm2(uint32_t (&r)[2], const float *p) {
+  const unsigned a = unsigned(__cvta_generic_to_shared(p));
+  asm volatile("ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0,%1}, [%2];\n"
+               : "=r"(r[0]), "=r"(r[1])
+               : "r"(a)
+               : "memory");
+}
 
-// Element (r, c) of a matrix in shared memory at p[r RS + c CS] (CS = 1: row-major, RS = 1: the
-// transpose of a row-major one).
+// A matrix in shared memory, element (r, c) at p[r RS + c CS]: CS = 1 row-major, RS = 1 the
+// transpose of a row-major one. Fragments whose 4 words run along a row (A row-major, B stored
+// [n][k]) load with ldmatrix (row addresses 16-byte aligned: strides and offsets are multiples of
+// 4 floats); the others word by word.
 template <int RS, int CS> struct View {
   const float *p;
-  __device__ __forceinline__ float operator()(int r, int c) const { return p[r * RS + c * CS]; }
+  __device__ __forceinline__ uint32_t w(int r, int c) const {
+    return __float_as_uint(p[r * RS + c * CS]);
+  }
+  // A fragment of the 16 x 8 block at (m0, k0): (g, t), (g + 8, t), (g, t + 4), (g + 8, t + 4).
+  __device__ __forceinline__ void a(uint32_t (&f)[4], int m0, int k0, int lane) const {
+    if constexpr (CS == 1) {
+      const int mi = lane >> 3;
+      ldsm4(f, p + (m0 + (lane & 7) + (mi & 1) * 8) * RS + k0 + (mi >> 1) * 4);
+    } else {
+      const int g = lane >> 2, t = lane & 3;
+      f[0] = w(m0 + g, k0 + t);
+      f[1] = w(m0 + g + 8, k0 + t);
+      f[2] = w(m0 + g, k0 + t + 4);
+      f[3] = w(m0 + g + 8, k0 + t + 4);
+    }
+  }
+  // B fragment of the 8 x 8 block at (k0, n0): (t, g), (t + 4, g).
+  __device__ __forceinline__ void b(uint32_t (&f)[2], int k0, int n0, int lane) const {
+    if constexpr (RS == 1) {
+      ldsm2(f, p + (n0 + (lane & 7)) * CS + k0 + ((lane >> 3) & 1) * 4);
+    } else {
+      const int g = lane >> 2, t = lane & 3;
+      f[0] = w(k0 + t, n0 + g);
+      f[1] = w(k0 + t + 4, n0 + g);
+    }
+  }
 };
 
 // d[u] += A[m0[u] : +16, 0 : K] B[0 : K, n0[u] : +8] for U tiles, k outermost (U independent
-// chains). SPLIT: three products of the TF32 high and low parts (about fp32 accuracy).
+// chains). SPLIT: x = hi + lo with hi the TF32 part, three products hi hi + hi lo + lo hi (about
+// fp32 accuracy).
+// A lone long chain (U = 1, K >= 32) runs as two, even and odd k steps, added at the end.
 template <int K, int U, bool SPLIT, class VA, class VB>
 __device__ __forceinline__ void mmaTiles(float (&d)[U][4], VA A, VB B, const int (&m0)[U],
                                          const int (&n0)[U], int lane) {
-  const int g = lane >> 2, t = lane & 3;
+  if constexpr (U == 1 && K >= 32 && !SPLIT) {
+    float e[1][4] = {};
 #pragma unroll
-  for (int k = 0; k < K; k += 8) {
+    for (int k = 0; k < K; k += 16) {
+      uint32_t a[4], b[2], a2[4], b2[2];
+      A.a(a, m0[0], k, lane);
+      B.b(b, k, n0[0], lane);
+      A.a(a2, m0[0], k + 8, lane);
+      B.b(b2, k + 8, n0[0], lane);
+      mma(d[0], a, b);
+      mma(e[0], a2, b2);
+    }
+#pragma unroll
+    for (int v = 0; v < 4; ++v)
+      d[0][v] += e[0][v];
+  } else {
+#pragma unroll
+    for (int k = 0; k < K; k += 8) {
+#pragma unroll
+      for (int u = 0; u < U; ++u) {
+        uint32_t a[4], b[2];
+        A.a(a, m0[u], k, lane);
+        B.b(b, k, n0[u], lane);
+        if (SPLIT) {
+          uint32_t al[4], bl[2];
+#pragma unroll
+          for (int i = 0; i < 4; ++i) {
+            const uint32_t hi = a[i] & 0xffffe000u;
+            al[i] = __float_as_uint(__uint_as_float(a[i]) - __uint_as_float(hi));
+            a[i] = hi;
+          }
+#pragma unroll
+          for (int i = 0; i < 2; ++i) {
+            const uint32_t hi = b[i] & 0xffffe000u;
+            bl[i] = __float_as_uint(__uint_as_float(b[i]) - __uint_as_float(hi));
+            b[i] = hi;
+          }
+          mma(d[u], al, b);
+          mma(d[u], a, bl);
+        }
+        mma(d[u], a, b);
+      }
+    }
+  }
+}
+
+// Tiles per warp of an [F, F] product (W, dW updates), and how many run as independent chains.
+template <int F> __host__ __device__ constexpr int matTilesPerWarp() {
+  return (F / 16) * (F / 8) / kWarps;
+}
+template <int F> __host__ __device__ constexpr int matChains() {
+  constexpr int per = matTilesPerWarp<F>();
+  return per % 4 == 0 ? 4 : per % 3 == 0 ? 3 : per % 2 == 0 ? 2 : 1;
+}
+// This warp's share of an [F, F] product: d = A^T-style tiles (rows 16 (u / NT), columns
+// 8 (u % NT)), epilogue epi(m0, n0, d) per tile.
+template <int F, bool SPLIT, class VA, class VB, class Epi>
+__device__ __forceinline__ void matProduct(int warp, int lane, VA A, VB B, Epi epi) {
+  constexpr int NT = F / 8, per = matTilesPerWarp<F>(), U = matChains<F>();
+  static_assert(per * kWarps == (F / 16) * NT, "whole tiles per warp");
+  for (int u0 = warp * per; u0 < (warp + 1) * per; u0 += U) {
+    float d[U][4] = {};
+    int m0[U], n0[U];
 #pragma unroll
     for (int u = 0; u < U; ++u) {
-      const float af[4] = {A(m0[u] + g, k + t), A(m0[u] + g + 8, k + t), A(m0[u] + g, k + t + 4),
-                           A(m0[u] + g + 8, k + t + 4)};
-      const float bf[2] = {B(k + t, n0[u] + g), B(k + t + 4, n0[u] + g)};
-      uint32_t a[4], b[2];
-#pragma unroll
-      for (int i = 0; i < 4; ++i)
-        a[i] = tf32(af[i]);
-      b[0] = tf32(bf[0]);
-      b[1] = tf32(bf[1]);
-      if (SPLIT) {
-        uint32_t al[4], bl[2];
-#pragma unroll
-        for (int i = 0; i < 4; ++i)
-          al[i] = tf32(af[i] - __uint_as_float(a[i]));
-        bl[0] = tf32(bf[0] - __uint_as_float(b[0]));
-        bl[1] = tf32(bf[1] - __uint_as_float(b[1]));
-        mma(d[u], al, b);
-        mma(d[u], a, bl);
-      }
-      mma(d[u], a, b);
+      m0[u] = 16 * ((u0 + u) / NT);
+      n0[u] = 8 * ((u0 + u) % NT);
     }
+    mmaTiles<kMB, U, SPLIT>(d, A, B, m0, n0, lane);
+#pragma unroll
+    for (int u = 0; u < U; ++u)
+      epi(m0[u], n0[u], d[u]);
   }
 }
 
@@ -450,7 +540,7 @@ __device__ void forwardStep(const Ctx<F> &x, int s, int m, bool update, float *o
   }
   __syncthreads();
 
-  // ---- F3 ---- Zbar = QB - Cm G; W -= K^T EG (split); b -= sum_j EG_j.
+  // ---- F3 ---- Zbar = QB - Cm G; b -= sum_j EG_j.
   for (int nt = warp; nt < NT; nt += kWarps) {
     float d[1][4] = {};
     const int m0[1] = {0}, n0[1] = {8 * nt};
@@ -461,36 +551,17 @@ __device__ void forwardStep(const Ctx<F> &x, int s, int m, bool update, float *o
       QB[r * LDX + c] -= d[0][v];
     }
   }
-  if (update) {
-    constexpr int tiles = (F / 16) * NT; // a multiple of 8 for F = 64, 96
-    static_assert(tiles % (2 * kWarps) == 0 || tiles % kWarps == 0, "tiles per warp");
-    constexpr int per = tiles / kWarps;
-    constexpr int U = per % 2 == 0 ? 2 : 1;
-    for (int u0 = warp * per; u0 < (warp + 1) * per; u0 += U) {
-      float d[U][4] = {};
-      int m0[U], n0[U];
-#pragma unroll
-      for (int u = 0; u < U; ++u) {
-        m0[u] = 16 * ((u0 + u) / NT);
-        n0[u] = 8 * ((u0 + u) % NT);
-      }
-      mmaTiles<kMB, U, true>(d, View<1, LDX>{Ks}, View<LDX, 1>{EG}, m0, n0, lane);
-#pragma unroll
-      for (int u = 0; u < U; ++u)
-#pragma unroll
-        for (int v = 0; v < 4; ++v)
-          W[x.fr(m0[u], v) * LDW + x.fc(n0[u], v)] -= d[u][v];
-    }
-    if (x.tid < F) {
-      float d = 0.0f;
-      for (int j = 0; j < kMB; ++j)
-        d += EG[j * LDX + x.tid];
-      bias[x.tid] -= d;
-    }
+  if (update && x.tid >= 256 - F) {
+    const int e = x.tid - (256 - F); // (the last warps: the product tiles are on the first)
+    float d = 0.0f;
+    for (int j = 0; j < kMB; ++j)
+      d += EG[j * LDX + e];
+    bias[e] -= d;
   }
   __syncthreads();
 
-  // ---- F4 ---- rows i: out_i = q_i + gamma LN(Zbar_i) + lambda.
+  // ---- F4 ---- rows i: out_i = q_i + gamma LN(Zbar_i) + lambda; W -= K^T EG (split, so the
+  // state's update keeps about fp32 accuracy; here rather than in F3 to overlap the row work).
 #pragma unroll
   for (int r = 0; r < RW; ++r) {
     const int i = x.row(r);
@@ -511,6 +582,13 @@ __device__ void forwardStep(const Ctx<F> &x, int s, int m, bool update, float *o
     if (slot && lane == 0)
       slot[sl.rstdL + i] = rstd;
   }
+  if (update)
+    matProduct<F, true>(warp, lane, View<1, LDX>{Ks}, View<LDX, 1>{EG},
+                        [&](int m0, int n0, const float(&d)[4]) {
+#pragma unroll
+                          for (int v = 0; v < 4; ++v)
+                            W[x.fr(m0, v) * LDW + x.fc(n0, v)] -= d[v];
+                        });
 }
 
 template <int F> __device__ void initShared(const Ctx<F> &x) {
@@ -639,26 +717,23 @@ __device__ void backwardStep(const Ctx<F> &x, int s, int ws, int m, int t, float
   }
   __syncthreads();
 
-  // ---- Bb ---- dQ += dZbar W^T; dC = -dZbar G^T -> dE, dA; dG = el dP - Cm^T dZbar.
-  for (int u = warp; u < 2 * NT + 2; u += kWarps) {
+  // ---- Bb ---- dG = el dP - Cm^T dZbar; dC = -dZbar G^T -> dE, dA (on the warps with one dG
+  // tile fewer).
+  for (int nt = warp; nt < NT; nt += kWarps) {
     float d[1][4] = {};
-    const int m0[1] = {0};
-    if (u < NT) {
-      const int n0[1] = {8 * u};
-      mmaTiles<F, 1, false>(d, View<LDX, 1>{dZbar}, View<1, LDW>{W}, m0, n0, lane);
+    const int m0[1] = {0}, n0[1] = {8 * nt};
+    mmaTiles<kMB, 1, false>(d, View<1, kLda>{Cm}, View<LDX, 1>{dZbar}, m0, n0, lane);
 #pragma unroll
-      for (int v = 0; v < 4; ++v)
-        dQp[x.fr(0, v) * LDX + x.fc(8 * u, v)] += d[0][v];
-    } else if (u < 2 * NT) {
-      const int nt = u - NT, n0[1] = {8 * nt};
-      mmaTiles<kMB, 1, false>(d, View<1, kLda>{Cm}, View<LDX, 1>{dZbar}, m0, n0, lane);
-#pragma unroll
-      for (int v = 0; v < 4; ++v) {
-        const int j = x.fr(0, v), c = x.fc(8 * nt, v);
-        dGZ[j * LDX + c] = (x.tauLast * etas[j]) * dP[j * LDX + c] - d[0][v];
-      }
-    } else {
-      const int jt = u - 2 * NT, n0[1] = {8 * jt};
+    for (int v = 0; v < 4; ++v) {
+      const int j = x.fr(0, v), c = x.fc(8 * nt, v);
+      dGZ[j * LDX + c] = (x.tauLast * etas[j]) * dP[j * LDX + c] - d[0][v];
+    }
+  }
+  {
+    const int jt = (warp - NT % kWarps + kWarps) % kWarps;
+    if (jt < 2) {
+      float d[1][4] = {};
+      const int m0[1] = {0}, n0[1] = {8 * jt};
       mmaTiles<F, 1, false>(d, View<LDX, 1>{dZbar}, View<1, LDX>{Gs}, m0, n0, lane);
 #pragma unroll
       for (int v = 0; v < 4; ++v) {
@@ -764,64 +839,57 @@ __device__ void backwardStep(const Ctx<F> &x, int s, int ws, int m, int t, float
       dtauLastAcc += dl;
     }
   }
+  // Products that need no dZ (overlapping the row work): dq = dQp + dZbar W^T + dA K;
+  // dW += Q^T dZbar.
+  for (int nt = warp; nt < NT; nt += kWarps) {
+    float d[1][4] = {};
+    const int m0[1] = {0}, n0[1] = {8 * nt};
+    mmaTiles<F, 1, false>(d, View<LDX, 1>{dZbar}, View<1, LDW>{W}, m0, n0, lane);
+    mmaTiles<kMB, 1, false>(d, View<kLda, 1>{dAs}, View<LDX, 1>{Ks}, m0, n0, lane);
+#pragma unroll
+    for (int v = 0; v < 4; v += 2) {
+      const int r = x.fr(0, v), c = x.fc(8 * nt, v);
+      const float2 val =
+          make_float2(dQp[r * LDX + c] + d[0][v], dQp[r * LDX + c + 1] + d[0][v + 1]);
+      *reinterpret_cast<float2 *>(x.a.dq + row0 + r * F + c) = val;
+    }
+  }
+  matProduct<F, false>(warp, lane, View<1, LDX>{Qs}, View<LDX, 1>{dZbar},
+                       [&](int m0, int n0, const float(&d)[4]) {
+#pragma unroll
+                         for (int v = 0; v < 4; ++v)
+                           dW[x.fr(m0, v) * LDW + x.fc(n0, v)] += d[v];
+                       });
   __syncthreads();
 
-  // ---- Bd ---- dk = dKp + dZ W^T + dA^T Q; dq = dQp + dA K; dW += Q^T dZbar + K^T dZ (split);
-  // db += column sums of dZbar and dZ.
-  for (int u = warp; u < 2 * NT; u += kWarps) {
+  // ---- Bd ---- dk = dKp + dZ W^T + dA^T Q; dW += K^T dZ; db += column sums of dZbar and dZ.
+  for (int nt = warp; nt < NT; nt += kWarps) {
     float d[1][4] = {};
-    const int m0[1] = {0};
-    if (u < NT) {
-      const int n0[1] = {8 * u};
-      mmaTiles<F, 1, false>(d, View<LDX, 1>{dGZ}, View<1, LDW>{W}, m0, n0, lane);
-      mmaTiles<kMB, 1, false>(d, View<1, kLda>{dAs}, View<LDX, 1>{Qs}, m0, n0, lane);
+    const int m0[1] = {0}, n0[1] = {8 * nt};
+    mmaTiles<F, 1, false>(d, View<LDX, 1>{dGZ}, View<1, LDW>{W}, m0, n0, lane);
+    mmaTiles<kMB, 1, false>(d, View<1, kLda>{dAs}, View<LDX, 1>{Qs}, m0, n0, lane);
 #pragma unroll
-      for (int v = 0; v < 4; v += 2) {
-        const int r = x.fr(0, v), c = x.fc(8 * u, v);
-        const float2 val =
-            make_float2(dKp[r * LDX + c] + d[0][v], dKp[r * LDX + c + 1] + d[0][v + 1]);
-        *reinterpret_cast<float2 *>(x.a.dk + row0 + r * F + c) = val;
-      }
-    } else {
-      const int nt = u - NT, n0[1] = {8 * nt};
-      mmaTiles<kMB, 1, false>(d, View<kLda, 1>{dAs}, View<LDX, 1>{Ks}, m0, n0, lane);
-#pragma unroll
-      for (int v = 0; v < 4; v += 2) {
-        const int r = x.fr(0, v), c = x.fc(8 * nt, v);
-        const float2 val =
-            make_float2(dQp[r * LDX + c] + d[0][v], dQp[r * LDX + c + 1] + d[0][v + 1]);
-        *reinterpret_cast<float2 *>(x.a.dq + row0 + r * F + c) = val;
-      }
+    for (int v = 0; v < 4; v += 2) {
+      const int r = x.fr(0, v), c = x.fc(8 * nt, v);
+      const float2 val =
+          make_float2(dKp[r * LDX + c] + d[0][v], dKp[r * LDX + c + 1] + d[0][v + 1]);
+      *reinterpret_cast<float2 *>(x.a.dk + row0 + r * F + c) = val;
     }
   }
-  {
-    constexpr int tiles = (F / 16) * NT;
-    constexpr int per = tiles / kWarps;
-    constexpr int U = per % 2 == 0 ? 2 : 1;
-    for (int u0 = warp * per; u0 < (warp + 1) * per; u0 += U) {
-      float d[U][4] = {};
-      int m0[U], n0[U];
+  matProduct<F, false>(warp, lane, View<1, LDX>{Ks}, View<LDX, 1>{dGZ},
+                       [&](int m0, int n0, const float(&d)[4]) {
 #pragma unroll
-      for (int u = 0; u < U; ++u) {
-        m0[u] = 16 * ((u0 + u) / NT);
-        n0[u] = 8 * ((u0 + u) % NT);
-      }
-      mmaTiles<kMB, U, true>(d, View<1, LDX>{Qs}, View<LDX, 1>{dZbar}, m0, n0, lane);
-      mmaTiles<kMB, U, true>(d, View<1, LDX>{Ks}, View<LDX, 1>{dGZ}, m0, n0, lane);
-#pragma unroll
-      for (int u = 0; u < U; ++u)
-#pragma unroll
-        for (int v = 0; v < 4; ++v)
-          dW[x.fr(m0[u], v) * LDW + x.fc(n0[u], v)] += d[u][v];
-    }
-  }
-  if (x.tid < F) {
+                         for (int v = 0; v < 4; ++v)
+                           dW[x.fr(m0, v) * LDW + x.fc(n0, v)] += d[v];
+                       });
+  if (x.tid >= 256 - F) {
+    const int e = x.tid - (256 - F);
     float d = 0.0f;
     for (int i = 0; i < kMB; ++i)
-      d += dZbar[i * LDX + x.tid];
+      d += dZbar[i * LDX + e];
     for (int j = 0; j < kMB; ++j)
-      d += dGZ[j * LDX + x.tid];
-    db[x.tid] += d;
+      d += dGZ[j * LDX + e];
+    db[e] += d;
   }
 }
 
