@@ -143,7 +143,8 @@ struct ProgramExec {
   std::vector<char *> ptr;          // per tensor
   std::vector<plan::Region> region; // per tensor
   std::vector<std::vector<int32_t>> hostInts; // i32 inputs as given (token checks, CSR)
-  std::map<double, cudaGraphExec_t> graphs;   // by gradient scale
+  // By gradient scale and whether the run reduces at the buckets (a last micro-step).
+  std::map<std::pair<double, bool>, cudaGraphExec_t> graphs;
   bool ranEagerly = false;
   std::map<const plan::Instr *, std::string> scope; // instruction -> layer label
 };
@@ -185,13 +186,27 @@ struct CudaSession::Impl {
   // Per run.
   ProgramExec *cur = nullptr;
   float gradScale = 1.0f;
+  bool reduceAtBuckets = false; // this run averages each bucket at its bucket_ready
+  bool reducedInRun = false;    // the last run did: averageGrads has nothing left
+  // Overlap: NCCL's stream, forked from and joined back into kStream with events (so a captured
+  // graph holds both branches).
+  cudaStream_t commStream = nullptr;
+  cudaEvent_t forkEvent = nullptr, joinEvent = nullptr;
 
   explicit Impl(const plan::Plan &p) : plan(p) {}
   ~Impl() {
+    if (commStream)
+      cudaStreamSynchronize(commStream);
 #if TTT_HAVE_NCCL
     if (nccl)
       ncclCommDestroy(nccl);
 #endif
+    if (forkEvent)
+      cudaEventDestroy(forkEvent);
+    if (joinEvent)
+      cudaEventDestroy(joinEvent);
+    if (commStream)
+      cudaStreamDestroy(commStream);
     for (auto &[name, pe] : programs)
       for (auto &[scale, g] : pe.graphs)
         cudaGraphExecDestroy(g);
@@ -495,19 +510,17 @@ struct CudaSession::Impl {
     ProgramExec &pe = *cur;
     const bool useGraph = options.graphs && !options.profile && pe.ranEagerly;
     if (!useGraph) {
-      std::vector<int32_t> yielded;
-      std::string err = exec(pe.program->instrs(), yielded);
+      std::string err = execProgram();
       pe.ranEagerly = err.empty();
       return err;
     }
-    auto it = pe.graphs.find(gradScale);
+    auto it = pe.graphs.find({gradScale, reduceAtBuckets});
     if (it == pe.graphs.end()) {
       check(cudaStreamBeginCapture(kStream, cudaStreamCaptureModeThreadLocal), "graph capture");
       capturing = true;
       std::string err;
       try {
-        std::vector<int32_t> yielded;
-        err = exec(pe.program->instrs(), yielded);
+        err = execProgram();
       } catch (const std::exception &e) {
         err = e.what();
       }
@@ -526,23 +539,94 @@ struct CudaSession::Impl {
       cudaError_t inst = cudaGraphInstantiate(&exec, graph, 0);
       cudaGraphDestroy(graph);
       check(inst, "graph instantiate");
-      it = pe.graphs.emplace(gradScale, exec).first;
+      it = pe.graphs.emplace(std::make_pair(double(gradScale), reduceAtBuckets), exec).first;
     }
     check(cudaGraphLaunch(it->second, kStream), "graph launch");
     return "";
   }
 
+  // The program's instructions; when reducing at the buckets, the communication stream joins
+  // kStream again at the end (inside the capture, so the graph waits for the last bucket).
+  std::string execProgram() {
+    std::vector<int32_t> yielded;
+    std::string err = exec(cur->program->instrs(), yielded);
+    if (reduceAtBuckets) {
+      check(cudaEventRecord(joinEvent, commStream), "cudaEventRecord");
+      check(cudaStreamWaitEvent(kStream, joinEvent, 0), "cudaStreamWaitEvent");
+    }
+    return err;
+  }
+
+  // A bucket's gradients are final: average them over the ranks on commStream once kStream's
+  // work so far (the accumulations) is done, while kStream goes on with the backward, which
+  // never touches them again. Slots next to each other go as one range (their padding is zero
+  // on every rank). Without ZeRO-1 an all-reduce; with it, each piece of a range that lies in
+  // rank r's slice is reduced to rank r only (the reduce-scatter's bytes, per bucket).
+  std::string reduceBucket(const plan::Instr &ins) {
+#if TTT_HAVE_NCCL
+    std::vector<std::pair<size_t, size_t>> ranges;
+    for (const std::string &name : lines(str(ins.name()))) {
+      auto it = paramIndex.find(name);
+      if (it == paramIndex.end())
+        return "bucket_ready: unknown parameter '" + name + "'";
+      const size_t i = it->second;
+      ranges.push_back(
+          {paramOffset[i], i + 1 < paramOffset.size() ? paramOffset[i + 1] : paramsBytes});
+    }
+    std::sort(ranges.begin(), ranges.end());
+    std::vector<std::pair<size_t, size_t>> merged;
+    for (const auto &r : ranges)
+      if (!merged.empty() && merged.back().second == r.first)
+        merged.back().second = r.second;
+      else
+        merged.push_back(r);
+    check(cudaEventRecord(forkEvent, kStream), "cudaEventRecord");
+    check(cudaStreamWaitEvent(commStream, forkEvent, 0), "cudaStreamWaitEvent");
+    ncclGroupStart();
+    ncclResult_t r = ncclSuccess;
+    for (const auto &[first, end] : merged) {
+      if (!sharded) {
+        r = ncclAllReduce(grads + first, grads + first, (end - first) / sizeof(float), ncclFloat,
+                          ncclAvg, nccl, commStream);
+      } else {
+        for (int owner = 0; owner < options.shards && r == ncclSuccess; ++owner) {
+          const size_t lo = std::max(first, shardBytes * size_t(owner)),
+                       hi = std::min(end, shardBytes * size_t(owner + 1));
+          if (lo < hi)
+            r = ncclReduce(grads + lo, grads + lo, (hi - lo) / sizeof(float), ncclFloat, ncclAvg,
+                           owner, nccl, commStream);
+        }
+      }
+      if (r != ncclSuccess)
+        break;
+    }
+    const ncclResult_t grouped = ncclGroupEnd();
+    if (r == ncclSuccess)
+      r = grouped;
+    if (r != ncclSuccess)
+      return std::string("NCCL: reducing gradient bucket ") + std::to_string(ins.ints()->Get(0)) +
+             " failed: " + ncclGetErrorString(r);
+    return "";
+#else
+    (void)ins;
+    return "bucket_ready: no NCCL in this build";
+#endif
+  }
+
   std::string run(const std::string &name, const NamedInts &inputs,
-                  const NamedTensors<float> *states, NamedTensors<float> &outputs, double scale) {
+                  const NamedTensors<float> *states, NamedTensors<float> &outputs, double scale,
+                  bool lastMicroStep) {
     auto it = programs.find(name);
     if (it == programs.end())
       return "the plan has no " + name + " program; recompile it with this tttc";
     cur = &it->second;
     gradScale = float(scale);
+    reduceAtBuckets = lastMicroStep && commStream != nullptr;
     if (std::string err = stage(inputs, states); !err.empty())
       return err;
     if (std::string err = launch(); !err.empty())
       return err;
+    reducedInRun = reduceAtBuckets;
     check(cudaStreamSynchronize(kStream), "the program's kernels");
     for (const plan::Instr *ins : *cur->program->instrs()) {
       if (str(ins->op()) != "output")
@@ -624,9 +708,11 @@ struct CudaSession::Impl {
     auto out = [&](int i) { return F(res(i)); };
     std::string name = str(ins.name());
 
-    if (op == "param" || op == "input" || op == "output" || op == "bucket_ready") {
-      // Parameters are read in place, inputs were staged, outputs are read after the run;
-      // one device: nothing to reduce at a bucket's reduction point.
+    if (op == "bucket_ready" && reduceAtBuckets) {
+      return reduceBucket(ins);
+    } else if (op == "param" || op == "input" || op == "output" || op == "bucket_ready") {
+      // Parameters are read in place, inputs were staged, outputs are read after the run; a
+      // bucket is reduced only in a step's last micro-step over several ranks.
     } else if (op == "accumulate_grad") {
       auto it = paramIndex.find(name);
       if (it == paramIndex.end() || int64_t(paramCount[it->second]) != size(arg(0)))
@@ -1163,8 +1249,9 @@ std::string CudaSession::getGrads(std::vector<std::vector<float> *> &g) {
 }
 std::string CudaSession::run(const std::string &program, const NamedInts &inputs,
                              const NamedTensors<float> *states, NamedTensors<float> &outputs,
-                             double gradScale) {
-  std::string err = guarded([&] { return impl_->run(program, inputs, states, outputs, gradScale); });
+                             double gradScale, bool lastMicroStep) {
+  std::string err = guarded(
+      [&] { return impl_->run(program, inputs, states, outputs, gradScale, lastMicroStep); });
   return err.empty() ? err : "program " + program + " (cuda): " + err;
 }
 std::string CudaSession::applyStep(int64_t step, double lr, double weightDecay, double &gradNorm) {
@@ -1195,6 +1282,15 @@ std::string CudaSession::joinCollectives(const std::string &id, int rank, int ra
   if (ncclResult_t r = ncclCommInitRank(&impl_->nccl, ranks, u, rank); r != ncclSuccess)
     return std::string("NCCL: joining the job's GPUs failed: ") + ncclGetErrorString(r) +
            " (NCCL_DEBUG=INFO says more)";
+  // One rank has nothing to overlap: its "reduction" is a copy, cheapest done once at the end.
+  if (ranks > 1 && impl_->options.overlap)
+    return guarded([&] {
+      Impl &i = *impl_;
+      check(cudaStreamCreateWithFlags(&i.commStream, cudaStreamNonBlocking), "NCCL stream");
+      check(cudaEventCreateWithFlags(&i.forkEvent, cudaEventDisableTiming), "cudaEventCreate");
+      check(cudaEventCreateWithFlags(&i.joinEvent, cudaEventDisableTiming), "cudaEventCreate");
+      return std::string();
+    });
   return "";
 #else
   (void)id, (void)rank, (void)ranks;
@@ -1205,7 +1301,11 @@ std::string CudaSession::averageGrads() {
 #if TTT_HAVE_NCCL
   if (!impl_->nccl)
     return "NCCL: averageGrads before joinCollectives";
-  const Impl &i = *impl_;
+  Impl &i = *impl_;
+  if (i.reducedInRun) { // the last micro-step averaged every bucket
+    i.reducedInRun = false;
+    return "";
+  }
   if (i.sharded) {
     // ZeRO-1: rank r needs the average of its slice only; in place (the slice already sits at
     // grads + r x shardBytes), half the traffic of an all-reduce.
@@ -1256,6 +1356,7 @@ std::vector<KernelTime> CudaSession::profile() const {
   return rows;
 }
 bool CudaSession::bf16() const { return impl_->bf16; }
+bool CudaSession::overlapsReduction() const { return impl_->commStream != nullptr; }
 
 // --- the per-program adapter (CudaRunner.h) ------------------------------------------------------
 struct CudaProgramRunner::State {

@@ -28,6 +28,10 @@ struct CudaOptions {
   // all-gathers the parameters. shards must equal the ranks given to joinCollectives.
   int shards = 1;
   int shardRank = 0;
+  // With collectives over more than one rank: the last micro-step of a step averages each
+  // gradient bucket at its bucket_ready point on a communication stream, overlapped with the
+  // rest of the backward (false: averageGrads does it all after the micro-steps).
+  bool overlap = true;
 };
 
 /// Device memory of a session, in bytes.
@@ -73,9 +77,12 @@ public:
   /// Runs a program (eval_step, micro_step) on the device: i32 inputs by name, float inputs
   /// (state passing's "state:*") from `states`, the named outputs copied back into `outputs`.
   /// accumulate_grad adds gradScale x each gradient into the device accumulators.
+  /// lastMicroStep: this run completes the step's gradients; with collectives over several ranks
+  /// and options.overlap, each bucket is averaged as the backward closes it (a slice owner's
+  /// pieces only, with shards > 1), and averageGrads has nothing left to do.
   std::string run(const std::string &program, const NamedInts &inputs,
                   const NamedTensors<float> *states, NamedTensors<float> &outputs,
-                  double gradScale = 1.0);
+                  double gradScale = 1.0, bool lastMicroStep = false);
 
   /// The plan's apply_step on the device: clip to the global norm, AdamW with learning rate `lr`
   /// (update number `step`, 1-based), then zero the accumulators. Returns the gradient norm
@@ -87,8 +94,11 @@ public:
   static std::string collectiveId(std::string &id);
   std::string joinCollectives(const std::string &id, int rank, int ranks);
   /// The gradient accumulators averaged over the ranks, in place on the device (before applyStep);
-  /// with shards > 1 only this rank's slice is averaged (a reduce-scatter).
+  /// with shards > 1 only this rank's slice is averaged (a reduce-scatter). Nothing to do after a
+  /// lastMicroStep run that reduced at the buckets.
   std::string averageGrads();
+  /// Whether lastMicroStep runs reduce at the buckets (several ranks joined, options.overlap).
+  bool overlapsReduction() const;
 
   CudaMemory memory() const;
   /// Device memory in use by this process (cudaMemGetInfo: the session's allocations, the

@@ -42,13 +42,14 @@ std::string CudaSession::getMoments(std::vector<std::vector<float> *> &,
 std::string CudaSession::setGrads(const std::vector<const std::vector<float> *> &) { return kMissing; }
 std::string CudaSession::getGrads(std::vector<std::vector<float> *> &) { return kMissing; }
 std::string CudaSession::run(const std::string &, const NamedInts &, const NamedTensors<float> *,
-                             NamedTensors<float> &, double) {
+                             NamedTensors<float> &, double, bool) {
   return kMissing;
 }
 std::string CudaSession::applyStep(int64_t, double, double, double &) { return kMissing; }
 std::string CudaSession::collectiveId(std::string &) { return kMissing; }
 std::string CudaSession::joinCollectives(const std::string &, int, int) { return kMissing; }
 std::string CudaSession::averageGrads() { return kMissing; }
+bool CudaSession::overlapsReduction() const { return false; }
 CudaMemory CudaSession::memory() const { return {}; }
 double CudaSession::deviceBytesInUse() const { return 0; }
 std::vector<KernelTime> CudaSession::profile() const { return {}; }

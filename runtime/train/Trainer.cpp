@@ -320,6 +320,7 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
       co.graphs = o.cudaGraphs;
       co.shards = zero ? ranks : 1;
       co.shardRank = rank;
+      co.overlap = o.overlapReduction;
       gpu = exec::CudaSession::open(plan, co, err);
       if (!gpu)
         return err;
@@ -346,6 +347,9 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
           return e;
         out0 << "nccl        gradients averaged over " << comm->size() << " GPU(s) (launched by "
              << comm->name() << ")"
+             << (gpu->overlapsReduction()
+                     ? ", per bucket during the last micro-step's backward (NCCL stream)"
+                     : ", after the micro-steps")
              << (zero ? ", AdamW state sharded over them (ZeRO-1)" : "") << "\n";
       }
     }
@@ -614,7 +618,8 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
         (*streams)["state:reset"].assign(1, T(1));
       std::string runErr;
       if constexpr (std::is_same_v<T, float>)
-        runErr = gpu ? gpu->run("micro_step", inputs, streams, out, 1.0 / double(accum))
+        runErr = gpu ? gpu->run("micro_step", inputs, streams, out, 1.0 / double(accum),
+                                a + 1 == accum)
                      : runner.run(named, inputs, out, &sink, streams);
       else
         runErr = runner.run(named, inputs, out, &sink, streams);

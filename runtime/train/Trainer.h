@@ -36,6 +36,8 @@ struct TrainOptions {
   int64_t evalEvery = 0;                    // validation every N steps (0: never)
   int64_t evalTokens = 1 << 20;             // validation tokens per evaluation
   bool cudaGraphs = true;                   // --no-graph: run the CUDA programs eagerly
+  bool overlapReduction = true;             // --no-overlap: CUDA, several ranks: average the
+                                            // gradients after the micro-steps, not per bucket
   int zero = 1;                             // --zero: 1 shards the AdamW moments over the ranks
                                             // (ZeRO-1; only with more than one), 0 replicates them
   std::optional<int> ranks;                 // --ranks (--dry-run): ranks to plan for (default:

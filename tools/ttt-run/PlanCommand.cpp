@@ -32,6 +32,9 @@ void addPlanOptions(CLI::App &app, PlanOptions &opts) {
       ->needs(prof);
   app.add_flag("!--no-graph", opts.train.cudaGraphs,
                "CUDA backend: launch every kernel eagerly instead of replaying CUDA graphs");
+  app.add_flag("!--no-overlap", opts.train.overlapReduction,
+               "CUDA backend, several ranks: average the gradients after the micro-steps instead "
+               "of per bucket during the last micro-step's backward");
   CLI::Option *loss = app.add_option(
       "--loss", opts.lossBatch,
       "Print the loss of the weights on a token batch file (one sequence of seq_len+1 ids per "
