@@ -152,7 +152,9 @@ TEST(KernelCheck, InputsAreValidAndNeverZero) {
 TEST(KernelCheck, PrepareWritesFilesThatReadBackExactly) {
   const std::string dir = tempDir();
   const uint64_t bytes = writeCases(dir, cases(), 7, {{"tool", "test"}});
-  EXPECT_LT(bytes, 45u * 1000 * 1000) << "kernel-check files should stay modest";
+  // They travel to the GPU machine inside scripts/gpu_check.sh's bundle, which must stay under
+  // the device tool's 64 MiB carry limit together with the runtime and the plans.
+  EXPECT_LT(bytes, 48u * 1000 * 1000) << "kernel-check files should stay modest";
   std::vector<Case> back = readCases(dir);
   ASSERT_EQ(back.size(), cases().size());
   for (size_t i = 0; i < back.size(); ++i) {
@@ -413,7 +415,8 @@ TEST(KernelCheckCli, PrepareThenCheckOnTheCpu) {
   std::ifstream report(tmp + "/report.json");
   const nlohmann::json j = nlohmann::json::parse(report);
   EXPECT_EQ(j["summary"]["fail"].get<int>(), 0);
-  EXPECT_EQ(j["cases"].size(), 4u); // rms_norm, layer_norm and their backwards
+  // rms_norm, layer_norm and their backwards, and the two wider rms_norm_bwd cases
+  EXPECT_EQ(j["cases"].size(), 6u);
 
   // The default device is the GPU: said clearly when this build has none (exit 2), or when it
   // has CUDA but no GPU is visible (exit 1).

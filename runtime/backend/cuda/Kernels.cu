@@ -384,6 +384,59 @@ __global__ void rmsNormBackwardRowsWarp(const float *x, const float *w, const fl
     dx[r * dim + i] = float(inv * double(dyr[i]) * double(w[i]) - double(xr[i]) * coefficient);
 }
 
+// The same dx, with dw's column sums in the same pass (the two-kernel form read x and dy twice
+// from memory): each warp takes kRmsRowsPerWarp consecutive rows, lane l keeps the partial sums
+// of columns l, l + 32, ... (CPL of them) in double registers, the block's warps are added in
+// order through shared memory into partials[block][dim], and columnFinishKernel adds the blocks
+// in order. A row's second pass reads it from L1. Fixed order throughout: deterministic.
+constexpr int kRmsRowsPerWarp = 16;
+template <int CPL>
+__global__ void __launch_bounds__(kThreads)
+    rmsNormBackwardFused(const float *x, const float *w, const float *dy, int64_t rows,
+                         int64_t dim, double eps, float *dx, double *partials) {
+  extern __shared__ double warpPartials[]; // [warps][dim]
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
+  double acc[CPL];
+#pragma unroll
+  for (int j = 0; j < CPL; ++j)
+    acc[j] = 0.0;
+  const int64_t first = (int64_t(blockIdx.x) * warps + warp) * kRmsRowsPerWarp;
+  for (int64_t r = first; r < first + kRmsRowsPerWarp && r < rows; ++r) {
+    const float *xr = x + r * dim, *dyr = dy + r * dim;
+    double ss = 0.0, gDotX = 0.0;
+#pragma unroll
+    for (int j = 0; j < CPL; ++j) {
+      const int64_t i = lane + 32 * j;
+      if (i < dim) {
+        ss += double(xr[i]) * double(xr[i]);
+        gDotX += double(dyr[i]) * double(w[i]) * double(xr[i]);
+      }
+    }
+    const double inv = 1.0 / sqrt(warpSum(ss) / double(dim) + eps);
+    gDotX = warpSum(gDotX);
+    const double coefficient = inv * inv * inv * gDotX / double(dim);
+#pragma unroll
+    for (int j = 0; j < CPL; ++j) {
+      const int64_t i = lane + 32 * j;
+      if (i < dim) {
+        dx[r * dim + i] = float(inv * double(dyr[i]) * double(w[i]) - double(xr[i]) * coefficient);
+        acc[j] += double(dyr[i]) * double(xr[i]) * inv;
+      }
+    }
+  }
+#pragma unroll
+  for (int j = 0; j < CPL; ++j)
+    if (lane + 32 * j < dim)
+      warpPartials[warp * dim + lane + 32 * j] = acc[j];
+  __syncthreads();
+  for (int64_t c = threadIdx.x; c < dim; c += blockDim.x) {
+    double sum = 0.0;
+    for (int k = 0; k < warps; ++k)
+      sum += warpPartials[k * dim + c];
+    partials[int64_t(blockIdx.x) * dim + c] = sum;
+  }
+}
+
 __global__ void layerNormBackwardRowsWarp(const float *x, const float *w, const float *dy,
                                           int64_t rows, int64_t dim, double eps, float *dx,
                                           double *stats) {
@@ -1634,8 +1687,37 @@ void embeddingBackward(const int64_t *offsets, const int64_t *positions, const f
                        int64_t vocab, int64_t dim, float *dtable) {
   TTT_LAUNCH(embeddingBackwardKernel, vocab * dim, offsets, positions, dy, vocab, dim, dtable);
 }
+namespace {
+template <int CPL>
+void rmsNormBackwardFusedLaunch(const float *x, const float *w, const float *dy, int64_t rows,
+                                int64_t dim, double eps, float *dx, float *dw) {
+  constexpr int warps = kThreads / 32;
+  const int64_t blocks = (rows + warps * kRmsRowsPerWarp - 1) / (warps * kRmsRowsPerWarp);
+  double *partials = columnScratch(size_t(blocks * dim));
+  const size_t shared = size_t(warps * dim) * sizeof(double);
+  if (shared > 48 * 1024) { // above the default: opt in, once (not a stream operation)
+    static const cudaError_t optIn = cudaFuncSetAttribute(
+        rmsNormBackwardFused<CPL>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(shared));
+    (void)optIn;
+  }
+  rmsNormBackwardFused<CPL><<<int(blocks), kThreads, shared>>>(x, w, dy, rows, dim, eps, dx,
+                                                               partials);
+  columnFinishKernel<1><<<int((dim + 255) / 256), 256>>>(partials, blocks, dim,
+                                                         ColumnOutputs<1>{{dw}});
+}
+} // namespace
 void rmsNormBackward(const float *x, const float *w, const float *dy, int64_t rows, int64_t dim,
                      double eps, float *dx, float *dw, double *rowScratch) {
+  // One pass up to 1024 columns (125M and 350M; the partials take 24 or 32 double registers per
+  // lane); wider rows keep the two kernels.
+  if (rows > 0 && dim > 0 && dim <= 768) {
+    rmsNormBackwardFusedLaunch<24>(x, w, dy, rows, dim, eps, dx, dw);
+    return;
+  }
+  if (rows > 0 && dim > 768 && dim <= 1024) {
+    rmsNormBackwardFusedLaunch<32>(x, w, dy, rows, dim, eps, dx, dw);
+    return;
+  }
   if (rows > 0)
     rmsNormBackwardRowsWarp<<<warpRowBlocks(rows), kThreads>>>(x, w, dy, rows, dim, eps, dx,
                                                                 rowScratch);
