@@ -376,9 +376,8 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
       state.v.emplace_back(p.size(), T(0));
     }
   }
-  Weights<T> &params = state.params, &m = state.m, &v = state.v, grads;
-  for (const auto &p : params)
-    grads.emplace_back(p.size(), T(0));
+  // grads: the CPU apply step's view of the accumulators, swapped in and out (no storage).
+  Weights<T> &params = state.params, &m = state.m, &v = state.v, grads(params.size());
   const int64_t saveEvery = o.saveEvery.value_or(recipe.checkpoint_every());
   const int64_t milestoneEvery = o.milestoneEvery.value_or(recipe.milestone_every());
   state.args = {{"data", o.data},          {"backend", o.backend},     {"max_train_steps", steps},
