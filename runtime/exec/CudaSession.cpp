@@ -146,6 +146,9 @@ struct ProgramExec {
   // By gradient scale and whether the run reduces at the buckets (a last micro-step).
   std::map<std::pair<double, bool>, cudaGraphExec_t> graphs;
   bool ranEagerly = false;
+  // The reducing variant runs eagerly once too: NCCL connects its peers lazily, at the first
+  // collective of a kind, and that set-up should not happen inside a capture.
+  bool ranEagerlyReducing = false;
   std::map<const plan::Instr *, std::string> scope; // instruction -> layer label
 };
 
@@ -508,10 +511,11 @@ struct CudaSession::Impl {
 
   std::string launch() {
     ProgramExec &pe = *cur;
-    const bool useGraph = options.graphs && !options.profile && pe.ranEagerly;
+    bool &ranEagerly = reduceAtBuckets ? pe.ranEagerlyReducing : pe.ranEagerly;
+    const bool useGraph = options.graphs && !options.profile && ranEagerly;
     if (!useGraph) {
       std::string err = execProgram();
-      pe.ranEagerly = err.empty();
+      ranEagerly = err.empty();
       return err;
     }
     auto it = pe.graphs.find({gradScale, reduceAtBuckets});
