@@ -810,10 +810,14 @@ void backwardCases(uint64_t seed, std::vector<Case> &cases) {
     b.c.desc = "x[2,64,768] eps " + fmtNum(eps);
     cases.push_back(finish(b));
   }
-  // rms_norm_bwd's one-pass kernel up to 1024 columns (rows not a multiple of a block's 128,
-  // lanes with and without a last column), the two-kernel form above that.
-  for (const Shape &xs : {Shape{1, 130, 808}, Shape{1, 12, 2048}}) {
-    Builder b(seed, "rms_norm_bwd.d" + std::to_string(xs[2]), "rms_norm_bwd");
+  // The norms' one-pass backward kernels (rms up to 1024 columns, layer up to 768; rows not a
+  // multiple of a block's 128, lanes with and without a last column), the two-kernel form above.
+  const std::pair<const char *, Shape> wide[] = {{"rms_norm_bwd", {1, 130, 808}},
+                                                 {"rms_norm_bwd", {1, 12, 2048}},
+                                                 {"layer_norm_bwd", {1, 130, 300}},
+                                                 {"layer_norm_bwd", {1, 12, 1000}}};
+  for (const auto &[kind, xs] : wide) {
+    Builder b(seed, std::string(kind) + ".d" + std::to_string(xs[2]), kind);
     b.normal("x", xs, 1.5, 0.3);
     b.uniform("w", {xs[2]}, 0.5, 1.5);
     b.normal("dy", xs);

@@ -1696,8 +1696,9 @@ void rmsNormBackwardFusedLaunch(const float *x, const float *w, const float *dy,
   double *partials = columnScratch(size_t(blocks * dim));
   const size_t shared = size_t(warps * dim) * sizeof(double);
   if (shared > 48 * 1024) { // above the default: opt in, once (not a stream operation)
-    static const cudaError_t optIn = cudaFuncSetAttribute(
-        rmsNormBackwardFused<CPL>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(shared));
+    static const cudaError_t optIn =
+        cudaFuncSetAttribute(rmsNormBackwardFused<CPL>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                             int(warps * 32 * CPL * sizeof(double)));
     (void)optIn;
   }
   rmsNormBackwardFused<CPL><<<int(blocks), kThreads, shared>>>(x, w, dy, rows, dim, eps, dx,
