@@ -39,9 +39,9 @@
 //       dlambda; deta, partial dtau, dtau_last; dq = dQ + dZbar W^T + dA K; dW += Q^T dZbar.
 //                                                                                       sync
 //   Bd: dk = dK + dZ W^T + dA^T Q; dW += K^T dZ, db += column sums (the caller synchronizes).
-// The scan, the checkpoints, the remat groups, the cache slots in the workspace and the
-// (batch, head) partial sums of dgamma, dlambda, dtau, dtau_last are InnerLoop.cu's (same slot
-// layout, same workspace size); the per-step prefetch (cp.async into the other buffer set) too.
+// The scan, the checkpoints, the remat groups, the cache slots in the workspace (plus 4 row
+// statistics, Slot) and the (batch, head) partial sums of dgamma, dlambda, dtau, dtau_last are
+// InnerLoop.cu's; the per-step prefetch (cp.async into the other buffer set) too.
 //
 // Accuracy: an fp64 emulation of the operand rounding on the kernel-check inputs gave about
 // 6e-4 relative by norm on every output with TF32-truncated operands (5e-4 rounded to nearest,
@@ -68,7 +68,8 @@ int roundUp4(int x) { return (x + 3) / 4 * 4; }
 struct Layout {
   int F = 0, ldx = 0, ldw = 0;
   int set[2] = {0, 0}; // K [16, ldx], Q [16, ldx] (adjacent: [K; Q] is one 32-row tile),
-  int setK = 0, setQ = 0, setG = 0, setA = 0, setEta = 0; // G [16, ldx], A [16, kLda], eta [16]
+  int setK = 0, setQ = 0, setG = 0, setA = 0, setEta = 0; // G [16, ldx], A [16, kLda], eta [16],
+  int setSt = 0;                                          // row statistics [16, 4] (Slot::stat)
   int W[2] = {0, 0}; // [F, ldw]: the state (forward, recompute) or W_t (backward walk)
   int dW = -1;       // [F, ldw] (backward)
   int bias = 0, db = -1, tau = 0;
@@ -89,7 +90,8 @@ Layout makeLayout(int F, bool backward) {
   L.setG = 2 * tile;
   L.setA = 3 * tile;
   L.setEta = L.setA + small;
-  const int setFloats = L.setEta + kMB;
+  L.setSt = L.setEta + kMB;
+  const int setFloats = L.setSt + 4 * kMB;
   int at = 0;
   auto take = [&](int floats) {
     const int r = at;
@@ -116,10 +118,12 @@ Layout makeLayout(int F, bool backward) {
   return L;
 }
 
-// The backward's cache slot per step of a group (InnerLoop.cu's layout): W_t [f, f], G, zhat, r,
-// xhat [b, f], A [b, b], 1/sigma of LN(z) and of LN(Zbar) [b].
+// The backward's cache slot per step of a group (InnerLoop.cu's layout and more): W_t [f, f], G,
+// zhat, r, xhat [b, f], A [b, b], 1/sigma of LN(z) and of LN(Zbar) [b], and per row of the
+// closed-form gradient [b, 4]: mean(g), mean(g zhat), sum(gamma^2 zhat), sum(gamma^2 zhat^2)
+// (g = r gamma), which let its backward take one butterfly instead of four.
 struct Slot {
-  int64_t W, G, zhat, r, xhat, A, rstd, rstdL, floats;
+  int64_t W, G, zhat, r, xhat, A, rstd, rstdL, stat, floats;
 };
 __host__ __device__ Slot slotOf(int b, int f) {
   Slot s;
@@ -131,7 +135,8 @@ __host__ __device__ Slot slotOf(int b, int f) {
   s.A = s.xhat + int64_t(b) * f;
   s.rstd = s.A + int64_t(b) * b;
   s.rstdL = s.rstd + b;
-  s.floats = (s.rstdL + b + 3) / 4 * 4;
+  s.stat = s.rstdL + b;
+  s.floats = (s.stat + 4 * int64_t(b) + 3) / 4 * 4;
   return s;
 }
 // Per block: dgamma [f], dlambda [f], dtau [b], dtau_last (doubles).
@@ -220,6 +225,13 @@ __device__ __forceinline__ void warpSum2(float &x, float &y) {
     y += __shfl_xor_sync(0xffffffffu, y, m);
   }
 }
+template <int N> __device__ __forceinline__ void warpSumN(float (&v)[N]) {
+#pragma unroll
+  for (int m = 16; m > 0; m >>= 1)
+#pragma unroll
+    for (int i = 0; i < N; ++i)
+      v[i] += __shfl_xor_sync(0xffffffffu, v[i], m);
+}
 
 // --- mma.sync m16n8k8 TF32
 // ------------------------------------------------------------------------ Operands go to the
@@ -233,21 +245,20 @@ __device__ __forceinline__ void mma(float (&d)[4], const uint32_t (&a)[4], const
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
 }
 // ldmatrix on 32-bit words: an 8 x 8 b16 matrix is an 8 x 4 block of TF32 words, and lane l gets
-// word l % 4 of row l / 4, which is the mma fragment layout (row g, column t). Volatile with a
-// memory clobber: it must stay between the barriers around the tile it reads.
+// word l % 4 of row l / 4, which is the mma fragment layout (row g, column t). Volatile: it keeps
+// its place between the barriers around the tile it reads (no memory clobber, so that the plain
+// fragment loads beside it can be scheduled freely; no phase writes a tile it reads this way).
 __device__ __forceinline__ void ldsm4(uint32_t (&r)[4], const float *p) {
   const unsigned a = unsigned(__cvta_generic_to_shared(p));
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
                : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(a)
-               : "memory");
+               : "r"(a));
 }
 __device__ __forceinline__ void ldsm2(uint32_t (&r)[2], const float *p) {
   const unsigned a = unsigned(__cvta_generic_to_shared(p));
   asm volatile("ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0,%1}, [%2];\n"
                : "=r"(r[0]), "=r"(r[1])
-               : "r"(a)
-               : "memory");
+               : "r"(a));
 }
 
 // A matrix in shared memory, element (r, c) at p[r RS + c CS]: CS = 1 row-major, RS = 1 the
@@ -292,20 +303,21 @@ template <int K, int U, bool SPLIT, class VA, class VB>
 __device__ __forceinline__ void mmaTiles(float (&d)[U][4], VA A, VB B, const int (&m0)[U],
                                          const int (&n0)[U], int lane) {
   if constexpr (U == 1 && K >= 32 && !SPLIT) {
-    float e[1][4] = {};
+    constexpr int C = 2;
+    float e[C][4] = {};
 #pragma unroll
-    for (int k = 0; k < K; k += 16) {
-      uint32_t a[4], b[2], a2[4], b2[2];
-      A.a(a, m0[0], k, lane);
-      B.b(b, k, n0[0], lane);
-      A.a(a2, m0[0], k + 8, lane);
-      B.b(b2, k + 8, n0[0], lane);
-      mma(d[0], a, b);
-      mma(e[0], a2, b2);
+    for (int k = 0; k < K; k += 8 * C) {
+#pragma unroll
+      for (int c = 0; c < C; ++c) {
+        uint32_t a[4], b[2];
+        A.a(a, m0[0], k + 8 * c, lane);
+        B.b(b, k + 8 * c, n0[0], lane);
+        mma(e[c], a, b);
+      }
     }
 #pragma unroll
     for (int v = 0; v < 4; ++v)
-      d[0][v] += e[0][v];
+      d[0][v] += e[0][v] + e[1][v];
   } else {
 #pragma unroll
     for (int k = 0; k < K; k += 8) {
@@ -399,6 +411,7 @@ template <int F> struct Ctx {
   __device__ float *G(int s) const { return sm + a.L.set[s] + a.L.setG; }
   __device__ float *A(int s) const { return sm + a.L.set[s] + a.L.setA; }
   __device__ float *eta(int s) const { return sm + a.L.set[s] + a.L.setEta; }
+  __device__ float *St(int s) const { return sm + a.L.set[s] + a.L.setSt; }
   __device__ float *W(int s) const { return sm + a.L.W[s]; }
   __device__ float *T(int i) const { return sm + a.L.T[i]; }
   __device__ float *bias() const { return sm + a.L.bias; }
@@ -431,22 +444,21 @@ template <int F> struct Ctx {
   __device__ int fc(int n0, int v) const { return n0 + 2 * t4 + (v & 1); }
 };
 
-// Mean and 1/sigma of a row held as CPL values per lane (fp32, butterflies).
+// Mean and 1/sigma of a row held as CPL values per lane: one butterfly for the sum and the sum of
+// squares (fp32; LayerNorm inputs here have |mean| of the order of the deviation, so E[z^2] -
+// mean^2 loses no more than a few bits).
 template <int F>
 __device__ __forceinline__ void rowStats(const Ctx<F> &x, const float (&z)[F / 32], float &mean,
                                          float &rstd) {
-  float s = 0.0f;
-#pragma unroll
-  for (int c = 0; c < F / 32; ++c)
-    s += z[c];
-  mean = warpSum(s) * x.invF;
-  float q = 0.0f;
+  float s = 0.0f, q = 0.0f;
 #pragma unroll
   for (int c = 0; c < F / 32; ++c) {
-    const float d = z[c] - mean;
-    q = fmaf(d, d, q);
+    s += z[c];
+    q = fmaf(z[c], z[c], q);
   }
-  rstd = rsqrtf(warpSum(q) * x.invF + x.a.eps);
+  warpSum2(s, q);
+  mean = s * x.invF;
+  rstd = rsqrtf(fmaxf(q * x.invF - mean * mean, 0.0f) + x.a.eps);
 }
 
 // One mini-batch of the scan from the state in W(0), bias(), inputs in set s. update: step the
@@ -508,17 +520,24 @@ __device__ void forwardStep(const Ctx<F> &x, int s, int m, bool update, float *o
     for (int c = 0; c < CPL; ++c)
       z[c] = Z[j * LDX + x.col(c)];
     rowStats(x, z, mean, rstd);
-    float zh[CPL], rr[CPL], gg[CPL], s1 = 0.0f, s2 = 0.0f;
+    float zh[CPL], rr[CPL], gg[CPL], st[4] = {};
 #pragma unroll
     for (int c = 0; c < CPL; ++c) {
       zh[c] = (z[c] - mean) * rstd;
       rr[c] = x.gamma[c] * zh[c] + x.lambda[c] - (vr[r][c] - Ks[j * LDX + x.col(c)]);
       gg[c] = rr[c] * x.gamma[c];
-      s1 += gg[c];
-      s2 = fmaf(gg[c], zh[c], s2);
+      st[0] += gg[c];
+      st[1] = fmaf(gg[c], zh[c], st[1]);
+      const float g2z = x.gamma[c] * x.gamma[c] * zh[c];
+      st[2] += g2z;
+      st[3] = fmaf(g2z, zh[c], st[3]);
     }
-    warpSum2(s1, s2);
-    const float m1 = s1 * x.invF, m2 = s2 * x.invF, el = x.tauLast * etas[j];
+    if (slot) {
+      warpSumN(st);
+    } else {
+      warpSum2(st[0], st[1]);
+    }
+    const float m1 = st[0] * x.invF, m2 = st[1] * x.invF, el = x.tauLast * etas[j];
 #pragma unroll
     for (int c = 0; c < CPL; ++c) {
       const float gv = (gg[c] - m1 - zh[c] * m2) * rstd;
@@ -531,8 +550,12 @@ __device__ void forwardStep(const Ctx<F> &x, int s, int m, bool update, float *o
         slot[sl.r + e] = rr[c];
       }
     }
-    if (slot && lane == 0)
+    if (slot && lane == 0) {
       slot[sl.rstd + j] = rstd;
+      const float4 v = make_float4(m1, m2, st[2], st[3]);
+      *reinterpret_cast<float4 *>(slot + sl.stat + 4 * j) = v;
+      *reinterpret_cast<float4 *>(x.St(s) + 4 * j) = v; // for the walk's first step
+    }
   }
   {
     const int i = x.tid >> 4, j = x.tid & 15;
@@ -641,7 +664,8 @@ __global__ void __launch_bounds__(kThreads, minBlocksFwd<F>())
 // set s; dW, db the cotangents of the step's output state, replaced by those of its input state.
 template <int F>
 __device__ void backwardStep(const Ctx<F> &x, int s, int ws, int m, int t, float (&dgam)[F / 32],
-                             float (&dlam)[F / 32], float &dtauAcc, float &dtauLastAcc) {
+                             float (&dlam)[F / 32], float &dtauAcc, float &dtauLastAcc,
+                             float sumG2) {
   using C = Ctx<F>;
   constexpr int LDX = C::LDX, LDW = C::LDW, CPL = C::CPL, NT = C::NT, RW = C::RW;
   const int lane = x.lane, warp = x.warp;
@@ -653,41 +677,32 @@ __device__ void backwardStep(const Ctx<F> &x, int s, int ws, int m, int t, float
         *dEls = x.dEl();
   const int64_t row0 = x.tileRow(m) * kMB * F;
 
-  float dO[RW][CPL], xh[RW][CPL], zh[RW][CPL], rr[RW][CPL], rstdL[RW], rstd[RW];
+  // This thread's row values of dO and of the cache for Ba (those for Bc are read at Bb).
+  float dO[RW][CPL], xh[RW][CPL], rstdL[RW];
 #pragma unroll
   for (int r = 0; r < RW; ++r) {
     const int j = x.row(r);
     rstdL[r] = slot[sl.rstdL + j];
-    rstd[r] = slot[sl.rstd + j];
 #pragma unroll
     for (int c = 0; c < CPL; ++c) {
       const int e = j * F + x.col(c);
       dO[r][c] = x.a.dO[row0 + e];
       xh[r][c] = slot[sl.xhat + e];
-      zh[r][c] = slot[sl.zhat + e];
-      rr[r][c] = slot[sl.r + e];
     }
   }
 
-  // ---- Ba ---- dP = -(K dW' + db'), dKp = -el (G dW'^T).
-  for (int u = warp; u < 2 * NT; u += kWarps) {
-    const int nt = u % NT;
-    float d[1][4] = {};
+  // ---- Ba ---- dP = -(K dW' + db'), dKp = -el (G dW'^T): both tiles of a column block in one
+  // straight run (independent chains).
+  for (int nt = warp; nt < NT; nt += kWarps) {
+    float dp[1][4] = {}, tg[1][4] = {};
     const int m0[1] = {0}, n0[1] = {8 * nt};
-    if (u < NT) {
-      mmaTiles<F, 1, false>(d, View<LDX, 1>{Ks}, View<LDW, 1>{dW}, m0, n0, lane);
+    mmaTiles<F, 1, false>(dp, View<LDX, 1>{Ks}, View<LDW, 1>{dW}, m0, n0, lane);
+    mmaTiles<F, 1, false>(tg, View<LDX, 1>{Gs}, View<1, LDW>{dW}, m0, n0, lane);
 #pragma unroll
-      for (int v = 0; v < 4; ++v) {
-        const int r = x.fr(0, v), c = x.fc(8 * nt, v);
-        dP[r * LDX + c] = -d[0][v] - db[c];
-      }
-    } else {
-      mmaTiles<F, 1, false>(d, View<LDX, 1>{Gs}, View<1, LDW>{dW}, m0, n0, lane);
-#pragma unroll
-      for (int v = 0; v < 4; ++v) {
-        const int r = x.fr(0, v), c = x.fc(8 * nt, v);
-        dKp[r * LDX + c] = -(x.tauLast * etas[r]) * d[0][v];
-      }
+    for (int v = 0; v < 4; ++v) {
+      const int r = x.fr(0, v), c = x.fc(8 * nt, v);
+      dP[r * LDX + c] = -dp[0][v] - db[c];
+      dKp[r * LDX + c] = -(x.tauLast * etas[r]) * tg[0][v];
     }
   }
   // Rows i: out_i = q_i + gamma xhat_i + lambda -> dQ = dO, dgamma, dlambda, dZbar.
@@ -716,6 +731,19 @@ __device__ void backwardStep(const Ctx<F> &x, int s, int ws, int m, int t, float
     Cm[i * kLda + j] = j <= i ? taus[i] * etas[j] * (As[i * kLda + j] + 1.0f) : 0.0f;
   }
   __syncthreads();
+
+  float zh[RW][CPL], rr[RW][CPL], rstd[RW];
+#pragma unroll
+  for (int r = 0; r < RW; ++r) {
+    const int j = x.row(r);
+    rstd[r] = slot[sl.rstd + j];
+#pragma unroll
+    for (int c = 0; c < CPL; ++c) {
+      const int e = j * F + x.col(c);
+      zh[r][c] = slot[sl.zhat + e];
+      rr[r][c] = slot[sl.r + e];
+    }
+  }
 
   // ---- Bb ---- dG = el dP - Cm^T dZbar; dC = -dZbar G^T -> dE, dA (on the warps with one dG
   // tile fewer).
@@ -763,35 +791,36 @@ __device__ void backwardStep(const Ctx<F> &x, int s, int ws, int m, int t, float
   __syncthreads();
 
   // ---- Bc ---- rows j: back through G_j = rstd (g - s1/f - zhat s2/f), g = r gamma,
-  // r = gamma zhat + lambda - (v - k), zhat = (z - mean) rstd (InnerLoop.cpp's stepBackward).
+  // r = gamma zhat + lambda - (v - k), zhat = (z - mean) rstd (InnerLoop.cpp's stepBackward,
+  // regrouped): with du = rstd dG, the sums that the reference takes one after another (of dzh and
+  // dzh zhat, dzh = -du s2 - mean(du zhat) g + gamma^2 (du - mean(du) - zhat mean(du zhat))) are
+  // combinations of five sums over du and dG and of the forward's row statistics (Slot::stat),
+  // so one butterfly does; mean(zhat) = 0 is used for mean(dz).
 #pragma unroll
   for (int r = 0; r < RW; ++r) {
     const int j = x.row(r);
-    const float rs = rstd[r], sigma = 1.0f / rs;
-    float dG[CPL], gg[CPL], s1 = 0.0f, s2 = 0.0f;
+    const float4 stv = *reinterpret_cast<const float4 *>(x.St(s) + 4 * j);
+    const float rs = rstd[r], sigma = 1.0f / rs, s1 = stv.x, s2 = stv.y, a1 = stv.z, a2 = stv.w;
+    float dG[CPL], gg[CPL], p[5] = {};
 #pragma unroll
     for (int c = 0; c < CPL; ++c) {
       dG[c] = dGZ[j * LDX + x.col(c)];
       gg[c] = rr[r][c] * x.gamma[c];
-      s1 += gg[c];
-      s2 = fmaf(gg[c], zh[r][c], s2);
+      const float uu = gg[c] - s1 - zh[r][c] * s2, du = rs * dG[c];
+      const float g2du = x.gamma[c] * x.gamma[c] * du;
+      p[0] = fmaf(dG[c], uu, p[0]);
+      p[1] += du;
+      p[2] = fmaf(du, zh[r][c], p[2]);
+      p[3] += g2du;
+      p[4] = fmaf(g2du, zh[r][c], p[4]);
     }
-    warpSum2(s1, s2);
-    s1 *= x.invF;
-    s2 *= x.invF;
-    float drstd = 0.0f, sdu = 0.0f, sduz = 0.0f;
-#pragma unroll
-    for (int c = 0; c < CPL; ++c) {
-      const float uu = gg[c] - s1 - zh[r][c] * s2;
-      drstd = fmaf(dG[c], uu, drstd);
-      const float du = rs * dG[c];
-      sdu += du;
-      sduz = fmaf(du, zh[r][c], sduz);
-    }
-    drstd = warpSum(drstd);
-    warpSum2(sdu, sduz);
-    const float mdu = sdu * x.invF, mduz = sduz * x.invF;
-    float dzh[CPL], drstd2 = 0.0f;
+    warpSumN(p);
+    const float mdu = p[1] * x.invF, mduz = p[2] * x.invF, f = float(F);
+    const float sdzh = -s2 * p[1] - mduz * f * s1 + p[3] - mdu * sumG2 - mduz * a1;
+    const float sdzhz = -s2 * p[2] - mduz * f * s2 + p[4] - mdu * a1 - mduz * a2;
+    const float drstd = p[0] + sigma * sdzhz;
+    const float dvar = -0.5f * drstd * rs * rs * rs;
+    const float dzc = 2.0f * dvar * sigma * x.invF, mdz = rs * sdzh * x.invF;
 #pragma unroll
     for (int c = 0; c < CPL; ++c) {
       const float du = rs * dG[c];
@@ -799,45 +828,36 @@ __device__ void backwardStep(const Ctx<F> &x, int s, int ws, int m, int t, float
       const float dr = dg * x.gamma[c];
       dgam[c] += dg * rr[r][c] + dr * zh[r][c];
       dlam[c] += dr;
-      dzh[c] = -du * s2 - mduz * gg[c] + dr * x.gamma[c];
-      drstd2 = fmaf(dzh[c], zh[r][c], drstd2);
+      const float dzh = -du * s2 - mduz * gg[c] + dr * x.gamma[c];
       dKp[j * LDX + x.col(c)] += dr;
       x.a.dv[row0 + j * F + x.col(c)] = -dr;
+      dGZ[j * LDX + x.col(c)] = dzh * rs + dzc * zh[r][c] - mdz;
     }
-    drstd += warpSum(drstd2) * sigma;
-    const float dvar = -0.5f * drstd * rs * rs * rs;
-    const float dzc = 2.0f * dvar * sigma * x.invF;
-    float dz[CPL], sdz = 0.0f;
-#pragma unroll
-    for (int c = 0; c < CPL; ++c) {
-      dz[c] = dzh[c] * rs + dzc * zh[r][c];
-      sdz += dz[c];
-    }
-    const float mdz = warpSum(sdz) * x.invF;
-#pragma unroll
-    for (int c = 0; c < CPL; ++c)
-      dGZ[j * LDX + x.col(c)] = dz[c] - mdz;
   }
-  // Positions: deta_j = sum_{i>=j} dE_ij tau_i + dEl_j tau_last; dtau_i += sum_{j<=i} dE_ij
-  // eta_j; dtau_last += sum_j dEl_j eta_j.
-  if (x.tid < kMB) {
-    const int j = x.tid;
+  // Positions, on warps 5-7 (the row owners' fixed-length sums unroll, the zero terms change no
+  // bit): deta_j = sum_{i>=j} dE_ij tau_i + dEl_j tau_last; dtau_i += sum_{j<=i} dE_ij eta_j;
+  // dtau_last += sum_j dEl_j eta_j.
+  if (warp == kWarps - 3 && lane < kMB) {
+    const int j = lane;
     float de = 0.0f;
-    for (int i = j; i < kMB; ++i)
-      de = fmaf(dEs[i * kLda + j], taus[i], de);
+#pragma unroll
+    for (int i = 0; i < kMB; ++i)
+      de = fmaf(i >= j ? dEs[i * kLda + j] : 0.0f, taus[i], de);
     de = fmaf(dEls[j], x.tauLast, de);
     x.a.deta[x.tileRow(m) * kMB + j] = de;
-    const int i = x.tid;
+  } else if (warp == kWarps - 2 && lane < kMB) {
+    const int i = lane;
     float dt = 0.0f;
-    for (int jj = 0; jj <= i; ++jj)
-      dt = fmaf(dEs[i * kLda + jj], etas[jj], dt);
+#pragma unroll
+    for (int jj = 0; jj < kMB; ++jj)
+      dt = fmaf(jj <= i ? dEs[i * kLda + jj] : 0.0f, etas[jj], dt);
     dtauAcc += dt;
-    if (x.tid == 0) {
-      float dl = 0.0f;
-      for (int jj = 0; jj < kMB; ++jj)
-        dl = fmaf(dEls[jj], etas[jj], dl);
-      dtauLastAcc += dl;
-    }
+  } else if (warp == kWarps - 1 && lane == 0) {
+    float dl = 0.0f;
+#pragma unroll
+    for (int jj = 0; jj < kMB; ++jj)
+      dl = fmaf(dEls[jj], etas[jj], dl);
+    dtauLastAcc += dl;
   }
   // Products that need no dZ (overlapping the row work): dq = dQp + dZbar W^T + dA K;
   // dW += Q^T dZbar.
@@ -907,7 +927,11 @@ __global__ void __launch_bounds__(kThreads, minBlocksBwd<F>())
   }
   if (x.tid < F)
     x.db()[x.tid] = a.dbfinal[int64_t(x.bh) * F + x.tid];
-  float dgam[C::CPL], dlam[C::CPL], dtauAcc = 0.0f, dtauLastAcc = 0.0f;
+  float dgam[C::CPL], dlam[C::CPL], dtauAcc = 0.0f, dtauLastAcc = 0.0f, sumG2 = 0.0f;
+#pragma unroll
+  for (int c = 0; c < C::CPL; ++c)
+    sumG2 = fmaf(x.gamma[c], x.gamma[c], sumG2);
+  sumG2 = warpSum(sumG2); // sum of gamma^2 over the head's features
 #pragma unroll
   for (int c = 0; c < C::CPL; ++c)
     dgam[c] = dlam[c] = 0.0f;
@@ -941,10 +965,11 @@ __global__ void __launch_bounds__(kThreads, minBlocksBwd<F>())
         x.loadInputs(g * K + tl, s ^ 1);
         copyRows(x.G(s ^ 1), C::LDX, x.slot(tl) + sl.G, kMB, F);
         copyRows(x.A(s ^ 1), kLda, x.slot(tl) + sl.A, kMB, kMB);
+        copyRows(x.St(s ^ 1), 4, x.slot(tl) + sl.stat, kMB, 4);
         x.loadMatrix(x.W(ws ^ 1), tl == 0 ? ckW : x.slot(tl) + sl.W);
       }
       cpAsyncCommit();
-      backwardStep(x, s, ws, m, t, dgam, dlam, dtauAcc, dtauLastAcc);
+      backwardStep(x, s, ws, m, t, dgam, dlam, dtauAcc, dtauLastAcc, sumG2);
       cpAsyncWait<0>();
       __syncthreads();
       s ^= 1;
@@ -976,9 +1001,9 @@ __global__ void __launch_bounds__(kThreads, minBlocksBwd<F>())
     part[x.tid] = sg;
     part[F + x.tid] = sla;
   }
-  if (x.tid < kMB)
-    part[2 * F + x.tid] = double(dtauAcc);
-  if (x.tid == 0)
+  if (x.warp == kWarps - 2 && x.lane < kMB) // the owners in backwardStep's Bc
+    part[2 * F + x.lane] = double(dtauAcc);
+  if (x.warp == kWarps - 1 && x.lane == 0)
     part[2 * F + kMB] = double(dtauLastAcc);
 }
 
