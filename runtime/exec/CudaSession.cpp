@@ -931,7 +931,7 @@ struct CudaSession::Impl {
         const int64_t cols = std::min(chunk, vocab - v0);
         gemm(false, true, n, cols, dim, h, 0, table + size_t(v0 * dim) * elem, 0, 0.0f, logits,
              0, 1);
-        cuda::xentChunk(logits, targets, n, cols, v0, ignore, runMax, runSum, picked);
+        cuda::xentChunk(logits, targets, n, cols, v0, ignore, runMax, runSum, picked, bf16);
       }
       const auto &r = *ins.results();
       cuda::xentFinish(targets, n, ignore, runMax, runSum, picked, F(r.Get(0)), F(r.Get(1)),
@@ -947,7 +947,7 @@ struct CudaSession::Impl {
            1);
       // bf16: the kernel writes G as the matmuls' bf16 operand (no cast pass over the chunk).
       void *g16 = bf16 ? gCast.ensure(size_t(n * cols) * 2, capturing) : nullptr;
-      cuda::xentBackwardChunk(logits, targets, lse, dloss, n, cols, v0, ignore, g16);
+      cuda::xentBackwardChunk(logits, targets, lse, dloss, n, cols, v0, ignore, g16, bf16);
       const void *g = bf16 ? g16 : logits;
       // dh (+)= G table[cols]; dtable[cols] = G^T h (every row at once: written once).
       gemm(false, false, n, dim, cols, g, 0, table + size_t(v0 * dim) * elem, 0,

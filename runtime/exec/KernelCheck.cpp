@@ -810,11 +810,12 @@ void backwardCases(uint64_t seed, std::vector<Case> &cases) {
     b.c.desc = "x[2,64,768] eps " + fmtNum(eps);
     cases.push_back(finish(b));
   }
-  // The norms' one-pass backward kernels (rms up to 1024 columns, layer up to 768; rows not a
-  // multiple of a block's 128, lanes with and without a last column), the two-kernel form above.
+  // rms_norm_bwd's one-pass kernel up to 1024 columns (rows not a multiple of a block's 128,
+  // lanes with and without a last column) and its two-kernel form above; layer_norm_bwd at other
+  // widths.
   const std::pair<const char *, Shape> wide[] = {{"rms_norm_bwd", {1, 130, 808}},
                                                  {"rms_norm_bwd", {1, 12, 2048}},
-                                                 {"layer_norm_bwd", {1, 130, 300}},
+                                                 {"layer_norm_bwd", {1, 24, 300}},
                                                  {"layer_norm_bwd", {1, 12, 1000}}};
   for (const auto &[kind, xs] : wide) {
     Builder b(seed, std::string(kind) + ".d" + std::to_string(xs[2]), kind);
@@ -1024,32 +1025,36 @@ void fusedCases(uint64_t seed, std::vector<Case> &cases) {
 
 // The tied lm_head + cross-entropy around the xent chunk kernels: vocab 32000 in chunks of 4096
 // (the last one partial), 8 rows, 2 of them ignored. The hidden size (4) only feeds the host's
-// logits (std ~2); it is small so that the table and dtable stay small files.
+// logits (std ~2); it is small so that the table and dtable stay small files. bf16 mode: the
+// kernels' fp32 exp (bf16 plans), on a vocabulary of 9000 (three chunks) for smaller files.
 void xentCases(uint64_t seed, std::vector<Case> &cases) {
-  const int64_t n = 8, dim = 4, vocab = 32000, chunk = 4096;
-  auto inputs = [&](Builder &b) {
-    b.normal("h", {n, dim});
-    b.normal("table", {vocab, dim});
-    b.targets({n}, vocab, 1, 2);
-    b.c.params = {{"ignore", 1}, {"chunk", chunk}};
-    b.c.desc = "h[8,4] table[32000,4] chunk 4096";
-  };
-  {
-    Builder b(seed, "lm_head_xent", "lm_head_xent");
-    inputs(b);
-    cases.push_back(finish(b));
-  }
-  {
-    Builder b(seed, "lm_head_xent_bwd", "lm_head_xent_bwd");
-    inputs(b);
-    // The forward's lse (rounded as the device stores it), random incoming loss gradients.
-    Case fwd = b.c;
-    fwd.kind = "lm_head_xent";
-    CpuOutputs<double> f = evalOnCpu<double>(fwd);
-    const std::vector<double> &lse = f.values[2];
-    b.values("lse", {n}, std::vector<float>(lse.begin(), lse.end()));
-    b.uniform("dloss", {n}, 0.05, 0.2);
-    cases.push_back(finish(b));
+  for (Mode mode : {Mode::fp32, Mode::bf16}) {
+    const int64_t n = 8, dim = 4, vocab = mode == Mode::bf16 ? 9000 : 32000, chunk = 4096;
+    const std::string suffix = mode == Mode::bf16 ? ".bf16" : "";
+    auto inputs = [&](Builder &b) {
+      b.normal("h", {n, dim});
+      b.normal("table", {vocab, dim});
+      b.targets({n}, vocab, 1, 2);
+      b.c.params = {{"ignore", 1}, {"chunk", chunk}};
+      b.c.desc = "h[8,4] table[" + std::to_string(vocab) + ",4] chunk 4096";
+    };
+    {
+      Builder b(seed, "lm_head_xent" + suffix, "lm_head_xent", mode);
+      inputs(b);
+      cases.push_back(finish(b));
+    }
+    {
+      Builder b(seed, "lm_head_xent_bwd" + suffix, "lm_head_xent_bwd", mode);
+      inputs(b);
+      // The forward's lse (rounded as the device stores it), random incoming loss gradients.
+      Case fwd = b.c;
+      fwd.kind = "lm_head_xent";
+      CpuOutputs<double> f = evalOnCpu<double>(fwd);
+      const std::vector<double> &lse = f.values[2];
+      b.values("lse", {n}, std::vector<float>(lse.begin(), lse.end()));
+      b.uniform("dloss", {n}, 0.05, 0.2);
+      cases.push_back(finish(b));
+    }
   }
 }
 

@@ -390,7 +390,8 @@ private:
         const int64_t cols = std::min(chunk, vocab - v0);
         const std::vector<float> l = hostLogits(h, table, n, dim, v0, cols);
         upload(logits, l.data(), l.size() * sizeof(float)); // ordered after the last kernel
-        cuda::xentChunk(logits, targets, n, cols, v0, ignore, runMax, runSum, picked);
+        cuda::xentChunk(logits, targets, n, cols, v0, ignore, runMax, runSum, picked,
+                        c.mode == Mode::bf16);
         check(cudaGetLastError(), "xentChunk");
       }
       cuda::xentFinish(targets, n, ignore, runMax, runSum, picked, buf.out("loss"),
@@ -407,7 +408,7 @@ private:
       g = hostLogits(h, table, n, dim, v0, cols);
       upload(logits, g.data(), g.size() * sizeof(float));
       cuda::xentBackwardChunk(logits, targets, buf.in("lse"), buf.in("dloss"), n, cols, v0,
-                              ignore);
+                              ignore, nullptr, c.mode == Mode::bf16);
       check(cudaGetLastError(), "xentBackwardChunk");
       download(g.data(), logits, g.size() * sizeof(float));
       // dh += G table[cols]; dtable[cols] = G^T h.

@@ -1384,6 +1384,9 @@ __global__ void xentStartKernel(int64_t n, double *runMax, double *runSum) {
   }
 }
 
+// Fast: exp in fp32 (bf16 plans; spec 3.4 keeps the softmax in fp32), summed in double; else in
+// double as the CPU computes it. The double exp made this kernel compute-bound.
+template <bool Fast>
 __global__ void xentChunkKernel(const float *logits, const int32_t *targets, int64_t cols,
                                 int64_t v0, int64_t ignoreToken, double *runMax, double *runSum,
                                 double *picked) {
@@ -1404,8 +1407,9 @@ __global__ void xentChunkKernel(const float *logits, const int32_t *targets, int
     mx = chunkMax;
   }
   double s = 0.0;
+  const float mxf = float(mx); // a logit (or -inf), exactly
   for (int64_t c = threadIdx.x; c < cols; c += blockDim.x)
-    s += exp(double(row[c]) - mx);
+    s += Fast ? double(expf(row[c] - mxf)) : exp(double(row[c]) - mx);
   const double chunkSum = blockSum(s, sumShared);
   if (threadIdx.x == 0) {
     runMax[i] = mx;
@@ -1434,6 +1438,7 @@ __global__ void xentFinishKernel(const int32_t *targets, int64_t n, int64_t igno
 // One block per row (the row's target, lse and dloss read once), the columns by the block's
 // threads. With `g16` the result goes there as bf16 (the operand of the two gradient matmuls)
 // and the fp32 chunk is left as it was: no separate cast pass over the chunk.
+template <bool Fast>
 __global__ void xentBackwardChunkKernel(float *g, const int32_t *targets, const float *lse,
                                         const float *dloss, int64_t cols, int64_t v0,
                                         int64_t ignoreToken, __nv_bfloat16 *g16) {
@@ -1445,7 +1450,11 @@ __global__ void xentBackwardChunkKernel(float *g, const int32_t *targets, const 
   const double d = ignored ? 0.0 : double(dloss[i]), l = ignored ? 0.0 : double(lse[i]);
   for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) {
     float v = 0.0f;
-    if (!ignored) {
+    if (!ignored && Fast) {
+      v = float(d) * expf(row[c] - float(l));
+      if (t == v0 + c)
+        v -= float(d);
+    } else if (!ignored) {
       v = float(d * exp(double(row[c]) - l));
       if (t == v0 + c)
         v = float(double(v) - d);
@@ -1927,10 +1936,14 @@ void xentStart(int64_t n, double *runMax, double *runSum) {
   TTT_LAUNCH(xentStartKernel, n, n, runMax, runSum);
 }
 void xentChunk(const float *logits, const int32_t *targets, int64_t n, int64_t cols, int64_t v0,
-               int64_t ignoreToken, double *runMax, double *runSum, double *picked) {
-  if (n > 0)
-    xentChunkKernel<<<int(n), kRowThreads>>>(logits, targets, cols, v0, ignoreToken, runMax,
-                                             runSum, picked);
+               int64_t ignoreToken, double *runMax, double *runSum, double *picked,
+               bool fastExp) {
+  if (n > 0 && fastExp)
+    xentChunkKernel<true><<<int(n), kRowThreads>>>(logits, targets, cols, v0, ignoreToken, runMax,
+                                                   runSum, picked);
+  else if (n > 0)
+    xentChunkKernel<false><<<int(n), kRowThreads>>>(logits, targets, cols, v0, ignoreToken, runMax,
+                                                    runSum, picked);
 }
 void xentFinish(const int32_t *targets, int64_t n, int64_t ignoreToken, const double *runMax,
                 const double *runSum, const double *picked, float *loss, float *mask,
@@ -1939,10 +1952,16 @@ void xentFinish(const int32_t *targets, int64_t n, int64_t ignoreToken, const do
              lse);
 }
 void xentBackwardChunk(float *g, const int32_t *targets, const float *lse, const float *dloss,
-                       int64_t n, int64_t cols, int64_t v0, int64_t ignoreToken, void *gBf16) {
-  if (n > 0 && cols > 0)
-    xentBackwardChunkKernel<<<int(n), kRowThreads>>>(g, targets, lse, dloss, cols, v0,
-                                                     ignoreToken,
-                                                     static_cast<__nv_bfloat16 *>(gBf16));
+                       int64_t n, int64_t cols, int64_t v0, int64_t ignoreToken, void *gBf16,
+                       bool fastExp) {
+  if (n <= 0 || cols <= 0)
+    return;
+  auto *g16 = static_cast<__nv_bfloat16 *>(gBf16);
+  if (fastExp)
+    xentBackwardChunkKernel<true><<<int(n), kRowThreads>>>(g, targets, lse, dloss, cols, v0,
+                                                           ignoreToken, g16);
+  else
+    xentBackwardChunkKernel<false><<<int(n), kRowThreads>>>(g, targets, lse, dloss, cols, v0,
+                                                            ignoreToken, g16);
 }
 } // namespace ttt::cuda

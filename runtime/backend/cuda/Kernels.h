@@ -147,8 +147,10 @@ std::vector<char> fusedDescriptor(const std::vector<const float *> &data,
 // runMax, runSum: n doubles, set to -inf / 0; picked: n doubles.
 void xentStart(int64_t n, double *runMax, double *runSum);
 // One chunk of logits [n, cols] for vocabulary columns [v0, v0 + cols).
+// fastExp (bf16 plans): exp in fp32 instead of double, here and in xentBackwardChunk.
 void xentChunk(const float *logits, const int32_t *targets, int64_t n, int64_t cols, int64_t v0,
-               int64_t ignoreToken, double *runMax, double *runSum, double *picked);
+               int64_t ignoreToken, double *runMax, double *runSum, double *picked,
+               bool fastExp = false);
 void xentFinish(const int32_t *targets, int64_t n, int64_t ignoreToken, const double *runMax,
                 const double *runSum, const double *picked, float *loss, float *mask,
                 float *lse);
@@ -156,5 +158,5 @@ void xentFinish(const int32_t *targets, int64_t n, int64_t ignoreToken, const do
 // place, or into gBf16 (an __nv_bfloat16 [n, cols] buffer) when it is given.
 void xentBackwardChunk(float *g, const int32_t *targets, const float *lse, const float *dloss,
                        int64_t n, int64_t cols, int64_t v0, int64_t ignoreToken,
-                       void *gBf16 = nullptr);
+                       void *gBf16 = nullptr, bool fastExp = false);
 } // namespace ttt::cuda
