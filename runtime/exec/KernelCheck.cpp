@@ -822,8 +822,9 @@ void backwardCases(uint64_t seed, std::vector<Case> &cases) {
     b.normal("x", xs, 1.5, 0.3);
     b.uniform("w", {xs[2]}, 0.5, 1.5);
     b.normal("dy", xs);
-    b.c.params = {{"eps", 1e-6}};
-    b.c.desc = "x" + shapeText(xs) + " eps 1e-06";
+    const double eps = std::string(kind) == "rms_norm_bwd" ? 1e-6 : 1e-5;
+    b.c.params = {{"eps", eps}};
+    b.c.desc = "x" + shapeText(xs) + " eps " + fmtNum(eps);
     cases.push_back(finish(b));
   }
   {
