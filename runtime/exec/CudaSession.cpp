@@ -568,39 +568,25 @@ struct CudaSession::Impl {
   // rank r's slice is reduced to rank r only (the reduce-scatter's bytes, per bucket).
   std::string reduceBucket(const plan::Instr &ins) {
 #if TTT_HAVE_NCCL
-    std::vector<std::pair<size_t, size_t>> ranges;
+    std::vector<std::pair<int64_t, int64_t>> slots;
     for (const std::string &name : lines(str(ins.name()))) {
       auto it = paramIndex.find(name);
       if (it == paramIndex.end())
         return "bucket_ready: unknown parameter '" + name + "'";
       const size_t i = it->second;
-      ranges.push_back(
-          {paramOffset[i], i + 1 < paramOffset.size() ? paramOffset[i + 1] : paramsBytes});
+      slots.push_back({int64_t(paramOffset[i]),
+                       int64_t(i + 1 < paramOffset.size() ? paramOffset[i + 1] : paramsBytes)});
     }
-    std::sort(ranges.begin(), ranges.end());
-    std::vector<std::pair<size_t, size_t>> merged;
-    for (const auto &r : ranges)
-      if (!merged.empty() && merged.back().second == r.first)
-        merged.back().second = r.second;
-      else
-        merged.push_back(r);
+    const dist::ShardLayout slices{options.shards, int64_t(shardBytes)};
     check(cudaEventRecord(forkEvent, kStream), "cudaEventRecord");
     check(cudaStreamWaitEvent(commStream, forkEvent, 0), "cudaStreamWaitEvent");
     ncclGroupStart();
     ncclResult_t r = ncclSuccess;
-    for (const auto &[first, end] : merged) {
-      if (!sharded) {
-        r = ncclAllReduce(grads + first, grads + first, (end - first) / sizeof(float), ncclFloat,
-                          ncclAvg, nccl, commStream);
-      } else {
-        for (int owner = 0; owner < options.shards && r == ncclSuccess; ++owner) {
-          const size_t lo = std::max(first, shardBytes * size_t(owner)),
-                       hi = std::min(end, shardBytes * size_t(owner + 1));
-          if (lo < hi)
-            r = ncclReduce(grads + lo, grads + lo, (hi - lo) / sizeof(float), ncclFloat, ncclAvg,
-                           owner, nccl, commStream);
-        }
-      }
+    for (const dist::BucketPiece &p : dist::bucketPieces(slots, sharded ? &slices : nullptr)) {
+      char *at = grads + p.begin;
+      const size_t count = size_t(p.end - p.begin) / sizeof(float);
+      r = p.owner < 0 ? ncclAllReduce(at, at, count, ncclFloat, ncclAvg, nccl, commStream)
+                      : ncclReduce(at, at, count, ncclFloat, ncclAvg, p.owner, nccl, commStream);
       if (r != ncclSuccess)
         break;
     }
@@ -1077,7 +1063,7 @@ struct CudaSession::Impl {
     return "";
   }
 
-  // --- ZeRO-1 ----------------------------------------------------------------------------------------
+  // --- ZeRO-1 ------------------------------------------------------------------------------------
   // The global norm from every rank's slice: each rank's sum (in the kernel's fixed order) is
   // all-gathered, and every rank adds the ranks' sums left to right, so all of them clip by the
   // same bitwise norm, on every run.
@@ -1137,8 +1123,8 @@ struct CudaSession::Impl {
   std::string gatherMoments(std::vector<std::vector<float> *> &m,
                             std::vector<std::vector<float> *> &v) {
     for (int half = 0; half < 2; ++half) {
-      if (std::string err = gatherSlices(moments + size_t(half) * shardBytes, grads, "AdamW moments");
-          !err.empty())
+      const char *slice = moments + size_t(half) * shardBytes;
+      if (std::string err = gatherSlices(slice, grads, "AdamW moments"); !err.empty())
         return err;
       std::vector<std::vector<float> *> &host = half == 0 ? m : v;
       if (!host.empty())

@@ -299,7 +299,8 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
   const uint64_t seed = bm.seed;
   // Fail early: the plan's memory need against what this machine has free.
   // (On the GPU the session checks the device's memory when it allocates the plan's.)
-  const double need = planMemory(plan, comm->size(), zero).total(), available = availableHostBytes();
+  const double need = planMemory(plan, comm->size(), zero).total();
+  const double available = availableHostBytes();
   if (o.backend == "cpu" && need > 0 && available > 0 && need > available)
     return "the plan needs " + humanBytes(need) + " of memory (parameters, gradients, AdamW "
            "moments, checkpoints, activations) but " + humanBytes(available) +

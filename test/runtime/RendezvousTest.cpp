@@ -134,6 +134,29 @@ TEST(Shard, EqualSlicesCoverTheSpace) {
   EXPECT_EQ(s.padded(), 8);
 }
 
+// A bucket's collectives (the CUDA session's overlap): adjacent slots merged, and with ZeRO-1 cut
+// at the slice bounds, each piece to its owner.
+TEST(Shard, BucketPiecesMergeAndCutAtSlices) {
+  using ttt::dist::BucketPiece;
+  auto same = [](const std::vector<BucketPiece> &got, const std::vector<BucketPiece> &want) {
+    if (got.size() != want.size())
+      return false;
+    for (size_t i = 0; i < got.size(); ++i)
+      if (got[i].begin != want[i].begin || got[i].end != want[i].end ||
+          got[i].owner != want[i].owner)
+        return false;
+    return true;
+  };
+  // Slots in backward order, two of them adjacent to a third, one apart.
+  std::vector<std::pair<int64_t, int64_t>> slots = {
+      {768, 1024}, {256, 512}, {512, 768}, {1280, 1536}};
+  EXPECT_TRUE(same(ttt::dist::bucketPieces(slots, nullptr), {{256, 1024, -1}, {1280, 1536, -1}}));
+  // Four ranks of 512 bytes: [256, 1024) spans ranks 0 and 1, [1280, 1536) lies in rank 2.
+  ttt::dist::ShardLayout slices = ttt::dist::shardLayout(2048, 4, 256);
+  EXPECT_TRUE(same(ttt::dist::bucketPieces(slots, &slices),
+                   {{256, 512, 0}, {512, 1024, 1}, {1280, 1536, 2}}));
+}
+
 TEST(Rendezvous, OneRankNeedsNoNetwork) {
   std::string err;
   auto comm = connectRendezvous(0, 1, "", 0, 1, err);
