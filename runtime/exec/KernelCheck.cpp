@@ -874,18 +874,19 @@ void backwardCases(uint64_t seed, std::vector<Case> &cases) {
   }
 }
 
-// The fused inner loop: n 8 mini-batches of 16 tokens, 3 heads, remat group 4 (2 groups); batch
-// 2 at head dim 64 in fp32, else 1 (smaller files). fp32 cases run the exact kernels; bf16 cases
-// (".tc", bf16-exact inputs) the tensor-core ones (InnerLoopMath::TensorCore).
+// The fused inner loop: n 8 mini-batches of 16 tokens, remat group 4 (2 groups); in fp32 3 heads
+// and batch 2 at head dim 64, else 1; bf16 cases (smaller files) 2 heads, batch 1. fp32 cases run
+// the exact kernels; bf16 cases (".tc", bf16-exact inputs) the tensor-core ones
+// (InnerLoopMath::TensorCore).
 void innerLoopCases(uint64_t seed, std::vector<Case> &cases) {
-  const int64_t n = 8, H = 3, mb = 16, group = 4;
+  const int64_t n = 8, mb = 16, group = 4;
   for (Mode mode : {Mode::fp32, Mode::bf16})
     for (int64_t f : {64, 96}) {
-      const int64_t B = f == 64 && mode == Mode::fp32 ? 2 : 1;
+      const int64_t B = f == 64 && mode == Mode::fp32 ? 2 : 1, H = mode == Mode::fp32 ? 3 : 2;
       const std::string suffix =
           std::string(mode == Mode::bf16 ? ".tc" : "") + ".f" + std::to_string(f);
-      const std::string desc =
-          "q[8," + std::to_string(B) + ",3,16," + std::to_string(f) + "] group 4";
+      const std::string desc = "q[8," + std::to_string(B) + "," + std::to_string(H) + ",16," +
+                               std::to_string(f) + "] group 4";
       // Inputs in operand order, realistic ranges: W0 ~ N(0, 0.02), learning rates eta ~ 1/f,
       // token weights tau ~ 1/(i+1), LayerNorm gamma ~ 1, lambda ~ 0.
       auto inputs = [&](Builder &b, bool withState) {
