@@ -49,6 +49,22 @@ public:
     return rootBySum(s, r, n);
   }
 
+  // Sums started now and finished by waitAll(), for the per-bucket reduction during the
+  // backward: every rank starts the same ones in the same order. The defaults finish each one at
+  // once (no overlap); the MPI plugin uses MPI's non-blocking collectives.
+  virtual std::string startAllReduceSum(float *data, int64_t n) { return allReduceSum(data, n); }
+  virtual std::string startAllReduceSum(double *data, int64_t n) { return allReduceSum(data, n); }
+  /// The sum lands in rank `root`'s `data`; the other ranks' `data` is undefined afterwards.
+  virtual std::string startReduceSum(float *data, int64_t n, int root) {
+    (void)root;
+    return allReduceSum(data, n);
+  }
+  virtual std::string startReduceSum(double *data, int64_t n, int root) {
+    (void)root;
+    return allReduceSum(data, n);
+  }
+  virtual std::string waitAll() { return ""; }
+
 private:
   template <typename T> std::string scatterBySum(const T *send, T *recv, int64_t count) {
     std::vector<T> all(send, send + count * size());

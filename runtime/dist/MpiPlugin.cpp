@@ -5,6 +5,7 @@
 
 #include <climits>
 #include <string>
+#include <vector>
 
 namespace {
 class Mpi final : public ttt::dist::Communicator {
@@ -42,6 +43,23 @@ public:
   std::string gatherToRoot(const double *s, double *r, int64_t n) override {
     return gather(s, r, n, MPI_DOUBLE, true);
   }
+  std::string startAllReduceSum(float *d, int64_t n) override { return start(d, n, MPI_FLOAT, -1); }
+  std::string startAllReduceSum(double *d, int64_t n) override {
+    return start(d, n, MPI_DOUBLE, -1);
+  }
+  std::string startReduceSum(float *d, int64_t n, int root) override {
+    return start(d, n, MPI_FLOAT, root);
+  }
+  std::string startReduceSum(double *d, int64_t n, int root) override {
+    return start(d, n, MPI_DOUBLE, root);
+  }
+  std::string waitAll() override {
+    int rc = MPI_SUCCESS;
+    if (!pending_.empty())
+      rc = MPI_Waitall(int(pending_.size()), pending_.data(), MPI_STATUSES_IGNORE);
+    pending_.clear();
+    return rc == MPI_SUCCESS ? "" : "MPI_Waitall failed";
+  }
   std::string barrier() override {
     return MPI_Barrier(MPI_COMM_WORLD) == MPI_SUCCESS ? "" : "MPI_Barrier failed";
   }
@@ -70,9 +88,8 @@ private:
   std::string scatter(const void *send, void *recv, int64_t n, MPI_Datatype type) {
     if (std::string e = tooLarge(n); !e.empty())
       return e;
-    return MPI_Reduce_scatter_block(send, recv, int(n), type, MPI_SUM, MPI_COMM_WORLD) == MPI_SUCCESS
-               ? ""
-               : "MPI_Reduce_scatter_block failed";
+    int rc = MPI_Reduce_scatter_block(send, recv, int(n), type, MPI_SUM, MPI_COMM_WORLD);
+    return rc == MPI_SUCCESS ? "" : "MPI_Reduce_scatter_block failed";
   }
   std::string gather(const void *send, void *recv, int64_t n, MPI_Datatype type, bool root) {
     if (std::string e = tooLarge(n); !e.empty())
@@ -81,6 +98,25 @@ private:
                   : MPI_Allgather(send, int(n), type, recv, int(n), type, MPI_COMM_WORLD);
     return rc == MPI_SUCCESS ? "" : root ? "MPI_Gather failed" : "MPI_Allgather failed";
   }
+  // root -1: an all-reduce; else a reduce to root (in place there, `data` only read elsewhere).
+  std::string start(void *data, int64_t n, MPI_Datatype type, int root) {
+    if (std::string e = tooLarge(n); !e.empty())
+      return e;
+    MPI_Request req;
+    const int count = int(n);
+    int rc;
+    if (root < 0)
+      rc = MPI_Iallreduce(MPI_IN_PLACE, data, count, type, MPI_SUM, MPI_COMM_WORLD, &req);
+    else if (root == rank_)
+      rc = MPI_Ireduce(MPI_IN_PLACE, data, count, type, MPI_SUM, root, MPI_COMM_WORLD, &req);
+    else
+      rc = MPI_Ireduce(data, nullptr, count, type, MPI_SUM, root, MPI_COMM_WORLD, &req);
+    if (rc != MPI_SUCCESS)
+      return root < 0 ? "MPI_Iallreduce failed" : "MPI_Ireduce failed";
+    pending_.push_back(req);
+    return "";
+  }
+  std::vector<MPI_Request> pending_;
   int rank_ = 0, size_ = 1;
 };
 } // namespace

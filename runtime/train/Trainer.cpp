@@ -25,6 +25,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
+#include <map>
 #include <sstream>
 #include <type_traits>
 
@@ -450,7 +451,8 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
       << global << " sequences x " << seq << " tokens (accumulation " << accum << " x "
       << rows
       << (comm->size() > 1 ? " x " + std::to_string(comm->size()) + " ranks, " + comm->name() +
-                                 (zero ? ", ZeRO-1" : "")
+                                 (zero ? ", ZeRO-1" : "") +
+                                 (o.overlapReduction ? ", reduced per bucket" : "")
                            : std::string())
       << "), "
       << (sizeof(T) == 8                                           ? "fp64"
@@ -499,9 +501,13 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
       fn(lo - flatOffset[i], lo - sliceBegin, hi - lo);
   };
   const bool cpuZero = zero && !gpu;
+  // Several CPU ranks: each bucket is summed as the last micro-step's backward closes it (MPI's
+  // non-blocking collectives, finished after the micro-step), the CUDA session's scheme.
+  const bool cpuOverlap = !gpu && ranks > 1 && o.overlapReduction;
   std::vector<T> flat, gSlice, mSlice, vSlice; // flat: the whole space (padded), for collectives
-  if (cpuZero) {
+  if (cpuZero || cpuOverlap)
     flat.assign(size_t(shard.padded()), T(0));
+  if (cpuZero) {
     gSlice.assign(size_t(shard.perRank), T(0));
     mSlice = gSlice;
     vSlice = gSlice;
@@ -561,6 +567,35 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
     if (!gpu)
       accumulators[n].assign(named[n].size(), T(0));
   exec::GradientSink<T> sink{&accumulators, 1.0 / double(accum), nullptr};
+  // The per-bucket reduction (cpuOverlap): a bucket's final gradients are copied into `flat` and
+  // their sums started there (with ZeRO-1 each piece to its slice's owner only).
+  std::map<std::string, size_t> indexOf;
+  for (size_t i = 0; i < names.size(); ++i)
+    indexOf[names[i]] = i;
+  std::vector<char> bucketed(names.size(), 0);
+  std::string bucketErr;
+  auto reduceBucket = [&](int64_t, const std::vector<std::string> &members) {
+    std::vector<std::pair<int64_t, int64_t>> slots;
+    for (const std::string &name : members) {
+      auto it = indexOf.find(name);
+      if (it == indexOf.end()) {
+        bucketErr = "bucket_ready: unknown parameter '" + name + "'";
+        return;
+      }
+      const size_t i = it->second;
+      const std::vector<T> &g = accumulators[name];
+      std::copy(g.begin(), g.end(), flat.begin() + flatOffset[i]);
+      slots.push_back({flatOffset[i], flatOffset[i + 1]});
+      bucketed[i] = 1;
+    }
+    for (const dist::BucketPiece &p : dist::bucketPieces(slots, cpuZero ? &shard : nullptr)) {
+      T *at = flat.data() + p.begin;
+      std::string err = p.owner < 0 ? comm->startAllReduceSum(at, p.end - p.begin)
+                                    : comm->startReduceSum(at, p.end - p.begin, p.owner);
+      if (bucketErr.empty())
+        bucketErr = err;
+    }
+  };
   exec::NamedTensors<T> out;
   exec::NamedInts inputs;
 
@@ -609,7 +644,12 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
         return std::string("data: ") + e.what();
       }
     }
+    std::fill(bucketed.begin(), bucketed.end(), 0);
     for (int64_t a = 0; a < accum; ++a) {
+      if (cpuOverlap && a + 1 == accum)
+        sink.onBucketReady = reduceBucket;
+      else
+        sink.onBucketReady = nullptr;
       auto begin = [&](const std::vector<int32_t> &x) { return x.begin() + a * rows * seq; };
       inputs["tokens"].assign(begin(batch.inputs), begin(batch.inputs) + rows * seq);
       inputs["targets"].assign(begin(batch.targets), begin(batch.targets) + rows * seq);
@@ -642,7 +682,25 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
       // Data parallel: the global batch's mean loss and gradient are the ranks' means averaged
       // (on the GPU by NCCL, in place in the device's gradient region, above).
       const T inv = T(1.0 / comm->size());
-      if (cpuZero) {
+      if (cpuOverlap) {
+        // The buckets' sums started during the last micro-step; every parameter is in one.
+        std::string err = comm->waitAll();
+        if (err.empty())
+          err = bucketErr;
+        for (size_t i = 0; i < names.size() && err.empty(); ++i)
+          if (!bucketed[i])
+            err = "the plan's micro_step puts the gradient of " + names[i] +
+                  " in no bucket_ready; recompile it with this tttc (or run with --no-overlap)";
+        if (!err.empty())
+          return err;
+        if (cpuZero)
+          for (int64_t k = 0; k < shard.perRank; ++k)
+            gSlice[size_t(k)] = flat[size_t(sliceBegin + k)] * inv;
+        else
+          for (size_t i = 0; i < names.size(); ++i)
+            std::transform(flat.begin() + flatOffset[i], flat.begin() + flatOffset[i + 1],
+                           accumulators[names[i]].begin(), [inv](T x) { return x * inv; });
+      } else if (cpuZero) {
         // ZeRO-1: this rank needs the average of its slice only.
         for (size_t i = 0; i < names.size(); ++i)
           std::copy(accumulators[names[i]].begin(), accumulators[names[i]].end(),
@@ -654,7 +712,7 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
           x *= inv;
       }
       for (const std::string &n : names) {
-        if (gpu || cpuZero)
+        if (gpu || cpuZero || cpuOverlap)
           break;
         std::vector<T> &g = accumulators[n];
         if (std::string err = comm->allReduceSum(g.data(), int64_t(g.size())); !err.empty())

@@ -1,8 +1,9 @@
 """Data parallelism on the CPU backend over MPI (fp64, tiny model, per-device batch 4, global 8):
 2 ranks x batch 4 (accumulation 1) equals 1 rank x batch 8 (accumulation 2) within 1e-10
-relative over 5 steps, in loss, gradient norm, final weights and final AdamW moments, both with
+relative over 5 steps, in loss, gradient norm, final weights and final AdamW moments, with
 ZeRO-1 (the default: each rank keeps and updates the moments of its slice) and with --zero 0
-(every rank a full copy); a checkpoint written by the ZeRO-1 run (rank 0 gathers the moment
+(every rank a full copy), each with the gradients summed per bucket during the backward (the
+default) and after the micro-steps (--no-overlap); a checkpoint written by the ZeRO-1 run (rank 0 gathers the moment
 slices into the one-rank format) resumes on 1 rank with the same following losses, and a
 1-rank checkpoint resumes on 2 ZeRO-1 ranks with the same following losses.
 
@@ -44,8 +45,11 @@ def steps_worst(a, b, keys=("loss", "grad_norm")):
 run("ttt-run", plan, "--max-train-steps", "5", "--save-every", "3", "--output-dir", f"{work}/one")
 one = log(f"{work}/one")
 final = f"{work}/one/final_model"
-for name, flags, banner in (("zero1", [], "x 2 ranks, mpi, ZeRO-1)"),
-                            ("replicated", ["--zero", "0"], "x 2 ranks, mpi)")):
+for name, flags, banner in (
+        ("zero1", [], "x 2 ranks, mpi, ZeRO-1, reduced per bucket)"),
+        ("zero1_after", ["--no-overlap"], "x 2 ranks, mpi, ZeRO-1)"),
+        ("replicated", ["--zero", "0"], "x 2 ranks, mpi, reduced per bucket)"),
+        ("replicated_after", ["--zero", "0", "--no-overlap"], "x 2 ranks, mpi)")):
     out = run(*mpirun, "ttt-run", plan, "--max-train-steps", "5", "--save-every", "3",
               "--output-dir", f"{work}/{name}", *flags)
     assert banner in out, out

@@ -208,6 +208,7 @@ int compile(const CompileOptions &o) {
   if (o.compileTo != "primitive") {
     TTTAutodiffOptions autodiff;
     autodiff.rematGroup = model.getRecipe().getRematGroup();
+    autodiff.bucketMb = o.bucketMb;
     pm.addPass(createTTTAutodiff(autodiff));
   }
   // Kernels and bytes per step before fusion, for the plan's before/after table.

@@ -24,6 +24,7 @@ struct CompileOptions {
   bool fuseInnerLoop = true;       // ttt-fuse-inner-loop for plans (--no-fuse-inner-loop: off)
   bool fuseElementwise = true;     // ttt-fuse-elementwise (--no-fuse-elementwise: off)
   bool storeBf16 = true;           // ttt-store-bf16 in bf16 plans (--no-bf16-storage: off)
+  double bucketMb = 25.0;          // gradient bucket size of the reduction points (--bucket-mb)
 };
 int compile(const CompileOptions &options);
 

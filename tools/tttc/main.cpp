@@ -4,6 +4,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include <cstdlib>
+
 #include <iostream>
 
 int main(int argc, char **argv) {
@@ -44,6 +46,13 @@ int main(int argc, char **argv) {
   app.add_flag("--no-bf16-storage{false}", c.storeBf16,
                "bf16 plans: keep values that only matmuls read in fp32 (cast before each "
                "matmul) instead of storing them as bf16; the same results, more bytes");
+  app.add_option("--bucket-mb", c.bucketMb,
+                 "megabytes of gradients per reduction point (bucket_ready) of micro_step, where "
+                 "several ranks start averaging them (default 25)")
+      ->check([](const std::string &v) {
+        return std::strtod(v.c_str(), nullptr) > 0 ? std::string()
+                                                   : "must be a positive number of megabytes";
+      });
 
   ImportOptions im;
   CLI::App *imp = app.add_subcommand(
