@@ -496,7 +496,8 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
   const dist::ShardLayout shard = dist::shardLayout(flatOffset.back(), zero ? ranks : 1);
   const int64_t sliceBegin = shard.begin(zero ? rank : 0), sliceEnd = shard.end(zero ? rank : 0);
   auto pieces = [&](size_t i, auto &&fn) {
-    const int64_t lo = std::max(flatOffset[i], sliceBegin), hi = std::min(flatOffset[i + 1], sliceEnd);
+    const int64_t lo = std::max(flatOffset[i], sliceBegin);
+    const int64_t hi = std::min(flatOffset[i + 1], sliceEnd);
     if (lo < hi)
       fn(lo - flatOffset[i], lo - sliceBegin, hi - lo);
   };
@@ -743,7 +744,8 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
                            [](T g) { return std::isfinite(double(g)); }))
             shared[size_t(ranks + rank)] = double(i + 1);
         });
-      if (std::string err = comm->allReduceSum(shared.data(), int64_t(shared.size())); !err.empty())
+      if (std::string err = comm->allReduceSum(shared.data(), int64_t(shared.size()));
+          !err.empty())
         return err;
       for (int r = 0; r < ranks; ++r) {
         sliceSumSquares += shared[size_t(r)];
@@ -787,7 +789,8 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
         pieces(i, [&](int64_t at, int64_t s, int64_t n) {
           std::copy_n(live[i]->begin() + at, n, gSlice.begin() + s);
         });
-      if (std::string err = comm->allGather(gSlice.data(), flat.data(), shard.perRank); !err.empty())
+      if (std::string err = comm->allGather(gSlice.data(), flat.data(), shard.perRank);
+          !err.empty())
         return err;
       for (size_t i = 0; i < names.size(); ++i)
         std::copy(flat.begin() + flatOffset[i], flat.begin() + flatOffset[i + 1], live[i]->begin());

@@ -112,7 +112,8 @@ TEST(Rendezvous, ZeroCollectivesOverThreeRanks) {
     // Position i summed over the ranks: 30 + 3 i; rank r gets positions 2r, 2r + 1.
     std::vector<double> want = {30.0 + 3 * (2 * r), 30.0 + 3 * (2 * r + 1)};
     EXPECT_EQ(scattered[size_t(r)], want) << "rank " << r;
-    EXPECT_EQ(fscattered[size_t(r)], (std::vector<float>(want.begin(), want.end()))) << "rank " << r;
+    EXPECT_EQ(fscattered[size_t(r)], (std::vector<float>(want.begin(), want.end())))
+        << "rank " << r;
     EXPECT_EQ(gathered[size_t(r)], all) << "rank " << r;
     // Only rank 0's buffer is written by a gather to the root.
     EXPECT_EQ(rooted[size_t(r)], r == 0 ? all : std::vector<double>(6, 99.0)) << "rank " << r;

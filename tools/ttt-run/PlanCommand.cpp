@@ -89,8 +89,8 @@ void addPlanOptions(CLI::App &app, PlanOptions &opts) {
                  "with several ranks: 1 (default) shards the AdamW moments over them (ZeRO-1), "
                  "0 keeps a full copy on every rank");
   app.add_option("--ranks", t.ranks,
-                 "with --dry-run or --dump: the memory (and batch math) of one device of a job of N "
-                 "ranks (default: the launch's)");
+                 "with --dry-run or --dump: the memory (and batch math) of one device of a job "
+                 "of N ranks (default: the launch's)");
   for (CLI::Option *mode : {dry, eval, bench, loss, prof})
     mode->excludes(dump);
   loss->excludes(dry)->excludes(eval)->excludes(bench)->excludes(prof);
