@@ -16,15 +16,14 @@ using namespace mlir;
 namespace p = ttt::prim;
 
 namespace {
-// Every reader of `v` is a matmul (either operand; not matmul_add's addend) or the hidden operand
-// of the fused lm_head, directly or through reshapes, which are collected in `views`: they carry
-// the bf16 storage on.
+// Every reader of `v` is a matmul (either operand) or the hidden operand of the fused lm_head,
+// directly or through reshapes, which are collected in `views`: they carry the bf16 storage on.
 bool onlyMatmulOperand(Value v, SmallVectorImpl<Operation *> &views) {
   if (v.use_empty())
     return false;
   for (OpOperand &use : v.getUses()) {
     Operation *user = use.getOwner();
-    if (isa<p::MatmulOp>(user) || (isa<p::MatmulAddOp>(user) && use.getOperandNumber() < 2))
+    if (isa<p::MatmulOp>(user))
       continue;
     if (isa<p::LmHeadXentOp, p::LmHeadXentBwdOp>(user) && use.getOperandNumber() == 0)
       continue;

@@ -413,16 +413,12 @@ struct CudaSession::Impl {
     castHolds[&cast] = id;
     return y;
   }
-  // c = op(a) op(b) (+ beta c, or + addend when given: beta = 1 with addend as the GEMM's C).
   void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const void *a, int64_t strideA,
-            const void *b, int64_t strideB, float beta, float *c, int64_t strideC, int64_t batch,
-            const float *addend = nullptr) {
+            const void *b, int64_t strideB, float beta, float *c, int64_t strideC, int64_t batch) {
     if (m == 0 || n == 0 || batch == 0)
       return;
     if (k == 0) {
-      if (addend)
-        copy(c, addend, size_t(batch * m * n) * sizeof(float));
-      else if (beta == 0.0f)
+      if (beta == 0.0f)
         cuda::fill(c, batch * strideC + m * n, 0.0);
       return;
     }
@@ -430,7 +426,7 @@ struct CudaSession::Impl {
     s.transA = ta, s.transB = tb, s.m = m, s.n = n, s.k = k, s.batch = batch;
     s.strideA = strideA, s.strideB = strideB, s.strideC = strideC, s.beta = beta;
     s.operands = bf16 ? cuda::MatmulOperands::bf16 : cuda::MatmulOperands::f32;
-    matmuls->run(s, a, b, c, kStream, addend);
+    matmuls->run(s, a, b, c, kStream);
   }
   void copy(void *dst, const void *src, size_t bytes) {
     check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, kStream), "device copy");
@@ -716,18 +712,16 @@ struct CudaSession::Impl {
     } else if (op == "embedding") {
       Shape table = shape(arg(1));
       cuda::embedding(I(arg(0)), size(arg(0)), in(1), table[1], out(0));
-    } else if (op == "matmul" || op == "matmul_add") {
+    } else if (op == "matmul") {
       Shape a = shape(arg(0)), b = shape(arg(1));
       const bool ta = ints(0) != 0, tb = ints(1) != 0;
       size_t ra = a.size(), rb = b.size();
       int64_t m = ta ? a[ra - 1] : a[ra - 2], k = ta ? a[ra - 2] : a[ra - 1];
       int64_t n = tb ? b[rb - 2] : b[rb - 1];
       int64_t batch = size(arg(0)) / (a[ra - 1] * a[ra - 2]);
-      // matmul_add: the addend is the GEMM's C (beta = 1), the result its own buffer D.
-      const bool add = op == "matmul_add";
       gemm(ta, tb, m, n, k, operand(arg(0), castA), a[ra - 1] * a[ra - 2],
-           operand(arg(1), castB), rb == 2 ? 0 : b[rb - 1] * b[rb - 2], add ? 1.0f : 0.0f,
-           out(0), m * n, batch, add ? in(2) : nullptr);
+           operand(arg(1), castB), rb == 2 ? 0 : b[rb - 1] * b[rb - 2], 0.0f, out(0), m * n,
+           batch);
     } else if (op == "rms_norm") {
       int64_t d = shape(arg(0)).back();
       if (stored16(res(0)))

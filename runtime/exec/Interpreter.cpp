@@ -185,7 +185,7 @@ private:
       Shape table = shape(arg(1));
       return cpu::embedding<T>(ints_[arg(0)].data(), size(arg(0)), in(arg(1)), table[0], table[1],
                                out(res(0)).data());
-    } else if (op == "matmul" || op == "matmul_add") {
+    } else if (op == "matmul") {
       Shape a = shape(arg(0)), b = shape(arg(1));
       cpu::MatmulShape s;
       s.transA = ints(0) != 0;
@@ -198,13 +198,7 @@ private:
       s.strideA = a[ra - 1] * a[ra - 2];
       s.strideB = rb == 2 ? 0 : b[rb - 1] * b[rb - 2];
       s.strideC = s.m * s.n;
-      std::vector<T> &c = out(res(0));
-      cpu::matmul<T>(s, T(1), in(arg(0)), in(arg(1)), false, c.data());
-      if (op == "matmul_add") { // then the add, rounded as tttp.binary rounds it
-        const T *addend = in(arg(2));
-        for (size_t i = 0; i < c.size(); ++i)
-          c[i] = addend[i] + c[i];
-      }
+      cpu::matmul<T>(s, T(1), in(arg(0)), in(arg(1)), false, out(res(0)).data());
     } else if (op == "rms_norm") {
       int64_t d = shape(arg(0)).back();
       cpu::rmsNorm<T>(in(arg(0)), in(arg(1)), size(arg(0)) / d, d, flt(0), out(res(0)).data());

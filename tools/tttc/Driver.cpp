@@ -217,10 +217,8 @@ int compile(const CompileOptions &o) {
   // After the programs: the inner loop's scans become the fused ops (optional, same results).
   if (o.fuseInnerLoop && o.compileTo != "primitive" && o.compileTo != "programs")
     pm.addPass(createTTTFuseInnerLoop());
-  if (o.fuseElementwise && o.compileTo != "primitive" && o.compileTo != "programs") {
+  if (o.fuseElementwise && o.compileTo != "primitive" && o.compileTo != "programs")
     pm.addPass(createTTTFuseElementwise());
-    pm.addPass(createTTTFuseMatmulAdd()); // after: the lm_head match needs its matmuls as they are
-  }
   if (o.storeBf16 && shape.precision == "bf16" && o.compileTo != "primitive" &&
       o.compileTo != "programs")
     pm.addPass(createTTTStoreBf16());

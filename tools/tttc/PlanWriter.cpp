@@ -157,7 +157,6 @@ private:
         .Case([&](prim::InputOp o) { name = o.getName().str(); })
         .Case([&](prim::OutputOp o) { name = o.getName().str(); })
         .Case([&](prim::MatmulOp o) { ints = {o.getTransposeA(), o.getTransposeB()}; })
-        .Case([&](prim::MatmulAddOp o) { ints = {o.getTransposeA(), o.getTransposeB()}; })
         .Case([&](prim::RmsNormOp o) { floats = {f64(o.getEpsAttr())}; })
         .Case([&](prim::LayerNormOp o) { floats = {f64(o.getEpsAttr())}; })
         .Case([&](prim::RopeOp o) {

@@ -18,38 +18,26 @@ void PrimDialect::initialize() {
 
 namespace {
 ArrayRef<int64_t> shapeOf(Value v) { return cast<ShapedType>(v.getType()).getShape(); }
-
-// The shape rules of tttp.matmul, shared with tttp.matmul_add.
-LogicalResult verifyMatmulShapes(Operation *op, Value av, Value bv, Value cv, bool transposeA,
-                                 bool transposeB) {
-  ArrayRef<int64_t> a = shapeOf(av), b = shapeOf(bv), c = shapeOf(cv);
-  if (a.size() < 2 || b.size() < 2 || c.size() != a.size())
-    return op->emitOpError() << "needs [..., M, K] x [..., K, N] (or [K, N]) -> [..., M, N]";
-  int64_t m = transposeA ? a[a.size() - 1] : a[a.size() - 2];
-  int64_t k = transposeA ? a[a.size() - 2] : a[a.size() - 1];
-  int64_t kb = transposeB ? b[b.size() - 1] : b[b.size() - 2];
-  int64_t n = transposeB ? b[b.size() - 2] : b[b.size() - 1];
-  if (k != kb)
-    return op->emitOpError() << "contracting sizes differ: " << k << " vs " << kb;
-  if (c[c.size() - 2] != m || c[c.size() - 1] != n)
-    return op->emitOpError() << "result must end in " << m << "x" << n;
-  if (b.size() != 2 && b.size() != a.size())
-    return op->emitOpError() << "b must be 2-d or have a's rank";
-  for (size_t i = 0; i + 2 < a.size(); ++i)
-    if (a[i] != c[i] || (b.size() == a.size() && b[i] != a[i]))
-      return op->emitOpError() << "batch dimensions differ";
-  return success();
-}
 } // namespace
 
 LogicalResult MatmulOp::verify() {
-  return verifyMatmulShapes(*this, getA(), getB(), getResult(), getTransposeA(), getTransposeB());
-}
-
-LogicalResult MatmulAddOp::verify() {
-  if (getAddend().getType() != getResult().getType())
-    return emitOpError() << "addend must have the result's type " << getResult().getType();
-  return verifyMatmulShapes(*this, getA(), getB(), getResult(), getTransposeA(), getTransposeB());
+  ArrayRef<int64_t> a = shapeOf(getA()), b = shapeOf(getB()), c = shapeOf(getResult());
+  if (a.size() < 2 || b.size() < 2 || c.size() != a.size())
+    return emitOpError() << "needs [..., M, K] x [..., K, N] (or [K, N]) -> [..., M, N]";
+  int64_t m = getTransposeA() ? a[a.size() - 1] : a[a.size() - 2];
+  int64_t k = getTransposeA() ? a[a.size() - 2] : a[a.size() - 1];
+  int64_t kb = getTransposeB() ? b[b.size() - 1] : b[b.size() - 2];
+  int64_t n = getTransposeB() ? b[b.size() - 2] : b[b.size() - 1];
+  if (k != kb)
+    return emitOpError() << "contracting sizes differ: " << k << " vs " << kb;
+  if (c[c.size() - 2] != m || c[c.size() - 1] != n)
+    return emitOpError() << "result must end in " << m << "x" << n;
+  if (b.size() != 2 && b.size() != a.size())
+    return emitOpError() << "b must be 2-d or have a's rank";
+  for (size_t i = 0; i + 2 < a.size(); ++i)
+    if (a[i] != c[i] || (b.size() == a.size() && b[i] != a[i]))
+      return emitOpError() << "batch dimensions differ";
+  return success();
 }
 
 LogicalResult BinaryOp::verify() {

@@ -5,7 +5,6 @@
 #include <cublasLt.h>
 #include <cuda_runtime.h>
 
-#include <algorithm>
 #include <stdexcept>
 
 namespace ttt::cuda {
@@ -130,7 +129,7 @@ Matmuls::Plan &Matmuls::prepare(const MatmulShape &s, uint32_t alignA, uint32_t 
 }
 
 void Matmuls::run(const MatmulShape &shape, const void *a, const void *b, float *c,
-                  void *stream, const float *addend) {
+                  void *stream) {
   if (shape.m == 0 || shape.n == 0 || shape.batch == 0)
     return;
   MatmulShape s = shape;
@@ -149,17 +148,13 @@ void Matmuls::run(const MatmulShape &shape, const void *a, const void *b, float 
     for (int64_t i = 0; i < s.batch; ++i)
       run(one, static_cast<const char *>(a) + size_t(i * s.strideA) * elem,
           static_cast<const char *>(b) + size_t(i * s.strideB) * elem, c + i * s.strideC,
-          stream, addend ? addend + i * s.strideC : nullptr);
+          stream);
     return;
   }
-  const float *in = addend ? addend : c;
-  if (addend)
-    s.beta = 1.0f;
-  Plan &plan =
-      prepare(s, alignmentOf(a), alignmentOf(b), std::min(alignmentOf(c), alignmentOf(in)));
+  Plan &plan = prepare(s, alignmentOf(a), alignmentOf(b), alignmentOf(c));
   const float alpha = 1.0f, beta = s.beta;
   check(cublasLtMatmul(static_cast<cublasLtHandle_t>(handle_), plan.op, &alpha, b, plan.a, a,
-                       plan.b, &beta, in, plan.c, c, plan.c, &plan.algo, workspace_,
+                       plan.b, &beta, c, plan.c, c, plan.c, &plan.algo, workspace_,
                        workspaceBytes_, static_cast<cudaStream_t>(stream)),
         describe(s).c_str());
 }

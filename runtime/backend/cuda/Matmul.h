@@ -38,12 +38,9 @@ public:
   ~Matmuls();
   Matmuls(const Matmuls &) = delete;
   Matmuls &operator=(const Matmuls &) = delete;
-  /// a, b: device pointers of the operand type; c: fp32. `stream`: a cudaStream_t. With
-  /// `addend` (fp32, c's layout, beta = 1): c = op(a) op(b) + addend, the GEMM reading the addend
-  /// as its C input. Throws std::runtime_error with the shape when cuBLASLt has no algorithm or
-  /// fails.
-  void run(const MatmulShape &s, const void *a, const void *b, float *c, void *stream,
-           const float *addend = nullptr);
+  /// a, b: device pointers of the operand type; c: fp32. `stream`: a cudaStream_t. Throws
+  /// std::runtime_error with the shape when cuBLASLt has no algorithm or fails.
+  void run(const MatmulShape &s, const void *a, const void *b, float *c, void *stream);
   /// Distinct shapes prepared so far.
   size_t prepared() const { return plans_.size(); }
 

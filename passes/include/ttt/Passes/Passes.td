@@ -232,28 +232,12 @@ def TTTRecordCost : Pass<"ttt-record-cost", "::mlir::ModuleOp"> {
   }];
 }
 
-def TTTFuseMatmulAdd : Pass<"ttt-fuse-matmul-add", "::mlir::ModuleOp"> {
-  let summary = "Folds an add of a matmul's result into the matmul (tttp.matmul_add)";
-  let description = [{
-    Every `tttp.binary {kind = "add"}` of two tensors of its own type, one of them a
-    `tttp.matmul` result that only this add reads (in the same block), becomes
-    `tttp.matmul_add a, b, other`: the residual connections after the output and down
-    projections, and the sums of the input gradients of several projections. The values are
-    the same (each element rounded as the add rounded it). tttc runs it for plans before
-    `ttt-fuse-elementwise` (`--no-fuse-elementwise` leaves both out).
-
-    Example: `ttt-opt m.mlir --ttt-fuse-matmul-add`
-  }];
-  let dependentDialects = ["::ttt::prim::PrimDialect"];
-}
-
 def TTTStoreBf16 : Pass<"ttt-store-bf16", "::mlir::ModuleOp"> {
   let summary = "Stores values that only matmuls read as bf16 (bf16 plans)";
   let description = [{
     tttc runs it for `--precision bf16` plans after the fusion passes (`--no-bf16-storage`
     leaves it out). At the top level of every program, a `tttp.rms_norm`, `tttp.binary` or
-    `tttp.fused_elementwise` whose f32 result is read only by matmuls (either operand; not as
-    the addend of a `tttp.matmul_add`) or as the
+    `tttp.fused_elementwise` whose f32 result is read only by matmuls (either operand) or as the
     hidden operand of `tttp.lm_head_xent(_bwd)`, directly or through reshapes, gets the unit
     attribute `tttp.store_bf16`, and so do those reshapes. Such a value is stored as bf16: the
     memory plan gives it 2 bytes per element, the plan's tensor table says `bf16`, the CUDA

@@ -469,28 +469,6 @@ def Prim_FusedElementwiseOp : Prim_Op<"fused_elementwise", [Pure]> {
   let hasVerifier = 1;
 }
 
-def Prim_MatmulAddOp : Prim_Op<"matmul_add", [Pure]> {
-  let summary = "A matmul whose result is added to a tensor of its shape (the GEMM's C input)";
-  let description = [{
-    `addend + matmul(a, b)` with tttp.matmul's operands and attributes and an `addend` of the
-    result's type: what `tttp.binary {kind = "add"}` of the addend and a matmul computes, each
-    element rounded as that add rounds it, in one kernel (cuBLASLt reads the addend as C with
-    beta = 1 and writes the result to its own buffer). `ttt-fuse-matmul-add` makes it after
-    autodiff; it has no VJP rule.
-
-    Example (a residual connection):
-    ```mlir
-    %h2 = tttp.matmul_add %x, %wo, %h : (tensor<4x16x64xf32>, tensor<64x64xf32>,
-        tensor<4x16x64xf32>) -> tensor<4x16x64xf32>
-    ```
-  }];
-  let arguments = (ins Prim_Tensor:$a, Prim_Tensor:$b, Prim_Tensor:$addend, UnitAttr:$transpose_a,
-                       UnitAttr:$transpose_b);
-  let results = (outs Prim_Tensor:$result);
-  let assemblyFormat = "operands attr-dict `:` functional-type(operands, results)";
-  let hasVerifier = 1;
-}
-
 def Prim_LmHeadXentOp : Prim_Op<"lm_head_xent", [Pure]> {
   let summary = "Tied lm_head and per-token cross-entropy, the logits never materialized";
   let description = [{
