@@ -306,15 +306,17 @@ template <typename T>
 void loadStep(const InnerLoopShape &s, int64_t m, int64_t bi, int64_t hi, const T *q, const T *k,
               const T *v, const T *eta, StepIn &x) {
   const int64_t b = s.miniBatch, f = s.headDim;
-  const int64_t row = (m * s.batch + bi) * s.heads + hi;
   x.Q.resize(b * f);
   x.K.resize(b * f);
   x.V.resize(b * f);
   x.eta.resize(b);
-  toDouble(q + row * b * f, b * f, x.Q.data());
-  toDouble(k + row * b * f, b * f, x.K.data());
-  toDouble(v + row * b * f, b * f, x.V.data());
-  toDouble(eta + row * b, b, x.eta.data());
+  for (int64_t t = 0; t < b; ++t) {
+    const int64_t at = s.tokenOffset(m, bi, hi, t);
+    toDouble(q + at, f, x.Q.data() + t * f);
+    toDouble(k + at, f, x.K.data() + t * f);
+    toDouble(v + at, f, x.V.data() + t * f);
+    x.eta[t] = double(eta[s.etaOffset(m, bi, hi, t)]);
+  }
 }
 
 struct Consts {
@@ -373,9 +375,9 @@ void innerLoopForward(const InnerLoopShape &s, const T *W0, const T *b0, const T
         }
         loadStep(s, m, bi, hi, q, k, v, eta, x);
         stepForward(h, W.data(), bias.data(), x, cache, out.data(), Wn.data(), bn.data());
-        T *om = o + ((m * s.batch + bi) * s.heads + hi) * b * f;
-        for (int64_t i = 0; i < b * f; ++i)
-          om[i] = T(out[i]);
+        for (int64_t t = 0; t < b; ++t)
+          for (int64_t e = 0; e < f; ++e)
+            o[s.tokenOffset(m, bi, hi, t) + e] = T(out[t * f + e]);
         roundTo<T>(Wn.data(), f * f);
         roundTo<T>(bn.data(), f);
         W.swap(Wn);
@@ -430,19 +432,21 @@ void innerLoopBackward(const InnerLoopShape &s, const T *ckptW, const T *ckptB, 
         // Then back through the steps in reverse.
         for (int64_t t = K - 1; t >= 0; --t) {
           const int64_t m = g * K + t;
-          const int64_t row = (m * s.batch + bi) * s.heads + hi;
-          toDouble(dO + row * b * f, b * f, dOut.data());
+          for (int64_t t2 = 0; t2 < b; ++t2)
+            toDouble(dO + s.tokenOffset(m, bi, hi, t2), f, dOut.data() + t2 * f);
           stepBackward(h, Ws[t].data(), xs[t], caches[t], dW.data(), db.data(), dOut.data(),
                        dWprev.data(), dbprev.data(), grad, shared);
           dW.swap(dWprev);
           db.swap(dbprev);
-          for (int64_t i = 0; i < b * f; ++i) {
-            dq[row * b * f + i] = T(grad.dQ[i]);
-            dk[row * b * f + i] = T(grad.dK[i]);
-            dv[row * b * f + i] = T(grad.dV[i]);
+          for (int64_t j = 0; j < b; ++j) {
+            const int64_t at = s.tokenOffset(m, bi, hi, j);
+            for (int64_t e = 0; e < f; ++e) {
+              dq[at + e] = T(grad.dQ[j * f + e]);
+              dk[at + e] = T(grad.dK[j * f + e]);
+              dv[at + e] = T(grad.dV[j * f + e]);
+            }
+            deta[s.etaOffset(m, bi, hi, j)] = T(grad.deta[j]);
           }
-          for (int64_t j = 0; j < b; ++j)
-            deta[row * b + j] = T(grad.deta[j]);
         }
       }
       for (int64_t i = 0; i < f * f; ++i)

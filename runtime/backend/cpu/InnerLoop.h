@@ -12,10 +12,24 @@
 namespace ttt::cpu {
 // q, k, v [n, B, H, b, f]; eta [n, B, H, b]; W [B, H, f, f]; b [B, H, f]; tau [b];
 // tau_last []; gamma, lambda [H, f]; checkpoints [n / group, B, H, f, f] and [n / group, B, H, f].
+// With tokenMajor, q, k, v, o and their cotangents are [B, n, b, H, f] and eta, deta [B, n, b, H]
+// instead: the projections' own layout ([B, T, H, f] with T = n b), no transposes around the op.
 struct InnerLoopShape {
   int64_t n = 0, batch = 0, heads = 0, miniBatch = 0, headDim = 0;
   int64_t group = 1; // mini-batches per rematerialization group; divides n
   double eps = 1e-6; // of both LayerNorms
+  bool tokenMajor = false;
+
+  // Element offset of token t of mini-batch m of (batch bi, head hi) in q, k, v, o and their
+  // cotangents (its headDim values follow contiguously), and in eta and deta.
+  int64_t tokenOffset(int64_t m, int64_t bi, int64_t hi, int64_t t) const {
+    return tokenMajor ? (((bi * n + m) * miniBatch + t) * heads + hi) * headDim
+                      : (((m * batch + bi) * heads + hi) * miniBatch + t) * headDim;
+  }
+  int64_t etaOffset(int64_t m, int64_t bi, int64_t hi, int64_t t) const {
+    return tokenMajor ? ((bi * n + m) * miniBatch + t) * heads + hi
+                      : ((m * batch + bi) * heads + hi) * miniBatch + t;
+  }
 };
 
 // Forward: W_final, b_final, o and the state at the start of every group. Throws

@@ -146,3 +146,49 @@ TEST(InnerLoop, RejectsAGroupThatDoesNotDivide) {
   EXPECT_THROW(forward<double>(c, c.in), std::invalid_argument);
 }
 } // namespace
+
+namespace {
+// x ([n, B, H, b, f], or [n, B, H, b] with f = 1) in the token-major layout ([B, n, b, H, f]).
+Vec toTokenMajor(const InnerLoopShape &s, const Vec &x, int64_t f) {
+  InnerLoopShape from = s, to = s;
+  from.tokenMajor = false;
+  to.tokenMajor = true;
+  Vec y(x.size());
+  for (int64_t m = 0; m < s.n; ++m)
+    for (int64_t bi = 0; bi < s.batch; ++bi)
+      for (int64_t hi = 0; hi < s.heads; ++hi)
+        for (int64_t t = 0; t < s.miniBatch; ++t)
+          for (int64_t e = 0; e < f; ++e)
+            y[size_t(f == 1 ? to.etaOffset(m, bi, hi, t) : to.tokenOffset(m, bi, hi, t) + e)] =
+                x[size_t(f == 1 ? from.etaOffset(m, bi, hi, t)
+                                : from.tokenOffset(m, bi, hi, t) + e)];
+  return y;
+}
+} // namespace
+
+// The token-major layout only moves where q, k, v, eta, o and their cotangents live: the same
+// values bit for bit, forward and backward.
+TEST(InnerLoop, TokenMajorIsTheSameLoopInTheProjectionsLayout) {
+  const Case c = makeCase(2);
+  Case t = c;
+  t.s.tokenMajor = true;
+  const int64_t f = c.s.headDim;
+  for (int i : {2, 3, 4})
+    t.in[size_t(i)] = toTokenMajor(c.s, c.in[size_t(i)], f);
+  t.in[5] = toTokenMajor(c.s, c.in[5], 1);
+  t.wo = toTokenMajor(c.s, c.wo, f);
+
+  const Outputs a = forward<double>(c, c.in), b = forward<double>(t, t.in);
+  EXPECT_EQ(a.W, b.W);
+  EXPECT_EQ(a.b, b.b);
+  EXPECT_EQ(a.cW, b.cW);
+  EXPECT_EQ(a.cb, b.cb);
+  EXPECT_EQ(toTokenMajor(c.s, a.o, f), b.o);
+
+  const std::vector<Vec> da = backward<double>(c), db = backward<double>(t);
+  for (int i : {0, 1, 6, 7, 8, 9})
+    EXPECT_EQ(da[size_t(i)], db[size_t(i)]) << "cotangent " << i;
+  for (int i : {2, 3, 4})
+    EXPECT_EQ(toTokenMajor(c.s, da[size_t(i)], f), db[size_t(i)]) << "cotangent " << i;
+  EXPECT_EQ(toTokenMajor(c.s, da[5], 1), db[5]);
+}
