@@ -370,7 +370,7 @@ void rewriteForward(Forward &f) {
       loc,
       TypeRange{W0.getType(), b0.getType(), o.q.getType(), withShape(W0, cw), withShape(b0, cb)},
       W0, b0, o.q, o.k, o.v, o.eta, o.tau, o.tauLast, o.gamma, o.lambda,
-      b.getF64FloatAttr(f.step.eps), b.getI64IntegerAttr(f.k));
+      b.getF64FloatAttr(f.step.eps), b.getI64IntegerAttr(f.k), /*token_major=*/UnitAttr());
   f.scan.getResult(0).replaceAllUsesWith(fused.getWFinal());
   f.scan.getResult(1).replaceAllUsesWith(fused.getBFinal());
   f.scan.getResult(2).replaceAllUsesWith(
@@ -394,7 +394,8 @@ void rewriteBackward(Backward &bw) {
                 o.k.getType(), o.v.getType(), o.eta.getType(), o.tau.getType(),
                 o.tauLast.getType(), o.gamma.getType(), o.lambda.getType()},
       xs[0], xs[1], o.q, o.k, o.v, o.eta, o.tau, o.tauLast, o.gamma, o.lambda, s.getInits()[0],
-      s.getInits()[1], dO, b.getF64FloatAttr(f.step.eps), b.getI64IntegerAttr(f.k));
+      s.getInits()[1], dO, b.getF64FloatAttr(f.step.eps), b.getI64IntegerAttr(f.k),
+      /*token_major=*/UnitAttr());
   s.getResult(0).replaceAllUsesWith(fused.getDw0());
   s.getResult(1).replaceAllUsesWith(fused.getDb0());
   const size_t nc = bw.accumulators.size();
@@ -441,6 +442,66 @@ void cleanup(Block &block) {
   }
 }
 
+// --- the projections' layout ---------------------------------------------------------------
+// ttt-expand hands the inner loop q, k, v, eta as transposes of the projections' [B, n, b, H, f]
+// (eta [B, n, b, H]) into [n, B, H, b, f] ([n, B, H, b]), and takes its outputs back the same
+// way. The same permutation both ways (it swaps two pairs of axes).
+bool isLayoutSwap(Operation *op) {
+  auto t = dyn_cast_or_null<p::TransposeOp>(op);
+  if (!t)
+    return false;
+  ArrayRef<int64_t> perm = t.getPerm();
+  return perm == ArrayRef<int64_t>{1, 0, 3, 2, 4} || perm == ArrayRef<int64_t>{1, 0, 3, 2};
+}
+
+// A fused op whose layout-carrying operands (`ins`) are all such transposes and whose
+// layout-carrying results (`outs`) are read only by such transposes becomes the same op with
+// `token_major`, reading the transposes' sources and standing in for the transposes of its
+// results. The transposes that nothing reads any more are erased by the caller's cleanup.
+void foldLayoutSwaps(Operation *op, ArrayRef<unsigned> ins, ArrayRef<unsigned> outs) {
+  if (op->hasAttr("token_major"))
+    return;
+  for (unsigned i : ins)
+    if (!isLayoutSwap(op->getOperand(i).getDefiningOp()))
+      return;
+  for (unsigned r : outs)
+    for (Operation *user : op->getResult(r).getUsers())
+      if (!isLayoutSwap(user))
+        return;
+  SmallVector<Value> operands(op->getOperands());
+  for (unsigned i : ins)
+    operands[i] = op->getOperand(i).getDefiningOp()->getOperand(0);
+  SmallVector<Type> types(op->getResultTypes());
+  for (unsigned r : outs) {
+    auto t = cast<RankedTensorType>(types[r]);
+    SmallVector<int64_t> shape(t.getShape());
+    std::swap(shape[0], shape[1]);
+    std::swap(shape[2], shape[3]);
+    types[r] = t.clone(shape);
+  }
+  OpBuilder b(op);
+  OperationState state(op->getLoc(), op->getName(), operands, types, op->getAttrs());
+  state.addAttribute("token_major", b.getUnitAttr());
+  Operation *folded = b.create(state);
+  for (unsigned r = 0; r < op->getNumResults(); ++r) {
+    if (!llvm::is_contained(outs, r)) {
+      op->getResult(r).replaceAllUsesWith(folded->getResult(r));
+      continue;
+    }
+    for (Operation *user : llvm::make_early_inc_range(op->getResult(r).getUsers())) {
+      user->getResult(0).replaceAllUsesWith(folded->getResult(r));
+      user->erase();
+    }
+  }
+  op->erase();
+}
+
+void eraseDeadSwaps(Block &block) {
+  for (Operation &op : llvm::make_early_inc_range(llvm::reverse(block)))
+    if (isLayoutSwap(&op) && op.use_empty())
+      op.erase();
+}
+
 struct FuseInnerLoop : ttt::impl::TTTFuseInnerLoopBase<FuseInnerLoop> {
   using TTTFuseInnerLoopBase::TTTFuseInnerLoopBase;
 
@@ -470,6 +531,12 @@ struct FuseInnerLoop : ttt::impl::TTTFuseInnerLoopBase<FuseInnerLoop> {
         op->erase();
       }
       cleanup(block);
+      // Forward: q, k, v, eta in, o out; backward: q, k, v, eta, do in, dq, dk, dv, deta out.
+      for (auto fwd : llvm::make_early_inc_range(block.getOps<p::InnerLoopFwdOp>()))
+        foldLayoutSwaps(fwd, {2, 3, 4, 5}, {2});
+      for (auto bwd : llvm::make_early_inc_range(block.getOps<p::InnerLoopBwdOp>()))
+        foldLayoutSwaps(bwd, {2, 3, 4, 5, 12}, {2, 3, 4, 5});
+      eraseDeadSwaps(block);
     }
   }
 };

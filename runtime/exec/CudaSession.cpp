@@ -828,7 +828,10 @@ struct CudaSession::Impl {
       cuda::maskedMeanBackward(in(0), in(1), m[0], m[1], out(0));
     } else if (op == "inner_loop_fwd" || op == "inner_loop_bwd") {
       Shape qs = shape(arg(2));
-      cpu::InnerLoopShape s{qs[0], qs[1], qs[2], qs[3], qs[4], ints(0), flt(0)};
+      if (qs.size() != 5)
+        return op + ": q must have 5 dimensions";
+      const cpu::InnerLoopShape s = cpu::InnerLoopShape::ofQ(
+          qs.data(), ints(0), flt(0), ins.ints()->size() > 1 && ins.ints()->Get(1) != 0);
       std::vector<float *> r;
       for (uint32_t i = 0; i < ins.results()->size(); ++i)
         r.push_back(out(int(i)));

@@ -303,9 +303,13 @@ private:
       cpu::maskedMeanBackward<T>(in(arg(0)), floats_[arg(1)].at(0), m[0], m[1],
                                  out(res(0)).data());
     } else if (op == "inner_loop_fwd" || op == "inner_loop_bwd") {
-      // The fused inner loop (InnerLoop.h): q is operand 2, floats [eps], ints [remat_group].
+      // The fused inner loop (InnerLoop.h): q is operand 2, floats [eps], ints [remat_group,
+      // token_major] (older plans: no token_major).
       Shape qs = shape(arg(2));
-      cpu::InnerLoopShape s{qs[0], qs[1], qs[2], qs[3], qs[4], ints(0), flt(0)};
+      if (qs.size() != 5)
+        return op + ": q must have 5 dimensions";
+      const cpu::InnerLoopShape s = cpu::InnerLoopShape::ofQ(
+          qs.data(), ints(0), flt(0), ins.ints()->size() > 1 && ins.ints()->Get(1) != 0);
       std::vector<T *> r;
       for (uint32_t i = 0; i < ins.results()->size(); ++i)
         r.push_back(out(res(int(i))).data());

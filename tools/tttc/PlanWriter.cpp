@@ -193,11 +193,11 @@ private:
         })
         .Case([&](prim::SoftmaxXentBwdOp o) { ints = {int64_t(o.getIgnoreToken())}; })
         .Case([&](prim::InnerLoopFwdOp o) {
-          ints = {int64_t(o.getRematGroup())};
+          ints = {int64_t(o.getRematGroup()), o.getTokenMajor() ? 1 : 0};
           floats = {f64(o.getEpsAttr())};
         })
         .Case([&](prim::InnerLoopBwdOp o) {
-          ints = {int64_t(o.getRematGroup())};
+          ints = {int64_t(o.getRematGroup()), o.getTokenMajor() ? 1 : 0};
           floats = {f64(o.getEpsAttr())};
         })
         .Case([&](prim::FusedElementwiseOp o) {

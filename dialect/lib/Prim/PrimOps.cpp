@@ -163,11 +163,15 @@ LogicalResult ScanOp::verifyRegions() {
 // eta [n,B,H,b], tau [b], tau_last [], gamma/lambda [H,f], checkpoints [n/k, ...].
 static LogicalResult verifyInnerLoop(Operation *op, Value q, Value W, Value bias, Value k,
                                      Value v, Value eta, Value tau, Value tauLast, Value gamma,
-                                     Value lambda, Value ckW, Value ckB, int64_t group) {
+                                     Value lambda, Value ckW, Value ckB, int64_t group,
+                                     bool tokenMajor) {
   ArrayRef<int64_t> qs = shapeOf(q);
   if (qs.size() != 5)
-    return op->emitOpError() << "q must be [n, B, H, b, f]";
+    return op->emitOpError() << (tokenMajor ? "q must be [B, n, b, H, f] (token_major)"
+                                            : "q must be [n, B, H, b, f]");
   int64_t n = qs[0], B = qs[1], H = qs[2], mb = qs[3], f = qs[4];
+  if (tokenMajor)
+    n = qs[1], B = qs[0], H = qs[3], mb = qs[2];
   if (group <= 0 || n % group != 0)
     return op->emitOpError() << "remat_group must divide the mini-batch count " << n;
   auto expect = [&](Value x, ArrayRef<int64_t> want, StringRef name) -> LogicalResult {
@@ -178,7 +182,10 @@ static LogicalResult verifyInnerLoop(Operation *op, Value q, Value W, Value bias
   int64_t g = n / group;
   if (failed(expect(W, {B, H, f, f}, "W")) || failed(expect(bias, {B, H, f}, "b")) ||
       failed(expect(k, qs, "k")) || failed(expect(v, qs, "v")) ||
-      failed(expect(eta, {n, B, H, mb}, "eta")) || failed(expect(tau, {mb}, "tau")) ||
+      failed(expect(eta, tokenMajor ? SmallVector<int64_t>{B, n, mb, H}
+                                    : SmallVector<int64_t>{n, B, H, mb},
+                    "eta")) ||
+      failed(expect(tau, {mb}, "tau")) ||
       failed(expect(tauLast, {}, "tau_last")) || failed(expect(gamma, {H, f}, "gamma")) ||
       failed(expect(lambda, {H, f}, "lambda")) || failed(expect(ckW, {g, B, H, f, f}, "ckpt_W")) ||
       failed(expect(ckB, {g, B, H, f}, "ckpt_b")))
@@ -192,13 +199,13 @@ LogicalResult InnerLoopFwdOp::verify() {
     return emitOpError() << "results must match W0, b0 and q";
   return verifyInnerLoop(*this, getQ(), getW0(), getB0(), getK(), getV(), getEta(), getTau(),
                          getTauLast(), getGamma(), getLambda(), getCkptW(), getCkptB(),
-                         getRematGroup());
+                         getRematGroup(), getTokenMajor());
 }
 
 LogicalResult InnerLoopBwdOp::verify() {
   if (failed(verifyInnerLoop(*this, getQ(), getDwFinal(), getDbFinal(), getK(), getV(), getEta(),
                              getTau(), getTauLast(), getGamma(), getLambda(), getCkptW(),
-                             getCkptB(), getRematGroup())))
+                             getCkptB(), getRematGroup(), getTokenMajor())))
     return failure();
   ValueRange ins = {getDwFinal(), getDbFinal(), getQ(), getK(), getV(), getEta(), getTau(),
                     getTauLast(), getGamma(), getLambda()};

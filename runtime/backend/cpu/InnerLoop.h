@@ -20,6 +20,20 @@ struct InnerLoopShape {
   double eps = 1e-6; // of both LayerNorms
   bool tokenMajor = false;
 
+  // The shape of a plan's inner_loop_fwd/bwd from q's dimensions (5 of them).
+  static InnerLoopShape ofQ(const int64_t *q, int64_t group, double eps, bool tokenMajor) {
+    InnerLoopShape s;
+    s.n = tokenMajor ? q[1] : q[0];
+    s.batch = tokenMajor ? q[0] : q[1];
+    s.heads = tokenMajor ? q[3] : q[2];
+    s.miniBatch = tokenMajor ? q[2] : q[3];
+    s.headDim = q[4];
+    s.group = group;
+    s.eps = eps;
+    s.tokenMajor = tokenMajor;
+    return s;
+  }
+
   // Element offset of token t of mini-batch m of (batch bi, head hi) in q, k, v, o and their
   // cotangents (its headDim values follow contiguously), and in eta and deta.
   int64_t tokenOffset(int64_t m, int64_t bi, int64_t hi, int64_t t) const {

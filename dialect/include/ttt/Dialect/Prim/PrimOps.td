@@ -385,6 +385,9 @@ def Prim_InnerLoopFwdOp : Prim_Op<"inner_loop_fwd", [Pure]> {
     `gamma, lambda [H, f]` (ttt_norm). Results: `W_final`, `b_final`, `o [n, B, H, b, f]` and
     the carried state at the start of every group of `remat_group` mini-batches,
     `ckpt_W [n/k, B, H, f, f]`, `ckpt_b [n/k, B, H, f]` (what `tttp.inner_loop_bwd` reads).
+    With the unit attribute `token_major`, `q, k, v, o` are `[B, n, b, H, f]` and `eta`
+    `[B, n, b, H]` instead (the projections' `[B, T, H, f]`): `ttt-fuse-inner-loop` folds the
+    transposes between the two layouts into the ops.
 
     Example:
     ```mlir
@@ -396,7 +399,7 @@ def Prim_InnerLoopFwdOp : Prim_Op<"inner_loop_fwd", [Pure]> {
   let arguments = (ins Prim_Tensor:$w0, Prim_Tensor:$b0, Prim_Tensor:$q, Prim_Tensor:$k,
                        Prim_Tensor:$v, Prim_Tensor:$eta, Prim_Tensor:$tau, Prim_Tensor:$tau_last,
                        Prim_Tensor:$gamma, Prim_Tensor:$lambda, F64Attr:$eps,
-                       I64Attr:$remat_group);
+                       I64Attr:$remat_group, UnitAttr:$token_major);
   let results = (outs Prim_Tensor:$w_final, Prim_Tensor:$b_final, Prim_Tensor:$o,
                       Prim_Tensor:$ckpt_w, Prim_Tensor:$ckpt_b);
   let assemblyFormat = "operands attr-dict `:` functional-type(operands, results)";
@@ -414,6 +417,7 @@ def Prim_InnerLoopBwdOp : Prim_Op<"inner_loop_bwd", [Pure]> {
     is W0/b0), `q, k, v, eta, tau, tau_last, gamma, lambda` (as for the forward), then the
     cotangents `dW_final [B, H, f, f]`, `db_final [B, H, f]`, `do [n, B, H, b, f]`.
     Results: `dW0, db0, dq, dk, dv, deta, dtau [b], dtau_last [], dgamma [H, f], dlambda [H, f]`.
+    `token_major` as for the forward (then `do`, `dq`, `dk`, `dv` and `deta` too).
 
     Example:
     ```mlir
@@ -426,7 +430,7 @@ def Prim_InnerLoopBwdOp : Prim_Op<"inner_loop_bwd", [Pure]> {
                        Prim_Tensor:$v, Prim_Tensor:$eta, Prim_Tensor:$tau, Prim_Tensor:$tau_last,
                        Prim_Tensor:$gamma, Prim_Tensor:$lambda, Prim_Tensor:$dw_final,
                        Prim_Tensor:$db_final, Prim_Tensor:$d_o, F64Attr:$eps,
-                       I64Attr:$remat_group);
+                       I64Attr:$remat_group, UnitAttr:$token_major);
   let results = (outs Prim_Tensor:$dw0, Prim_Tensor:$db0, Prim_Tensor:$dq, Prim_Tensor:$dk,
                       Prim_Tensor:$dv, Prim_Tensor:$deta, Prim_Tensor:$dtau,
                       Prim_Tensor:$dtau_last, Prim_Tensor:$dgamma, Prim_Tensor:$dlambda);
