@@ -163,14 +163,19 @@ cpu::MatmulShape matmulShape(const Case &c, Shape *outShape) {
   return s;
 }
 
-namespace {
 cpu::InnerLoopShape innerLoopShape(const Case &c) {
   const Shape q = c.input("q").shape;
-  return {q[0], q[1], q[2], q[3], q[4], c.params.at("group").get<int64_t>(),
-          c.params.at("eps").get<double>()};
+  const bool tokenMajor = c.params.value("token_major", false);
+  cpu::InnerLoopShape s{tokenMajor ? q[1] : q[0],
+                        tokenMajor ? q[0] : q[1],
+                        tokenMajor ? q[3] : q[2],
+                        tokenMajor ? q[2] : q[3],
+                        q[4],
+                        c.params.at("group").get<int64_t>(),
+                        c.params.at("eps").get<double>()};
+  s.tokenMajor = tokenMajor;
+  return s;
 }
-
-} // namespace
 
 std::vector<cpu::FusedStep> fusedSteps(const Case &c) {
   std::vector<std::string> names;
@@ -874,66 +879,83 @@ void backwardCases(uint64_t seed, std::vector<Case> &cases) {
   }
 }
 
+// One inner-loop pair (forward, backward) of n mini-batches of 16 tokens, batch B, H heads, head
+// dim f, remat group `group`. fp32 cases run the exact kernels; bf16 cases (".tc", bf16-exact
+// inputs) the tensor-core ones (InnerLoopMath::TensorCore). tokenMajor (".tm"): q, k, v, eta, dO
+// and the outputs o, dq, dk, dv, deta in InnerLoopShape's token-major layout.
+void innerLoopPair(uint64_t seed, std::vector<Case> &cases, Mode mode, int64_t f, int64_t B,
+                   int64_t H, int64_t n, int64_t group, bool tokenMajor) {
+  const int64_t mb = 16;
+  const std::string suffix = std::string(mode == Mode::bf16 ? ".tc" : "") +
+                             (tokenMajor ? ".tm" : "") + ".f" + std::to_string(f);
+  const Shape tok = tokenMajor ? Shape{B, n, mb, H, f} : Shape{n, B, H, mb, f};
+  const Shape eta = tokenMajor ? Shape{B, n, mb, H} : Shape{n, B, H, mb};
+  const std::string desc = "q" + shapeText(tok) + " group " + std::to_string(group) +
+                           (tokenMajor ? " token major" : "");
+  const json params = tokenMajor ? json{{"group", group}, {"eps", 1e-6}, {"token_major", true}}
+                                 : json{{"group", group}, {"eps", 1e-6}};
+  // Inputs in operand order, realistic ranges: W0 ~ N(0, 0.02), learning rates eta ~ 1/f,
+  // token weights tau ~ 1/(i+1), LayerNorm gamma ~ 1, lambda ~ 0.
+  auto inputs = [&](Builder &b, bool withState) {
+    if (withState) {
+      b.normal("W0", {B, H, f, f}, 0.02);
+      b.normal("b0", {B, H, f}, 0.02);
+    }
+    b.normal("q", tok);
+    b.normal("k", tok);
+    b.normal("v", tok);
+    b.uniform("eta", eta, 0.2 / double(f), 1.0 / double(f));
+    b.f32("tau", {mb},
+          [i = 0](Rng &r) mutable { return 1.0 / double(++i) + r.uniform(-0.01, 0.01); });
+    b.uniform("tau_last", {}, 0.05, 0.1);
+    b.uniform("gamma", {H, f}, 0.8, 1.2);
+    b.uniform("lambda", {H, f}, -0.1, 0.1);
+    b.c.params = params;
+    b.c.desc = desc;
+  };
+  {
+    Builder b(seed, "inner_loop_fwd" + suffix, "inner_loop_fwd", mode);
+    inputs(b, true);
+    cases.push_back(finish(b));
+  }
+  {
+    // The checkpoints the forward writes (in double from the same kind of inputs, rounded to
+    // fp32 as the device stores them), then random output cotangents.
+    Builder fwd(seed, "inner_loop_bwd.state" + suffix, "inner_loop_fwd", mode);
+    inputs(fwd, true);
+    Case state = finish(fwd);
+    Builder b(seed, "inner_loop_bwd" + suffix, "inner_loop_bwd", mode);
+    for (const char *name : {"ckpt_W", "ckpt_b"}) {
+      const Tensor &t = state.output(name);
+      b.values(name, t.shape, std::vector<float>(t.f64.begin(), t.f64.end()));
+    }
+    for (const char *name : {"q", "k", "v", "eta", "tau", "tau_last", "gamma", "lambda"}) {
+      const Tensor &t = state.input(name);
+      b.values(name, t.shape, t.f32);
+    }
+    b.normal("dW_final", {B, H, f, f}, 0.1);
+    b.normal("db_final", {B, H, f}, 0.1);
+    b.normal("dO", tok, 0.1);
+    b.c.params = params;
+    b.c.desc = desc;
+    cases.push_back(finish(b));
+  }
+}
+
 // The fused inner loop: n 8 mini-batches of 16 tokens, remat group 4 (2 groups); in fp32 3 heads
-// and batch 2 at head dim 64, else 1; bf16 cases (smaller files) 2 heads, batch 1. fp32 cases run
-// the exact kernels; bf16 cases (".tc", bf16-exact inputs) the tensor-core ones
-// (InnerLoopMath::TensorCore).
+// and batch 2 at head dim 64, else 1; bf16 cases (smaller files) 2 heads, batch 1. Then the
+// token-major layout at head dim 64 in both modes, as small as the files' budget asks (the f x f
+// state dominates them): fp32 batch 2, 2 heads (every stride of the layout differs from the
+// mini-batch-major one), 2 mini-batches in one group; bf16 batch 1, 2 heads, 4 mini-batches in
+// 2 groups.
 void innerLoopCases(uint64_t seed, std::vector<Case> &cases) {
-  const int64_t n = 8, mb = 16, group = 4;
   for (Mode mode : {Mode::fp32, Mode::bf16})
     for (int64_t f : {64, 96}) {
       const int64_t B = f == 64 && mode == Mode::fp32 ? 2 : 1, H = mode == Mode::fp32 ? 3 : 2;
-      const std::string suffix =
-          std::string(mode == Mode::bf16 ? ".tc" : "") + ".f" + std::to_string(f);
-      const std::string desc = "q[8," + std::to_string(B) + "," + std::to_string(H) + ",16," +
-                               std::to_string(f) + "] group 4";
-      // Inputs in operand order, realistic ranges: W0 ~ N(0, 0.02), learning rates eta ~ 1/f,
-      // token weights tau ~ 1/(i+1), LayerNorm gamma ~ 1, lambda ~ 0.
-      auto inputs = [&](Builder &b, bool withState) {
-        if (withState) {
-          b.normal("W0", {B, H, f, f}, 0.02);
-          b.normal("b0", {B, H, f}, 0.02);
-        }
-        b.normal("q", {n, B, H, mb, f});
-        b.normal("k", {n, B, H, mb, f});
-        b.normal("v", {n, B, H, mb, f});
-        b.uniform("eta", {n, B, H, mb}, 0.2 / double(f), 1.0 / double(f));
-        b.f32("tau", {mb},
-              [i = 0](Rng &r) mutable { return 1.0 / double(++i) + r.uniform(-0.01, 0.01); });
-        b.uniform("tau_last", {}, 0.05, 0.1);
-        b.uniform("gamma", {H, f}, 0.8, 1.2);
-        b.uniform("lambda", {H, f}, -0.1, 0.1);
-        b.c.params = {{"group", group}, {"eps", 1e-6}};
-        b.c.desc = desc;
-      };
-      {
-        Builder b(seed, "inner_loop_fwd" + suffix, "inner_loop_fwd", mode);
-        inputs(b, true);
-        cases.push_back(finish(b));
-      }
-      {
-        // The checkpoints the forward writes (in double from the same kind of inputs, rounded to
-        // fp32 as the device stores them), then random output cotangents.
-        Builder fwd(seed, "inner_loop_bwd.state" + suffix, "inner_loop_fwd", mode);
-        inputs(fwd, true);
-        Case state = finish(fwd);
-        Builder b(seed, "inner_loop_bwd" + suffix, "inner_loop_bwd", mode);
-        for (const char *name : {"ckpt_W", "ckpt_b"}) {
-          const Tensor &t = state.output(name);
-          b.values(name, t.shape, std::vector<float>(t.f64.begin(), t.f64.end()));
-        }
-        for (const char *name : {"q", "k", "v", "eta", "tau", "tau_last", "gamma", "lambda"}) {
-          const Tensor &t = state.input(name);
-          b.values(name, t.shape, t.f32);
-        }
-        b.normal("dW_final", {B, H, f, f}, 0.1);
-        b.normal("db_final", {B, H, f}, 0.1);
-        b.normal("dO", {n, B, H, mb, f}, 0.1);
-        b.c.params = {{"group", group}, {"eps", 1e-6}};
-        b.c.desc = desc;
-        cases.push_back(finish(b));
-      }
+      innerLoopPair(seed, cases, mode, f, B, H, 8, 4, false);
     }
+  innerLoopPair(seed, cases, Mode::fp32, 64, 2, 2, 2, 2, true);
+  innerLoopPair(seed, cases, Mode::bf16, 64, 1, 2, 4, 2, true);
 }
 
 // fused_elementwise: step chains like those ttt-fuse-elementwise forms (slots: inputs, then one

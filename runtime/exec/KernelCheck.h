@@ -22,6 +22,7 @@
 #pragma once
 
 #include "runtime/backend/cpu/Fused.h"
+#include "runtime/backend/cpu/InnerLoop.h"
 #include "runtime/backend/cpu/Kernels.h"
 
 #include <nlohmann/json.hpp>
@@ -92,6 +93,10 @@ template <typename T> CpuOutputs<T> evalOnCpu(const Case &c);
 /// batch dims, c [..., M, N]; element strides between the batch's matrices. `outShape` gets c's
 /// shape. Throws std::invalid_argument on operand shapes that do not fit.
 cpu::MatmulShape matmulShape(const Case &c, Shape *outShape = nullptr);
+
+/// An "inner_loop_fwd" / "inner_loop_bwd" case's shape: from q's shape, [n, B, H, b, f], or with
+/// the param "token_major" (absent: false) [B, n, b, H, f]; params "group", "eps".
+cpu::InnerLoopShape innerLoopShape(const Case &c);
 
 /// A "fused_elementwise" case's steps (params "steps": op, 3 slots, alpha each), parsed as the
 /// plan's are; throws std::runtime_error on a bad step.

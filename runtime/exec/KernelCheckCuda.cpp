@@ -297,8 +297,7 @@ private:
       float *acc = buf.outFrom("acc", "acc");
       cuda::accumulate(acc, buf.in("g"), c.input("acc").size(), float(num("scale")));
     } else if (k == "inner_loop_fwd" || k == "inner_loop_bwd") {
-      const Shape q = shape("q");
-      const cpu::InnerLoopShape s{q[0], q[1], q[2], q[3], q[4], integer("group"), num("eps")};
+      const cpu::InnerLoopShape s = innerLoopShape(c);
       const auto math =
           c.mode == Mode::bf16 ? cuda::InnerLoopMath::TensorCore : cuda::InnerLoopMath::Exact;
       if (k == "inner_loop_fwd") {

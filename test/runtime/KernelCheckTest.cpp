@@ -87,6 +87,23 @@ TEST(KernelCheck, CasesCoverEveryLauncher) {
     EXPECT_EQ(q[4], std::string(name).back() == '4' ? 64 : 96) << name;
     EXPECT_EQ(c.params.at("group").get<int64_t>(), 4) << name;
     EXPECT_EQ(q[0] / 4, 2) << name << ": two remat groups";
+    EXPECT_FALSE(innerLoopShape(c).tokenMajor) << name;
+  }
+  // Token major ([B, n, b, H, f]) at head dim 64 on both kernel families, heads > 1 (and batch
+  // > 1 for the exact kernels).
+  for (const char *name : {"inner_loop_fwd.tm.f64", "inner_loop_bwd.tm.f64",
+                           "inner_loop_fwd.tc.tm.f64", "inner_loop_bwd.tc.tm.f64"}) {
+    const Case &c = caseNamed(name);
+    EXPECT_EQ(c.mode, std::string(name).find(".tc.") != std::string::npos ? Mode::bf16 : Mode::fp32)
+        << name;
+    const ttt::cpu::InnerLoopShape s = innerLoopShape(c);
+    EXPECT_TRUE(s.tokenMajor) << name;
+    EXPECT_EQ(c.input("q").shape, (Shape{s.batch, s.n, 16, s.heads, 64})) << name;
+    EXPECT_EQ(c.input("eta").shape, (Shape{s.batch, s.n, 16, s.heads})) << name;
+    EXPECT_GT(s.batch, c.mode == Mode::fp32 ? 1 : 0) << name;
+    EXPECT_GT(s.heads, 1) << name;
+    EXPECT_GT(s.n, 1) << name;
+    EXPECT_EQ(s.n % s.group, 0) << name;
   }
   // Broadcasting binary cases, and the matmul hook in both modes.
   EXPECT_NE(caseNamed("binary.add").input("b").shape, caseNamed("binary.add").input("a").shape);

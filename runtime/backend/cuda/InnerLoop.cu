@@ -1,6 +1,10 @@
 // The fused TTT-Linear inner loop on the GPU (Kernels.h: innerLoopForward, innerLoopBackward):
 // the semantics of runtime/backend/cpu/InnerLoop.cpp (the reference; its backward is tested
 // against central differences), computed in fp32 by one thread block per (batch, head).
+// q, k, v, eta, o and their cotangents are read and written in either layout of InnerLoopShape
+// (mini-batch major, or tokenMajor: token rows H f floats apart): the kernels are instantiated
+// per layout (TM; token major addresses through the strides in Args), only addresses differ, so
+// both layouts give the same bits.
 //
 // Block and thread layout (kThreads = 256 threads, kWarps = 8 warps):
 //  - the block walks the mini-batch scan; the inner state W [f, f] and b [f] stays in shared
@@ -163,6 +167,11 @@ struct Args {
   // Shape.
   int n = 0, batch = 0, heads = 0, b = 0, f = 0, group = 1;
   double eps = 0;
+  // Where token t of mini-batch m of (batch bi, head hi) is in eta, deta: m eM + bi eB + hi eH +
+  // t eT; in q, k, v, o and their cotangents m tM + bi tB + hi tH + t tT, f times those
+  // (InnerLoopShape::etaOffset and tokenOffset as strides). Used by the token-major kernels.
+  int64_t eM = 0, eB = 0, eH = 0, tM = 0, tB = 0, tH = 0;
+  int eT = 1, tT = 0;
   Layout L;
   // Inputs of both directions.
   const float *q = nullptr, *k = nullptr, *v = nullptr, *eta = nullptr, *tau = nullptr,
@@ -211,6 +220,25 @@ __device__ void copyRows(float *dst, int ld, const float *src, int rows, int col
     for (int i = threadIdx.x; i < rows * cols; i += kThreads) {
       const int r = i / cols, c = i - r * cols;
       cpAsync4(dst + r * ld + c, src + i);
+    }
+  }
+}
+// The same from global rows srcLd floats apart (token-major inputs).
+__device__ void copyRowsStrided(float *dst, int ld, const float *src, int64_t srcLd, int rows,
+                                int cols) {
+  const bool vec = (cols % 4 == 0) && (ld % 4 == 0) && (srcLd % 4 == 0) &&
+                   (reinterpret_cast<uintptr_t>(src) % 16 == 0) &&
+                   (__cvta_generic_to_shared(dst) % 16 == 0);
+  if (vec) {
+    const int per = cols / 4;
+    for (int i = threadIdx.x; i < rows * per; i += kThreads) {
+      const int r = i / per, c = i - r * per;
+      cpAsync16(dst + r * ld + 4 * c, src + r * srcLd + 4 * c);
+    }
+  } else {
+    for (int i = threadIdx.x; i < rows * cols; i += kThreads) {
+      const int r = i / cols, c = i - r * cols;
+      cpAsync4(dst + r * ld + c, src + r * srcLd + c);
     }
   }
 }
@@ -295,7 +323,7 @@ template <int CPL> __device__ __forceinline__ float rowDot(const float *x, const
 }
 
 // One block's view: who this thread is, its columns, and the shared-memory regions.
-template <int CPL, int MB> struct Ctx {
+template <int CPL, int MB, bool TM> struct Ctx {
   static constexpr int FP = 32 * CPL, LDX = FP + 4, LDW = FP + 1, LDA = MB + 1;
   static constexpr int RW = MB / kWarps; // rows per warp
 
@@ -346,16 +374,31 @@ template <int CPL, int MB> struct Ctx {
   __device__ float *dE() const { return sm + a.L.dE; }
   __device__ float *dEl() const { return sm + a.L.dEl; }
 
-  // Offset of mini-batch m's tile of this (batch, head) in q, k, v, o ([n, B, H, b, f]); times
-  // b / f for eta.
+  // Offset of token 0 of mini-batch m of this (batch, head) in q, k, v, o and their cotangents,
+  // and the stride of their token rows; the same in eta, deta. Mini-batch major: the tile of
+  // ((m B + bi) H + hi) (compile-time strides f and 1, the code of the one-layout kernels, which
+  // stay free of spills); token major: Args' strides.
   __device__ int64_t tileRow(int m) const { return (int64_t(m) * a.batch + bi) * a.heads + hi; }
+  __device__ int64_t tileAt(int m) const {
+    return TM ? m * a.tM + bi * a.tB + hi * a.tH : tileRow(m) * b * f;
+  }
+  __device__ int64_t ld() const { return TM ? int64_t(a.tT) : int64_t(f); }
+  __device__ int64_t etaAt(int m) const {
+    return TM ? m * a.eM + bi * a.eB + hi * a.eH : tileRow(m) * b;
+  }
+  __device__ int etaLd() const { return TM ? a.eT : 1; }
   // Issue (not wait) the copies of mini-batch m's K, Q, eta into set s.
   __device__ void loadInputs(int m, int s) const {
-    const int64_t row = tileRow(m);
-    copyRows(K(s), LDX, a.k + row * b * f, b, f);
-    copyRows(Q(s), LDX, a.q + row * b * f, b, f);
+    const int64_t at = tileAt(m);
+    if (TM) {
+      copyRowsStrided(K(s), LDX, a.k + at, ld(), b, f);
+      copyRowsStrided(Q(s), LDX, a.q + at, ld(), b, f);
+    } else {
+      copyRows(K(s), LDX, a.k + at, b, f);
+      copyRows(Q(s), LDX, a.q + at, b, f);
+    }
     if (tid < b)
-      cpAsync4(eta(s) + tid, a.eta + row * b + tid);
+      cpAsync4(eta(s) + tid, a.eta + etaAt(m) + tid * etaLd());
   }
   // Copy a row-major [f, f] global matrix into a shared [FP, LDW] one (4-byte copies: the shared
   // rows are not 16-byte aligned).
@@ -379,22 +422,22 @@ template <int CPL, int MB> struct Ctx {
 // Where forwardStep sends a step's results: the output rows (forward) or the cache slot that the
 // backward reads (recompute).
 struct StepSink {
-  float *out = nullptr;  // o's tile of this step, or null
+  float *out = nullptr;  // o's token 0 of this step (rows Ctx::ld() apart), or null
   float *slot = nullptr; // cache slot, or null
 };
 
 // One mini-batch of the scan (spec 2.6) from the state in W(ws), bias(), with the inputs in set s.
 // update: also step the state (W, bias) in place. Ends with the block synchronized.
-template <int CPL, int MB>
-__device__ void forwardStep(const Ctx<CPL, MB> &x, int s, int ws, int m, bool update,
+template <int CPL, int MB, bool TM>
+__device__ void forwardStep(const Ctx<CPL, MB, TM> &x, int s, int ws, int m, bool update,
                             StepSink sink) {
-  using C = Ctx<CPL, MB>;
+  using C = Ctx<CPL, MB, TM>;
   constexpr int RW = C::RW, LDX = C::LDX, LDW = C::LDW, LDA = C::LDA;
   const int b = x.b, f = x.f, lane = x.lane;
   const Slot sl = slotOf(b, f);
   float *W = x.W(ws), *bias = x.bias(), *Ks = x.K(s), *Qs = x.Q(s), *Gs = x.G(s), *As = x.A(s),
         *etas = x.eta(s), *EG = x.EG(), *taus = x.tau();
-  const int64_t row0 = x.tileRow(m) * b * f;
+  const int64_t row0 = x.tileAt(m);
 
   // V of this warp's K rows, straight to registers (only the LayerNorm below reads it).
   float vr[RW][CPL];
@@ -403,7 +446,7 @@ __device__ void forwardStep(const Ctx<CPL, MB> &x, int s, int ws, int m, bool up
 #pragma unroll
     for (int c = 0; c < CPL; ++c) {
       const int j = x.row(r);
-      vr[r][c] = (j < b && x.valid[c]) ? x.a.v[row0 + int64_t(j) * f + x.col(c)] : 0.0f;
+      vr[r][c] = (j < b && x.valid[c]) ? x.a.v[row0 + int64_t(j) * x.ld() + x.col(c)] : 0.0f;
     }
 
   // ---- P1 ----
@@ -529,7 +572,8 @@ __device__ void forwardStep(const Ctx<CPL, MB> &x, int s, int ws, int m, bool up
       const float xh = float((double(zb[c]) - mean) * rstd);
       const int64_t e = int64_t(i) * f + x.col(c);
       if (sink.out)
-        sink.out[e] = Qs[i * LDX + x.col(c)] + x.gamma[c] * xh + x.lambda[c];
+        sink.out[int64_t(i) * x.ld() + x.col(c)] =
+            Qs[i * LDX + x.col(c)] + x.gamma[c] * xh + x.lambda[c];
       if (sink.slot)
         sink.slot[sl.xhat + e] = xh;
     }
@@ -566,7 +610,7 @@ __device__ void forwardStep(const Ctx<CPL, MB> &x, int s, int ws, int m, bool up
 
 // Zero all of the dynamic shared memory (padding rows and columns must read as 0), then the
 // per-head constants.
-template <int CPL, int MB> __device__ void initShared(const Ctx<CPL, MB> &x) {
+template <int CPL, int MB, bool TM> __device__ void initShared(const Ctx<CPL, MB, TM> &x) {
   for (int i = x.tid; i < x.a.L.total; i += kThreads)
     x.sm[i] = 0.0f;
   __syncthreads();
@@ -577,11 +621,11 @@ template <int CPL, int MB> __device__ void initShared(const Ctx<CPL, MB> &x) {
 // Two blocks per SM where the registers allow it (f <= 64, b <= 16: shared memory is small there).
 template <int CPL, int MB> constexpr int minBlocks() { return CPL <= 2 && MB == 16 ? 2 : 1; }
 
-template <int CPL, int MB>
+template <int CPL, int MB, bool TM>
 __global__ void __launch_bounds__(kThreads, minBlocks<CPL, MB>())
     innerLoopForwardKernel(const __grid_constant__ Args a) {
   extern __shared__ __align__(16) float smem[];
-  const Ctx<CPL, MB> x(a, smem);
+  const Ctx<CPL, MB, TM> x(a, smem);
   initShared(x);
   const int f = x.f, BH = a.batch * a.heads;
   // The state: W0, b0 of this (batch, head).
@@ -603,7 +647,7 @@ __global__ void __launch_bounds__(kThreads, minBlocks<CPL, MB>())
       if (x.tid < f)
         a.ckptBOut[(g * BH + x.bh) * f + x.tid] = x.bias()[x.tid];
     }
-    forwardStep(x, s, 0, m, true, StepSink{a.o + x.tileRow(m) * x.b * f, nullptr});
+    forwardStep(x, s, 0, m, true, StepSink{a.o + x.tileAt(m), nullptr});
   }
   x.storeMatrix(a.Wfinal + int64_t(x.bh) * f * f, x.W(0));
   if (x.tid < f)
@@ -614,11 +658,11 @@ __global__ void __launch_bounds__(kThreads, minBlocks<CPL, MB>())
 // in W(ws) and Q, K, G, A, eta in set s; dW, db hold the cotangents of the step's output state
 // and are replaced by those of its input state. Accumulates this thread's dgamma, dlambda
 // partials (and dtau, dtau_last for the threads that own them).
-template <int CPL, int MB>
-__device__ void backwardStep(const Ctx<CPL, MB> &x, int s, int ws, int m, int t,
+template <int CPL, int MB, bool TM>
+__device__ void backwardStep(const Ctx<CPL, MB, TM> &x, int s, int ws, int m, int t,
                              double (&dgam)[CPL], double (&dlam)[CPL], double &dtauAcc,
                              double &dtauLastAcc) {
-  using C = Ctx<CPL, MB>;
+  using C = Ctx<CPL, MB, TM>;
   constexpr int RW = C::RW, LDX = C::LDX, LDW = C::LDW, LDA = C::LDA;
   const int b = x.b, f = x.f, lane = x.lane;
   const Slot sl = slotOf(b, f);
@@ -626,7 +670,7 @@ __device__ void backwardStep(const Ctx<CPL, MB> &x, int s, int ws, int m, int t,
   float *W = x.W(ws), *dW = x.dW(), *db = x.db(), *Ks = x.K(s), *Qs = x.Q(s), *Gs = x.G(s),
         *As = x.A(s), *etas = x.eta(s), *taus = x.tau(), *dZbar = x.dZbar(), *dZ = x.dZ(),
         *dAs = x.dA(), *dEs = x.dE(), *dEls = x.dEl();
-  const int64_t row0 = x.tileRow(m) * b * f;
+  const int64_t row0 = x.tileAt(m);
 
   // This warp's rows of dO and of the cache (the same thread wrote the cache rows); zhat, r and
   // 1/sigma of LN(z) are read at B2.
@@ -639,7 +683,7 @@ __device__ void backwardStep(const Ctx<CPL, MB> &x, int s, int ws, int m, int t,
     for (int c = 0; c < CPL; ++c) {
       const bool ok = j < b && x.valid[c];
       const int64_t e = int64_t(j) * f + x.col(c);
-      dO[r][c] = ok ? x.a.dO[row0 + e] : 0.0f;
+      dO[r][c] = ok ? x.a.dO[row0 + int64_t(j) * x.ld() + x.col(c)] : 0.0f;
       xh[r][c] = ok ? slot[sl.xhat + e] : 0.0f;
     }
   }
@@ -793,7 +837,7 @@ __device__ void backwardStep(const Ctx<CPL, MB> &x, int s, int ws, int m, int t,
       drstd2 += dzh[c] * double(zh[r][c]);
       dkr[r][c] += float(dr);
       if (x.valid[c])
-        x.a.dv[row0 + int64_t(j) * f + x.col(c)] = float(-dr);
+        x.a.dv[row0 + int64_t(j) * x.ld() + x.col(c)] = float(-dr);
     }
     // zhat = zc rstd, rstd = (mean(zc^2) + eps)^-1/2, zc = z - mean(z); zc = zhat / rstd.
     drstd += warpSum(drstd2) * sigma;
@@ -841,7 +885,7 @@ __device__ void backwardStep(const Ctx<CPL, MB> &x, int s, int ws, int m, int t,
 #pragma unroll
     for (int c = 0; c < CPL; ++c)
       if (x.valid[c]) {
-        const int64_t e = row0 + int64_t(j) * f + x.col(c);
+        const int64_t e = row0 + int64_t(j) * x.ld() + x.col(c);
         x.a.dq[e] = dq[r][c];
         x.a.dk[e] = dkr[r][c];
       }
@@ -878,7 +922,7 @@ __device__ void backwardStep(const Ctx<CPL, MB> &x, int s, int ws, int m, int t,
     for (int i = j; i < b; ++i)
       de += double(dEs[i * LDA + j]) * double(taus[i]);
     de += double(dEls[j]) * double(x.tauLast);
-    x.a.deta[x.tileRow(m) * b + j] = float(de);
+    x.a.deta[x.etaAt(m) + j * x.etaLd()] = float(de);
     const int i = x.tid;
     double dt = 0.0;
     for (int jj = 0; jj <= i; ++jj)
@@ -894,12 +938,12 @@ __device__ void backwardStep(const Ctx<CPL, MB> &x, int s, int ws, int m, int t,
   __syncthreads();
 }
 
-template <int CPL, int MB>
+template <int CPL, int MB, bool TM>
 __global__ void __launch_bounds__(kThreads, minBlocks<CPL, MB>())
     innerLoopBackwardKernel(const __grid_constant__ Args a) {
   extern __shared__ __align__(16) float smem[];
-  const Ctx<CPL, MB> x(a, smem);
-  using C = Ctx<CPL, MB>;
+  const Ctx<CPL, MB, TM> x(a, smem);
+  using C = Ctx<CPL, MB, TM>;
   initShared(x);
   const int f = x.f, b = x.b, K = a.group, BH = a.batch * a.heads, nb = a.L.nb;
   // The cotangents of the final state.
@@ -1078,6 +1122,19 @@ void checkFits(const Layout &L, const char *what) {
                                 std::to_string(maxSharedBytes()));
 }
 
+// The strides of Args from the shape's own offsets (affine in m, bi, hi, t in both layouts).
+void setStrides(const cpu::InnerLoopShape &s, Args &a) {
+  const int64_t e0 = s.etaOffset(0, 0, 0, 0), t0 = s.tokenOffset(0, 0, 0, 0);
+  a.eM = s.etaOffset(1, 0, 0, 0) - e0;
+  a.eB = s.etaOffset(0, 1, 0, 0) - e0;
+  a.eH = s.etaOffset(0, 0, 1, 0) - e0;
+  a.eT = int(s.etaOffset(0, 0, 0, 1) - e0);
+  a.tM = s.tokenOffset(1, 0, 0, 0) - t0;
+  a.tB = s.tokenOffset(0, 1, 0, 0) - t0;
+  a.tH = s.tokenOffset(0, 0, 1, 0) - t0;
+  a.tT = int(s.tokenOffset(0, 0, 0, 1) - t0);
+}
+
 Args argsOf(const cpu::InnerLoopShape &s, const Layout &L) {
   Args a;
   a.n = int(s.n);
@@ -1088,16 +1145,18 @@ Args argsOf(const cpu::InnerLoopShape &s, const Layout &L) {
   a.group = int(s.group);
   a.eps = s.eps;
   a.L = L;
+  setStrides(s, a);
   return a;
 }
 
-// Launch kernel<CPL, MB> with L's shared memory (raising the kernel's limit above 48 KiB once).
-template <template <int, int> class Launch>
+// Launch kernel<CPL, MB, tokenMajor> with L's shared memory (raising the kernel's limit above
+// 48 KiB once).
+template <template <int, int, bool> class Launch>
 void dispatch(const cpu::InnerLoopShape &s, const Args &a) {
   const int cpl = cplOf(s), mb = mbOf(s);
 #define TTT_CASE(C, M)                                                                             \
   if (cpl == C && mb == M)                                                                         \
-    return Launch<C, M>::run(a);
+    return s.tokenMajor ? Launch<C, M, true>::run(a) : Launch<C, M, false>::run(a);
   // clang-format off
   TTT_CASE(1, 16) TTT_CASE(2, 16) TTT_CASE(3, 16) TTT_CASE(4, 16)
   TTT_CASE(1, 32) TTT_CASE(2, 32) TTT_CASE(3, 32) TTT_CASE(4, 32)
@@ -1118,16 +1177,16 @@ template <typename Kernel> void launch(Kernel kernel, const Args &a, AttrBytes &
   }
   kernel<<<a.batch * a.heads, kThreads, bytes>>>(a);
 }
-template <int CPL, int MB> struct LaunchForward {
+template <int CPL, int MB, bool TM> struct LaunchForward {
   static void run(const Args &a) {
     static AttrBytes given = {};
-    launch(innerLoopForwardKernel<CPL, MB>, a, given);
+    launch(innerLoopForwardKernel<CPL, MB, TM>, a, given);
   }
 };
-template <int CPL, int MB> struct LaunchBackward {
+template <int CPL, int MB, bool TM> struct LaunchBackward {
   static void run(const Args &a) {
     static AttrBytes given = {};
-    launch(innerLoopBackwardKernel<CPL, MB>, a, given);
+    launch(innerLoopBackwardKernel<CPL, MB, TM>, a, given);
   }
 };
 

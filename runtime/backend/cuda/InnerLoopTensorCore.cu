@@ -7,7 +7,8 @@
 // gradient, norm statistics, eta/tau, the b x b score accumulation.
 //
 // Shapes: mini-batch b = 16, head dim f = 64 or 96 (template F); the launchers in InnerLoop.cu
-// fall back to the exact kernels for anything else (innerLoopTensorCoreSupports).
+// fall back to the exact kernels for anything else (innerLoopTensorCoreSupports). Either layout
+// of InnerLoopShape, kernels instantiated per layout (TM) as in InnerLoop.cu: same bits in both.
 //
 // Block and thread layout (256 threads, 8 warps), one block per (batch, head) as InnerLoop.cu:
 //  - W, and in the backward dW and W_t, stay in shared memory in fp32 for the whole scan, row
@@ -148,6 +149,11 @@ size_t align256(size_t x) { return (x + 255) / 256 * 256; }
 struct Args {
   int n = 0, batch = 0, heads = 0, group = 1;
   float eps = 0;
+  // Token t of mini-batch m of (batch bi, head hi) in eta, deta: m eM + bi eB + hi eH + t eT; in
+  // q, k, v, o and their cotangents m tM + bi tB + hi tH + t tT, F times those (either
+  // InnerLoopShape layout, same arithmetic). Used by the token-major kernels.
+  int64_t eM = 0, eB = 0, eH = 0, tM = 0, tB = 0, tH = 0;
+  int eT = 1, tT = 0;
   Layout L;
   const float *q = nullptr, *k = nullptr, *v = nullptr, *eta = nullptr, *tau = nullptr,
               *tauLast = nullptr, *gamma = nullptr, *lambda = nullptr;
@@ -193,6 +199,25 @@ __device__ void copyRows(float *dst, int ld, const float *src, int rows, int col
     for (int i = threadIdx.x; i < rows * cols; i += kThreads) {
       const int r = i / cols, c = i - r * cols;
       cpAsync4(dst + r * ld + c, src + i);
+    }
+  }
+}
+// The same from global rows srcLd floats apart (token-major inputs).
+__device__ void copyRowsStrided(float *dst, int ld, const float *src, int64_t srcLd, int rows,
+                                int cols) {
+  const bool vec = (cols % 4 == 0) && (ld % 4 == 0) && (srcLd % 4 == 0) &&
+                   (reinterpret_cast<uintptr_t>(src) % 16 == 0) &&
+                   (__cvta_generic_to_shared(dst) % 16 == 0);
+  if (vec) {
+    const int per = cols / 4;
+    for (int i = threadIdx.x; i < rows * per; i += kThreads) {
+      const int r = i / per, c = i - r * per;
+      cpAsync16(dst + r * ld + 4 * c, src + r * srcLd + 4 * c);
+    }
+  } else {
+    for (int i = threadIdx.x; i < rows * cols; i += kThreads) {
+      const int r = i / cols, c = i - r * cols;
+      cpAsync4(dst + r * ld + c, src + r * srcLd + c);
     }
   }
 }
@@ -381,7 +406,7 @@ __device__ __forceinline__ void matProduct(int warp, int lane, VA A, VB B, Epi e
 }
 
 // One block's view of its (batch, head) and of the shared memory.
-template <int F> struct Ctx {
+template <int F, bool TM> struct Ctx {
   static constexpr int LDX = F + 4, LDW = F + 8, CPL = F / 32, NT = F / 8, RW = kMB / kWarps;
   const Args &a;
   float *sm;
@@ -425,13 +450,29 @@ template <int F> struct Ctx {
   __device__ float *dE() const { return sm + a.L.dE; }
   __device__ float *dEl() const { return sm + a.L.dEl; }
 
+  // Token 0 of mini-batch m of this (batch, head) in q, k, v, o and their cotangents, the stride
+  // of their token rows, and the same in eta, deta: mini-batch major with compile-time strides
+  // (the code of the one-layout kernels), token major (TM) through Args' strides.
   __device__ int64_t tileRow(int m) const { return (int64_t(m) * a.batch + bi) * a.heads + hi; }
+  __device__ int64_t tileAt(int m) const {
+    return TM ? m * a.tM + bi * a.tB + hi * a.tH : tileRow(m) * kMB * F;
+  }
+  __device__ int ld() const { return TM ? a.tT : F; }
+  __device__ int64_t etaAt(int m) const {
+    return TM ? m * a.eM + bi * a.eB + hi * a.eH : tileRow(m) * kMB;
+  }
+  __device__ int etaLd() const { return TM ? a.eT : 1; }
   __device__ void loadInputs(int m, int s) const {
-    const int64_t row = tileRow(m);
-    copyRows(K(s), LDX, a.k + row * kMB * F, kMB, F);
-    copyRows(Q(s), LDX, a.q + row * kMB * F, kMB, F);
+    const int64_t at = tileAt(m);
+    if (TM) {
+      copyRowsStrided(K(s), LDX, a.k + at, ld(), kMB, F);
+      copyRowsStrided(Q(s), LDX, a.q + at, ld(), kMB, F);
+    } else {
+      copyRows(K(s), LDX, a.k + at, kMB, F);
+      copyRows(Q(s), LDX, a.q + at, kMB, F);
+    }
     if (tid < kMB)
-      cpAsync4(eta(s) + tid, a.eta + row * kMB + tid);
+      cpAsync4(eta(s) + tid, a.eta + etaAt(m) + tid * etaLd());
   }
   __device__ void loadMatrix(float *dst, const float *src) const { copyRows(dst, LDW, src, F, F); }
   __device__ void storeMatrix(float *dst, const float *src) const {
@@ -449,9 +490,9 @@ template <int F> struct Ctx {
 // Mean and 1/sigma of a row held as CPL values per lane: one butterfly for the sum and the sum of
 // squares (fp32; LayerNorm inputs here have |mean| of the order of the deviation, so E[z^2] -
 // mean^2 loses no more than a few bits).
-template <int F>
-__device__ __forceinline__ void rowStats(const Ctx<F> &x, const float (&z)[F / 32], float &mean,
-                                         float &rstd) {
+template <int F, bool TM>
+__device__ __forceinline__ void rowStats(const Ctx<F, TM> &x, const float (&z)[F / 32],
+                                         float &mean, float &rstd) {
   float s = 0.0f, q = 0.0f;
 #pragma unroll
   for (int c = 0; c < F / 32; ++c) {
@@ -464,24 +505,26 @@ __device__ __forceinline__ void rowStats(const Ctx<F> &x, const float (&z)[F / 3
 }
 
 // One mini-batch of the scan from the state in W(0), bias(), inputs in set s. update: step the
-// state in place. out: o's tile (or null); slot: the cache slot (or null). Does not end with a
-// barrier: the caller synchronizes before anything reads QB or writes the tiles again.
-template <int F>
-__device__ void forwardStep(const Ctx<F> &x, int s, int m, bool update, float *out, float *slot) {
-  using C = Ctx<F>;
+// state in place. out: o's tile (token rows Ctx::ld() apart; or null); slot: the cache slot (or
+// null). Does not end with a barrier: the caller synchronizes before anything reads QB or writes
+// the tiles again.
+template <int F, bool TM>
+__device__ void forwardStep(const Ctx<F, TM> &x, int s, int m, bool update, float *out,
+                            float *slot) {
+  using C = Ctx<F, TM>;
   constexpr int LDX = C::LDX, LDW = C::LDW, CPL = C::CPL, NT = C::NT, RW = C::RW;
   const int lane = x.lane, warp = x.warp;
   const Slot sl = slotOf(kMB, F);
   float *W = x.W(0), *bias = x.bias(), *Ks = x.K(s), *Qs = x.Q(s), *Gs = x.G(s), *As = x.A(s),
         *etas = x.eta(s), *taus = x.tau(), *Z = x.T(0), *QB = x.T(1), *EG = x.T(2), *Cm = x.Cm();
-  const int64_t row0 = x.tileRow(m) * kMB * F;
+  const int64_t row0 = x.tileAt(m);
 
   float vr[RW][CPL];
 #pragma unroll
   for (int r = 0; r < RW; ++r)
 #pragma unroll
     for (int c = 0; c < CPL; ++c)
-      vr[r][c] = x.a.v[row0 + int64_t(x.row(r)) * F + x.col(c)];
+      vr[r][c] = x.a.v[row0 + int64_t(x.row(r)) * x.ld() + x.col(c)];
 
   // ---- F1 ---- [K; Q] W + b; A = Q K^T on the warps with one product tile fewer.
   for (int nt = warp; nt < NT; nt += kWarps) {
@@ -600,7 +643,7 @@ __device__ void forwardStep(const Ctx<F> &x, int s, int m, bool update, float *o
       const float xh = (zb[c] - mean) * rstd;
       const int e = i * F + x.col(c);
       if (out)
-        out[e] = Qs[i * LDX + x.col(c)] + x.gamma[c] * xh + x.lambda[c];
+        out[i * x.ld() + x.col(c)] = Qs[i * LDX + x.col(c)] + x.gamma[c] * xh + x.lambda[c];
       if (slot)
         slot[sl.xhat + e] = xh;
     }
@@ -616,7 +659,7 @@ __device__ void forwardStep(const Ctx<F> &x, int s, int m, bool update, float *o
                         });
 }
 
-template <int F> __device__ void initShared(const Ctx<F> &x) {
+template <int F, bool TM> __device__ void initShared(const Ctx<F, TM> &x) {
   for (int i = x.tid; i < x.a.L.total; i += kThreads)
     x.sm[i] = 0.0f;
   __syncthreads();
@@ -628,11 +671,11 @@ template <int F> __device__ void initShared(const Ctx<F> &x) {
 template <int F> constexpr int minBlocksFwd() { return 2; }
 template <int F> constexpr int minBlocksBwd() { return F <= 64 ? 2 : 1; }
 
-template <int F>
+template <int F, bool TM>
 __global__ void __launch_bounds__(kThreads, minBlocksFwd<F>())
     tcForwardKernel(const __grid_constant__ Args a) {
   extern __shared__ __align__(16) float smem[];
-  const Ctx<F> x(a, smem);
+  const Ctx<F, TM> x(a, smem);
   initShared(x);
   const int BH = a.batch * a.heads;
   x.loadMatrix(x.W(0), a.W0 + int64_t(x.bh) * F * F);
@@ -654,7 +697,7 @@ __global__ void __launch_bounds__(kThreads, minBlocksFwd<F>())
       if (x.tid < F)
         a.ckptBOut[(g * BH + x.bh) * F + x.tid] = x.bias()[x.tid];
     }
-    forwardStep(x, s, m, true, a.o + x.tileRow(m) * kMB * F, nullptr);
+    forwardStep(x, s, m, true, a.o + x.tileAt(m), nullptr);
   }
   __syncthreads();
   x.storeMatrix(a.Wfinal + int64_t(x.bh) * F * F, x.W(0));
@@ -664,11 +707,11 @@ __global__ void __launch_bounds__(kThreads, minBlocksFwd<F>())
 
 // The reverse of forwardStep for step t (mini-batch m) with W_t in W(ws), the inputs, G and A in
 // set s; dW, db the cotangents of the step's output state, replaced by those of its input state.
-template <int F>
-__device__ void backwardStep(const Ctx<F> &x, int s, int ws, int m, int t, float (&dgam)[F / 32],
-                             float (&dlam)[F / 32], float &dtauAcc, float &dtauLastAcc,
-                             float sumG2) {
-  using C = Ctx<F>;
+template <int F, bool TM>
+__device__ void backwardStep(const Ctx<F, TM> &x, int s, int ws, int m, int t,
+                             float (&dgam)[F / 32], float (&dlam)[F / 32], float &dtauAcc,
+                             float &dtauLastAcc, float sumG2) {
+  using C = Ctx<F, TM>;
   constexpr int LDX = C::LDX, LDW = C::LDW, CPL = C::CPL, NT = C::NT, RW = C::RW;
   const int lane = x.lane, warp = x.warp;
   const Slot sl = slotOf(kMB, F);
@@ -677,7 +720,7 @@ __device__ void backwardStep(const Ctx<F> &x, int s, int ws, int m, int t, float
         *As = x.A(s), *etas = x.eta(s), *taus = x.tau(), *dP = x.T(0), *dZbar = x.T(1),
         *dKp = x.T(2), *dQp = x.T(3), *dGZ = x.T(4), *Cm = x.Cm(), *dAs = x.dA(), *dEs = x.dE(),
         *dEls = x.dEl();
-  const int64_t row0 = x.tileRow(m) * kMB * F;
+  const int64_t row0 = x.tileAt(m);
 
   // This thread's row values of dO and of the cache for Ba (those for Bc are read at Bb).
   float dO[RW][CPL], xh[RW][CPL], rstdL[RW];
@@ -688,7 +731,7 @@ __device__ void backwardStep(const Ctx<F> &x, int s, int ws, int m, int t, float
 #pragma unroll
     for (int c = 0; c < CPL; ++c) {
       const int e = j * F + x.col(c);
-      dO[r][c] = x.a.dO[row0 + e];
+      dO[r][c] = x.a.dO[row0 + j * x.ld() + x.col(c)];
       xh[r][c] = slot[sl.xhat + e];
     }
   }
@@ -832,7 +875,7 @@ __device__ void backwardStep(const Ctx<F> &x, int s, int ws, int m, int t, float
       dlam[c] += dr;
       const float dzh = -du * s2 - mduz * gg[c] + dr * x.gamma[c];
       dKp[j * LDX + x.col(c)] += dr;
-      x.a.dv[row0 + j * F + x.col(c)] = -dr;
+      x.a.dv[row0 + j * x.ld() + x.col(c)] = -dr;
       dGZ[j * LDX + x.col(c)] = dzh * rs + dzc * zh[r][c] - mdz;
     }
   }
@@ -846,7 +889,7 @@ __device__ void backwardStep(const Ctx<F> &x, int s, int ws, int m, int t, float
     for (int i = 0; i < kMB; ++i)
       de = fmaf(i >= j ? dEs[i * kLda + j] : 0.0f, taus[i], de);
     de = fmaf(dEls[j], x.tauLast, de);
-    x.a.deta[x.tileRow(m) * kMB + j] = de;
+    x.a.deta[x.etaAt(m) + j * x.etaLd()] = de;
   } else if (warp == kWarps - 2 && lane < kMB) {
     const int i = lane;
     float dt = 0.0f;
@@ -873,7 +916,7 @@ __device__ void backwardStep(const Ctx<F> &x, int s, int ws, int m, int t, float
       const int r = x.fr(0, v), c = x.fc(8 * nt, v);
       const float2 val =
           make_float2(dQp[r * LDX + c] + d[0][v], dQp[r * LDX + c + 1] + d[0][v + 1]);
-      *reinterpret_cast<float2 *>(x.a.dq + row0 + r * F + c) = val;
+      *reinterpret_cast<float2 *>(x.a.dq + row0 + r * x.ld() + c) = val;
     }
   }
   matProduct<F, false>(warp, lane, View<1, LDX>{Qs}, View<LDX, 1>{dZbar},
@@ -895,7 +938,7 @@ __device__ void backwardStep(const Ctx<F> &x, int s, int ws, int m, int t, float
       const int r = x.fr(0, v), c = x.fc(8 * nt, v);
       const float2 val =
           make_float2(dKp[r * LDX + c] + d[0][v], dKp[r * LDX + c + 1] + d[0][v + 1]);
-      *reinterpret_cast<float2 *>(x.a.dk + row0 + r * F + c) = val;
+      *reinterpret_cast<float2 *>(x.a.dk + row0 + r * x.ld() + c) = val;
     }
   }
   matProduct<F, false>(warp, lane, View<1, LDX>{Ks}, View<LDX, 1>{dGZ},
@@ -915,12 +958,12 @@ __device__ void backwardStep(const Ctx<F> &x, int s, int ws, int m, int t, float
   }
 }
 
-template <int F>
+template <int F, bool TM>
 __global__ void __launch_bounds__(kThreads, minBlocksBwd<F>())
     tcBackwardKernel(const __grid_constant__ Args a) {
   extern __shared__ __align__(16) float smem[];
-  const Ctx<F> x(a, smem);
-  using C = Ctx<F>;
+  const Ctx<F, TM> x(a, smem);
+  using C = Ctx<F, TM>;
   initShared(x);
   const int K = a.group, BH = a.batch * a.heads;
   for (int i = x.tid; i < F * F; i += kThreads) {
@@ -1070,6 +1113,16 @@ Args argsOf(const cpu::InnerLoopShape &s, bool backward) {
   a.group = int(s.group);
   a.eps = float(s.eps);
   a.L = makeLayout(int(s.headDim), backward);
+  // The strides from the shape's own offsets (affine in m, bi, hi, t in both layouts).
+  const int64_t e0 = s.etaOffset(0, 0, 0, 0), t0 = s.tokenOffset(0, 0, 0, 0);
+  a.eM = s.etaOffset(1, 0, 0, 0) - e0;
+  a.eB = s.etaOffset(0, 1, 0, 0) - e0;
+  a.eH = s.etaOffset(0, 0, 1, 0) - e0;
+  a.eT = int(s.etaOffset(0, 0, 0, 1) - e0);
+  a.tM = s.tokenOffset(1, 0, 0, 0) - t0;
+  a.tB = s.tokenOffset(0, 1, 0, 0) - t0;
+  a.tH = s.tokenOffset(0, 0, 1, 0) - t0;
+  a.tT = int(s.tokenOffset(0, 0, 0, 1) - t0);
   return a;
 }
 } // namespace
@@ -1119,11 +1172,17 @@ void innerLoopForwardTensorCore(const cpu::InnerLoopShape &s, const float *W0, c
   a.ckptWOut = ckptW;
   a.ckptBOut = ckptB;
   if (s.headDim == 64) {
-    static AttrBytes given = {};
-    launch(tcForwardKernel<64>, a, given);
+    static AttrBytes given[2] = {}; // per kernel: the attribute is the function's
+    if (s.tokenMajor)
+      launch(tcForwardKernel<64, true>, a, given[1]);
+    else
+      launch(tcForwardKernel<64, false>, a, given[0]);
   } else {
-    static AttrBytes given = {};
-    launch(tcForwardKernel<96>, a, given);
+    static AttrBytes given[2] = {}; // per kernel: the attribute is the function's
+    if (s.tokenMajor)
+      launch(tcForwardKernel<96, true>, a, given[1]);
+    else
+      launch(tcForwardKernel<96, false>, a, given[0]);
   }
 }
 
@@ -1164,11 +1223,17 @@ void innerLoopBackwardTensorCore(const cpu::InnerLoopShape &s, const float *ckpt
   a.slots = reinterpret_cast<float *>(static_cast<char *>(workspace) +
                                       align256(size_t(BH * partialDoubles(b, f)) * sizeof(double)));
   if (f == 64) {
-    static AttrBytes given = {};
-    launch(tcBackwardKernel<64>, a, given);
+    static AttrBytes given[2] = {}; // per kernel: the attribute is the function's
+    if (s.tokenMajor)
+      launch(tcBackwardKernel<64, true>, a, given[1]);
+    else
+      launch(tcBackwardKernel<64, false>, a, given[0]);
   } else {
-    static AttrBytes given = {};
-    launch(tcBackwardKernel<96>, a, given);
+    static AttrBytes given[2] = {}; // per kernel: the attribute is the function's
+    if (s.tokenMajor)
+      launch(tcBackwardKernel<96, true>, a, given[1]);
+    else
+      launch(tcBackwardKernel<96, false>, a, given[0]);
   }
   const int64_t count = b + 1 + 2 * s.heads * f;
   tcSharedKernel<<<int((count + 255) / 256), 256>>>(a.batch, a.heads, b, f, a.partial, dtau,
