@@ -20,13 +20,17 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstdio>
 #include <cmath>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
 #include <map>
+#include <mutex>
 #include <sstream>
+#include <thread>
 #include <type_traits>
 
 namespace ttt::train {
@@ -58,6 +62,61 @@ private:
   }
   void (*previousInt_)(int);
   void (*previousTerm_)(int);
+};
+
+// Several ranks: a rank that hangs or dies inside a collective leaves the others waiting in MPI
+// or NCCL, which never time out by themselves. The watchdog ends this process with one line when
+// a step has not finished within the limit; mpirun and srun then end the job (a rank exited
+// non-zero), a torchrun-style rendezvous names the rank. Checkpoints are written atomically, so
+// the last one stays intact.
+class StepWatchdog {
+public:
+  StepWatchdog(double seconds, int rank) : limit_(seconds), rank_(rank) {
+    if (limit_ > 0)
+      thread_ = std::thread([this] { watch(); });
+  }
+  ~StepWatchdog() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      done_ = true;
+    }
+    wake_.notify_all();
+    if (thread_.joinable())
+      thread_.join();
+  }
+  // Step `step` (1-based) starts now.
+  void beat(int64_t step) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    step_ = step;
+    since_ = std::chrono::steady_clock::now();
+  }
+
+private:
+  void watch() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    while (!done_) {
+      wake_.wait_for(lock, std::chrono::milliseconds(250));
+      const double waited =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - since_).count();
+      if (!done_ && step_ > 0 && waited > limit_) {
+        std::fprintf(stderr,
+                     "ttt-run: error: rank %d: step %lld did not finish within %g s: another rank "
+                     "hangs or died (MPI and NCCL wait forever); stopping this rank (the last "
+                     "checkpoint is intact; --step-timeout sets the limit)\n",
+                     rank_, static_cast<long long>(step_), limit_);
+        std::fflush(stderr);
+        std::_Exit(3);
+      }
+    }
+  }
+  const double limit_;
+  const int rank_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool done_ = false;
+  int64_t step_ = 0;
+  std::chrono::steady_clock::time_point since_ = std::chrono::steady_clock::now();
+  std::thread thread_;
 };
 
 struct Schedule {
@@ -604,6 +663,7 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
   const int64_t firstStep = state.step;
   data::Batch batch;
   StopSignals signals;
+  StepWatchdog watchdog(comm->size() > 1 ? o.stepTimeout : 0.0, comm->rank());
   auto save = [&](const std::string &name) -> std::string {
     if (o.outputDir.empty())
       return "";
@@ -627,6 +687,7 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
     return comm->barrier();
   };
   for (int64_t step = state.step; step < steps; ++step) {
+    watchdog.beat(step + 1);
     if (!gpu)
       for (auto &[name, g] : accumulators)
         std::fill(g.begin(), g.end(), T(0));

@@ -42,6 +42,8 @@ struct TrainOptions {
                                             // (ZeRO-1; only with more than one), 0 replicates them
   std::optional<int> ranks;                 // --ranks (--dry-run): ranks to plan for (default:
                                             // the launch's)
+  double stepTimeout = 1800;                // --step-timeout: several ranks: end this rank when
+                                            // a step takes longer (a hung or dead rank); 0: off
 };
 
 /// Model FLOPs per token for throughput and MFU: 6 per parameter (forward + backward of every

@@ -32,6 +32,11 @@ void addPlanOptions(CLI::App &app, PlanOptions &opts) {
       ->needs(prof);
   app.add_flag("!--no-graph", opts.train.cudaGraphs,
                "CUDA backend: launch every kernel eagerly instead of replaying CUDA graphs");
+  app.add_option("--step-timeout", opts.train.stepTimeout,
+                 "Several ranks: stop this rank with an error when one training step takes longer "
+                 "than this many seconds (a hung or dead rank; MPI and NCCL wait forever); 0: off")
+      ->default_val(1800)
+      ->check(CLI::NonNegativeNumber);
   app.add_flag("!--no-overlap", opts.train.overlapReduction,
                "CUDA backend, several ranks: average the gradients after the micro-steps instead "
                "of per bucket during the last micro-step's backward");
