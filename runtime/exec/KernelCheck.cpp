@@ -165,16 +165,11 @@ cpu::MatmulShape matmulShape(const Case &c, Shape *outShape) {
 
 cpu::InnerLoopShape innerLoopShape(const Case &c) {
   const Shape q = c.input("q").shape;
-  const bool tokenMajor = c.params.value("token_major", false);
-  cpu::InnerLoopShape s{tokenMajor ? q[1] : q[0],
-                        tokenMajor ? q[0] : q[1],
-                        tokenMajor ? q[3] : q[2],
-                        tokenMajor ? q[2] : q[3],
-                        q[4],
-                        c.params.at("group").get<int64_t>(),
-                        c.params.at("eps").get<double>()};
-  s.tokenMajor = tokenMajor;
-  return s;
+  if (q.size() != 5)
+    throw std::invalid_argument(c.name + ": q must have 5 dimensions");
+  return cpu::InnerLoopShape::ofQ(q.data(), c.params.at("group").get<int64_t>(),
+                                  c.params.at("eps").get<double>(),
+                                  c.params.value("token_major", false));
 }
 
 std::vector<cpu::FusedStep> fusedSteps(const Case &c) {
