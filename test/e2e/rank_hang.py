@@ -15,7 +15,7 @@ from harness import load  # noqa: E402
 
 work, plan = sys.argv[1], sys.argv[2]
 out_dir = os.path.join(work, "hang")
-timeout = 4
+timeout = 20
 job = subprocess.Popen(
     ["mpirun", "--allow-run-as-root", "--oversubscribe", "-np", "2", "ttt-run", plan,
      "--max-train-steps", "100000", "--save-every", "2", "--step-timeout", str(timeout),
