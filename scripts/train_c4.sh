@@ -7,12 +7,13 @@
 #
 # The per-device batch follows the GPU count (1 GPU: 16 x 16 accumulation, 2: 16 x 8,
 # 4: 32 x 2, 8: 32 x 1), capped by what fits one H200 (docs/perf.md: 125m 32, 350m 16, 760m and
-# 1b 8; the accumulation grows to keep the global batch). State passing is on for one GPU, as in
-# the seed's example command; the paper's runs had none (every 2048-token window starts from
-# W1/b1): STATE_PASSING=false turns it off. Several GPUs train without it until it is supported
-# over several ranks.
-# Environment: OUT (default runs/ttt_SIZE), BUILD_DIR (default build), GPUS (default: counted
-# with nvidia-smi), DATA (default c4), STATE_PASSING (default true).
+# 1b 8; the accumulation grows to keep the global batch). State passing is on, as in the seed's
+# example command, on any number of GPUs (each rank carries its rows' states; checkpoints hold
+# every row, so a run resumes on another GPU count); the paper's runs had none (every 2048-token
+# window starts from W1/b1): STATE_PASSING=false turns it off.
+# Environment: OUT (default runs/ttt_SIZE), BUILD_DIR (default build, under the source tree, or
+# an absolute path), GPUS (default: counted with nvidia-smi), DATA (default c4), STATE_PASSING
+# (default true). With --dry-run one process shows one device of the job (ttt-run --ranks).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 size="${1:?usage: scripts/train_c4.sh 125m|350m|760m|1b [ttt-run flags]}"
@@ -22,7 +23,9 @@ case "$size" in 125m | 350m | 760m | 1b) ;; *)
   exit 2
   ;;
 esac
-bin="$root/${BUILD_DIR:-build}/bin"
+build="${BUILD_DIR:-build}"
+[[ "$build" == /* ]] || build="$root/$build"
+bin="$build/bin"
 out="${OUT:-runs/ttt_$size}"
 gpus="${GPUS:-$( (nvidia-smi -L 2>/dev/null || true) | grep -c '^GPU' || true)}"
 [[ "$gpus" -ge 1 ]] || gpus=1 # no GPU here: plan as for one (e.g. for --dry-run)
@@ -38,20 +41,17 @@ case "$gpus" in
 esac
 case "$size" in 125m) cap=32 ;; 350m) cap=16 ;; *) cap=8 ;; esac
 [[ "$batch" -le "$cap" ]] || batch=$cap
-if [[ "$gpus" -gt 1 ]]; then
-  sp="${STATE_PASSING:-false}"
-  [[ "$sp" == false ]] || { echo "train_c4.sh: state passing over several GPUs is not supported yet; use STATE_PASSING=false or one GPU" >&2; exit 2; }
-else
-  sp="${STATE_PASSING:-true}"
-fi
+sp="${STATE_PASSING:-true}"
 mkdir -p "$out"
 "$bin/tttc" "$root/models/ttt_$size.mlir" --per-device-batch "$batch" --state-passing "$sp" \
   -o "$out/train.bin"
 cmd=("$bin/ttt-run" "$out/train.bin" --data "${DATA:-c4}" --backend cuda --state-passing "$sp"
   --output-dir "$out" "$@")
-if [[ "$gpus" -gt 1 ]]; then
+if [[ " $* " == *" --dry-run "* ]]; then
+  cmd+=(--ranks "$gpus") # one process shows one device of the job
+elif [[ "$gpus" -gt 1 ]]; then
   # One process per GPU through a torchrun-style environment (NCCL averages the gradients).
-  cmd=(torchrun --standalone --nproc-per-node "$gpus" --no-python "${cmd[@]}")
+  cmd=(torchrun --standalone --nproc_per_node "$gpus" --no_python "${cmd[@]}")
 fi
 echo "+ ${cmd[*]}"
 exec "${cmd[@]}"

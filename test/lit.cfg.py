@@ -21,6 +21,7 @@ config.environment["FILECHECK_OPTS"] = "--enable-var-scope"
 tool_dirs = [config.ttt_tools_dir, config.llvm_tools_dir]
 config.environment["PATH"] = os.pathsep.join(tool_dirs + [config.environment.get("PATH", "")])
 config.substitutions.append(("%src", config.ttt_source_dir))
+config.substitutions.append(("%build", os.path.dirname(config.ttt_tools_dir)))
 config.substitutions.append(("%models", os.path.join(config.ttt_source_dir, "models")))
 config.substitutions.append(("%inputs", os.path.join(config.test_source_root, "Inputs")))
 config.substitutions.append(("%python", config.ttt_python))

@@ -35,7 +35,30 @@ std::string syncDirectory(const std::string &dir) {
 std::vector<int64_t> shapeOf(const plan::Parameter &p) {
   return std::vector<int64_t>(p.shape()->begin(), p.shape()->end());
 }
+
+int64_t numel(const std::vector<int64_t> &shape) {
+  int64_t n = 1;
+  for (int64_t d : shape)
+    n *= d;
+  return n;
+}
 } // namespace
+
+std::map<std::string, std::vector<int64_t>> carriedStateShapes(const plan::Plan &plan) {
+  std::map<std::string, std::vector<int64_t>> shapes;
+  const plan::Program *micro = exec::findProgram(plan, "micro_step");
+  if (!micro || !plan.recipe()->state_passing())
+    return shapes;
+  for (const plan::Instr *ins : *micro->instrs()) {
+    if (ins->op()->str() != "input" || !ins->name())
+      continue;
+    const std::string name = ins->name()->str();
+    const plan::Tensor *t = micro->tensors()->Get(ins->results()->Get(0));
+    if (name.rfind("state:", 0) == 0 && name != "state:reset" && t->shape()->size() > 0)
+      shapes[name].assign(t->shape()->begin() + 1, t->shape()->end());
+  }
+  return shapes;
+}
 
 nlohmann::json hfConfig(const plan::Plan &plan) {
   const plan::ModelConfig &c = *plan.config();
@@ -104,10 +127,16 @@ std::string saveCheckpoint(const plan::Plan &plan, const TrainState<T> &state,
     return err;
   if (!state.streams.empty()) {
     checkpoint::SafetensorsFile streams;
-    for (size_t slot = 0; slot < state.streams.size(); ++slot)
-      for (const auto &[name, values] : state.streams[slot])
-        streams.tensors.push_back(checkpoint::makeTensor(
-            "slot" + std::to_string(slot) + "/" + name, dtype, {int64_t(values.size())}, values));
+    for (const auto &[name, shape] : carriedStateShapes(plan)) {
+      const int64_t perRow = numel(shape);
+      auto it = state.streams.find(name);
+      if (it == state.streams.end() || it->second.size() % size_t(perRow) != 0)
+        return "internal error: no carried state '" + name + "' of whole rows to checkpoint";
+      std::vector<int64_t> full{int64_t(it->second.size()) / perRow};
+      full.insert(full.end(), shape.begin(), shape.end());
+      streams.tensors.push_back(checkpoint::makeTensor(name, dtype, full, it->second));
+    }
+    streams.metadata["layout"] = "global rows";
     if (std::string err = checkpoint::writeSafetensors((tmp / "streams.safetensors").string(), streams);
         !err.empty())
       return err;
@@ -152,7 +181,8 @@ std::string saveCheckpoint(const plan::Plan &plan, const TrainState<T> &state,
 }
 
 template <typename T>
-std::string loadCheckpoint(const plan::Plan &plan, const std::string &dir, TrainState<T> &state) {
+std::string loadCheckpoint(const plan::Plan &plan, const std::string &dir, TrainState<T> &state,
+                           bool streams) {
   fs::path base(dir);
   for (const char *file : {"model.safetensors", "optimizer.safetensors", "trainer_state.json"})
     if (!fs::exists(base / file))
@@ -179,18 +209,41 @@ std::string loadCheckpoint(const plan::Plan &plan, const std::string &dir, Train
         (*dst)[size_t(j)] = T(t->at(j));
     }
   }
-  // State passing: the slots' carried states, shaped like the (fresh) states given in.
-  for (size_t slot = 0; slot < state.streams.size(); ++slot) {
-    checkpoint::SafetensorsFile streams;
-    if (std::string err = checkpoint::readSafetensors((base / "streams.safetensors").string(), streams);
-        !err.empty())
+  // State passing: every row's carried states, [global batch, per-row shape]. Checkpoints of
+  // earlier versions (one rank only) hold them per micro-batch slot ("slot<k>/<name>", flat),
+  // which in slot order is the same global row order.
+  state.streams.clear();
+  if (streams && plan.recipe()->state_passing()) {
+    const std::string file = dir + "/streams.safetensors";
+    checkpoint::SafetensorsFile carried;
+    if (std::string err = checkpoint::readSafetensors(file, carried); !err.empty())
       return err + " (the plan passes states between steps; the checkpoint must have them)";
-    for (auto &[name, values] : state.streams[slot]) {
-      const checkpoint::Tensor *t = streams.find("slot" + std::to_string(slot) + "/" + name);
-      if (!t || t->numel() != int64_t(values.size()))
-        return dir + "/streams.safetensors: missing or mis-sized state '" + name + "'";
-      for (int64_t j = 0; j < t->numel(); ++j)
-        values[size_t(j)] = T(t->at(j));
+    int64_t rows = -1;
+    for (const auto &[name, shape] : carriedStateShapes(plan)) {
+      const int64_t perRow = numel(shape);
+      std::vector<const checkpoint::Tensor *> parts;
+      if (const checkpoint::Tensor *t = carried.find(name))
+        parts.push_back(t);
+      else
+        for (int k = 0; const checkpoint::Tensor *t = carried.find("slot" + std::to_string(k) + "/" + name); ++k)
+          parts.push_back(t);
+      if (parts.empty())
+        return file + ": no carried state '" + name +
+               "'; the checkpoint belongs to another model or to a run without state passing";
+      std::vector<T> &values = state.streams[name];
+      for (const checkpoint::Tensor *t : parts) {
+        const bool flat = t->shape.size() == 1; // the per-slot layout of earlier versions
+        if (t->numel() % perRow != 0 ||
+            (!flat && !std::equal(shape.begin(), shape.end(), t->shape.begin() + 1, t->shape.end())))
+          return file + ": state '" + name + "' is mis-shaped for this plan's model";
+        for (int64_t j = 0; j < t->numel(); ++j)
+          values.push_back(T(t->at(j)));
+      }
+      const int64_t n = int64_t(values.size()) / perRow;
+      if (rows >= 0 && n != rows)
+        return file + ": the states carry different numbers of rows (" + std::to_string(rows) +
+               " and " + std::to_string(n) + "); the file is damaged";
+      rows = n;
     }
   }
   std::ifstream in(base / "trainer_state.json");
@@ -227,7 +280,8 @@ void pruneCheckpoints(const std::string &outputDir, int keep) {
 #define INSTANTIATE(T)                                                                             \
   template std::string saveCheckpoint<T>(const plan::Plan &, const TrainState<T> &,              \
                                          const std::string &, const std::string &);              \
-  template std::string loadCheckpoint<T>(const plan::Plan &, const std::string &, TrainState<T> &);
+  template std::string loadCheckpoint<T>(const plan::Plan &, const std::string &, TrainState<T> &, \
+                                         bool);
 INSTANTIATE(float)
 INSTANTIATE(double)
 #undef INSTANTIATE

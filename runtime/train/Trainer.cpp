@@ -134,7 +134,7 @@ std::string applyStep(const plan::Program &apply, const std::vector<std::vector<
   for (const plan::Instr *ins : *apply.instrs()) {
     std::string op = ins->op()->str();
     if (op == "reduce_grads") {
-      continue; // one rank: nothing to reduce (issue 11 brings NCCL/MPI here)
+      continue; // the trainer has summed the ranks' gradients already (or per bucket)
     } else if (op == "clip_global_norm") {
       double sum = 0;
       for (int32_t id : *ins->operands())
@@ -420,13 +420,32 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
   // passing, each micro-batch slot carries its rows' states from step to step.
   TrainState<T> state;
   const bool statePassing = recipe.state_passing();
-  if (statePassing && comm->size() > 1)
-    return "state passing over several ranks is not supported yet (issue 11); run it on one rank";
+  // State passing: micro-batch slot a of this rank carries the states of global rows
+  // (rank x accum + a) x rows + [0, rows), the rows the data loader gives it.
+  std::vector<exec::NamedTensors<T>> slots;
   if (statePassing)
-    state.streams.assign(size_t(accum), exec::freshStates<T>(*micro));
+    slots.assign(size_t(accum), exec::freshStates<T>(*micro));
+  const auto slotRow = [&](int64_t a) { return (int64_t(rank) * accum + a) * rows; };
   if (!o.resumeFrom.empty()) {
     if (std::string err = loadCheckpoint(plan, o.resumeFrom, state); !err.empty())
       return err;
+    // The checkpoint holds every row in global order: this rank takes its own, however many
+    // ranks wrote it.
+    for (const auto &[name, all] : state.streams)
+      for (int64_t a = 0; a < accum; ++a) {
+        auto it = slots[size_t(a)].find(name);
+        if (it == slots[size_t(a)].end())
+          return o.resumeFrom + "/streams.safetensors: state '" + name + "' is not one this plan carries";
+        std::vector<T> &mine = it->second;
+        const size_t perRow = mine.size() / size_t(rows);
+        if (all.size() != size_t(global) * perRow)
+          return o.resumeFrom + "/streams.safetensors: " + std::to_string(all.size() / perRow) +
+                 " row streams, but this run's global batch is " + std::to_string(global) +
+                 "; state passing continues every row, so resume with the global batch that wrote it";
+        std::copy_n(all.begin() + slotRow(a) * int64_t(perRow), mine.size(), mine.begin());
+        slots[size_t(a)]["state:reset"].assign(1, T(0));
+      }
+    exec::NamedTensors<T>().swap(state.streams);
   } else {
     std::string err = o.weights.empty() ? exec::initWeights(plan, seed, state.params)
                                         : exec::loadWeights(plan, o.weights, state.params);
@@ -664,10 +683,33 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
   data::Batch batch;
   StopSignals signals;
   StepWatchdog watchdog(comm->size() > 1 ? o.stepTimeout : 0.0, comm->rank());
+  // State passing: every slot's rows meet on rank 0 in global row order before a save (a
+  // collective: every rank calls it); state.streams is freed again after the save.
+  auto gatherStreams = [&]() -> std::string {
+    if (!statePassing)
+      return "";
+    for (const auto &entry : slots[0]) {
+      const std::string &name = entry.first;
+      if (name == "state:reset")
+        continue;
+      std::vector<T> mine;
+      for (const exec::NamedTensors<T> &slot : slots)
+        mine.insert(mine.end(), slot.at(name).begin(), slot.at(name).end());
+      std::vector<T> all(lead ? mine.size() * size_t(ranks) : 0);
+      if (std::string err = comm->gatherToRoot(mine.data(), all.data(), int64_t(mine.size()));
+          !err.empty())
+        return err;
+      if (lead)
+        state.streams[name] = std::move(all);
+    }
+    return "";
+  };
   auto save = [&](const std::string &name) -> std::string {
     if (o.outputDir.empty())
       return "";
     if (std::string err = gatherMoments(); !err.empty())
+      return err;
+    if (std::string err = gatherStreams(); !err.empty())
       return err;
     if (!lead) // one copy of each checkpoint, written by rank 0
       return comm->barrier();
@@ -679,6 +721,7 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
     std::string dir = o.outputDir + "/" + name;
     if (std::string err = saveCheckpoint(plan, state, tokenizerPath, dir); !err.empty())
       return err;
+    exec::NamedTensors<T>().swap(state.streams);
     if (zero) {
       Weights<T>().swap(m);
       Weights<T>().swap(v);
@@ -693,9 +736,10 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
         std::fill(g.begin(), g.end(), T(0));
     double loss = 0;
     if (fileRows) {
-      int64_t first = (step * global) % fileRows;
+      // this rank's slice of the step's global batch, as the data loader gives it
+      const int64_t first = (step * global) % fileRows + slotRow(0), n = accum * rows;
       auto rowsOf = [&](const std::vector<int32_t> &x) {
-        return std::vector<int32_t>(x.begin() + first * seq, x.begin() + (first + global) * seq);
+        return std::vector<int32_t>(x.begin() + first * seq, x.begin() + (first + n) * seq);
       };
       batch.inputs = rowsOf(fileBatches["tokens"]);
       batch.targets = rowsOf(fileBatches["targets"]);
@@ -715,7 +759,7 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
       auto begin = [&](const std::vector<int32_t> &x) { return x.begin() + a * rows * seq; };
       inputs["tokens"].assign(begin(batch.inputs), begin(batch.inputs) + rows * seq);
       inputs["targets"].assign(begin(batch.targets), begin(batch.targets) + rows * seq);
-      exec::NamedTensors<T> *streams = statePassing ? &state.streams[size_t(a)] : nullptr;
+      exec::NamedTensors<T> *streams = statePassing ? &slots[size_t(a)] : nullptr;
       if (streams && batch.streamsReset)
         (*streams)["state:reset"].assign(1, T(1));
       std::string runErr;
@@ -1034,9 +1078,7 @@ std::string evaluate(const plan::Plan &plan, const TrainOptions &o, std::ostream
     std::string err;
     if (!o.resumeFrom.empty()) {
       TrainState<T> st;
-      if (plan.recipe()->state_passing())
-        st.streams.assign(1, exec::freshStates<T>(*exec::findProgram(plan, "eval_step")));
-      err = loadCheckpoint(plan, o.resumeFrom, st);
+      err = loadCheckpoint(plan, o.resumeFrom, st, /*streams=*/false);
       w = std::move(st.params);
     } else {
       err = o.weights.empty() ? exec::initWeights(plan, o.seed.value_or(plan.recipe()->seed()), w)
