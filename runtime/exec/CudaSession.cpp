@@ -1104,6 +1104,12 @@ struct CudaSession::Impl {
   }
   // This rank's slice of full host tensors (parameter-table order) into dst (shardBytes).
   std::string putSlice(char *dst, const std::vector<const std::vector<float> *> &host) {
+    return putRange(dst, host, shardBegin, shardBytes);
+  }
+  // The bytes [begin, begin + bytes) of the flat parameter space, taken from full host tensors
+  // (parameter-table order), into dst.
+  std::string putRange(char *dst, const std::vector<const std::vector<float> *> &host,
+                       size_t begin, size_t bytes) {
     if (host.size() != paramOffset.size())
       return "expected " + std::to_string(paramOffset.size()) + " tensors, got " +
              std::to_string(host.size());
@@ -1112,9 +1118,9 @@ struct CudaSession::Impl {
         return "tensor " + std::to_string(i) + " has " + std::to_string(host[i]->size()) +
                " values, the plan's parameter has " + std::to_string(paramCount[i]);
       const size_t first = paramOffset[i], last = first + paramCount[i] * sizeof(float);
-      const size_t lo = std::max(first, shardBegin), hi = std::min(last, shardBegin + shardBytes);
+      const size_t lo = std::max(first, begin), hi = std::min(last, begin + bytes);
       if (lo < hi)
-        check(cudaMemcpy(dst + (lo - shardBegin),
+        check(cudaMemcpy(dst + (lo - begin),
                          reinterpret_cast<const char *>(host[i]->data()) + (lo - first), hi - lo,
                          cudaMemcpyHostToDevice),
               "copy to the device");
@@ -1141,18 +1147,7 @@ struct CudaSession::Impl {
 
   // --- host <-> device of the long-lived regions -------------------------------------------------
   std::string put(char *region, const std::vector<const std::vector<float> *> &host) {
-    if (host.size() != paramOffset.size())
-      return "expected " + std::to_string(paramOffset.size()) + " tensors, got " +
-             std::to_string(host.size());
-    for (size_t i = 0; i < host.size(); ++i) {
-      if (host[i]->size() != paramCount[i])
-        return "tensor " + std::to_string(i) + " has " + std::to_string(host[i]->size()) +
-               " values, the plan's parameter has " + std::to_string(paramCount[i]);
-      check(cudaMemcpy(region + paramOffset[i], host[i]->data(), paramCount[i] * sizeof(float),
-                       cudaMemcpyHostToDevice),
-            "copy to the device");
-    }
-    return "";
+    return putRange(region, host, 0, paddedBytes);
   }
   std::string get(const char *region, std::vector<std::vector<float> *> &host) {
     if (host.size() != paramOffset.size())
