@@ -6,7 +6,8 @@ Usage: train_agreement.py WORKDIR SRC_DIR [--state-passing]
 Checks in fp64, relative by norm: the weights after 3 steps (< 1e-9) and the update itself,
 weights after minus before (< 1e-9); the logged losses agree (< 1e-10). With --state-passing
 the rows of each step continue those of the step before (one token stream per row) and both
-sides carry the inner states and conv histories across steps without gradient.
+sides carry the inner states and conv histories across steps without gradient. The same run on
+2 MPI ranks of one row each gives the same losses (< 1e-10).
 """
 import json
 import os
@@ -65,4 +66,19 @@ for label, err in (("weights after 3 steps", worst_w), ("update (after - before)
     print(f"{label}: worst relative error {err:.3e} {'ok' if ok else 'FAIL'}")
     if not ok:
         failures.append(label)
+
+# The same batches on 2 MPI ranks of one row each: each rank trains on its own row of every
+# global batch, so the losses equal the one-rank run's.
+run("tttc", f"{work}/model.mlir", "--target", "cpu", "--precision", "fp64", "--per-device-batch",
+    "1", "-o", f"{work}/plan_b1.bin")
+run("mpirun", "--allow-run-as-root", "--oversubscribe", "-np", "2", "ttt-run", f"{work}/plan_b1.bin",
+    "--weights", f"{case}/model.safetensors", "--data", f"batches:{case}/batch.txt",
+    "--max-train-steps", str(steps), "--learning-rate", str(lr), "--lr-warmup-steps", str(warmup),
+    "--output-dir", f"{work}/run2")
+two = [json.loads(line) for line in open(f"{work}/run2/train_log.jsonl")]
+err = max(abs(a["loss"] - b["loss"]) / abs(a["loss"]) for a, b in zip(ours, two))
+ok = err < 1e-10 and len(two) == len(ours)
+print(f"2 ranks x 1 row: losses within {err:.2e} of 1 rank x 2 rows {'ok' if ok else 'FAIL'}")
+if not ok:
+    failures.append("2 ranks")
 sys.exit(f"disagreement: {failures}" if failures else 0)
