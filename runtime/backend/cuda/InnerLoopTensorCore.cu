@@ -19,7 +19,9 @@
 //  - matrix products: each warp takes whole 16 x 8 output tiles (round robin over the product's
 //    tiles), the k loop outermost so a warp's tiles are independent mma chains, and an epilogue
 //    writes the four accumulator values of each thread (rows g, g + 8; columns 2t, 2t + 1) where
-//    they go (a shared tile, W in place, or global memory);
+//    they go (a shared tile, W in place, or global memory), each pair of columns as one 8-byte
+//    access; in the [F, F] products (W, dW updates) a warp's tiles share their row block, so the
+//    A fragment (and its TF32 split) is loaded once per k step for all of them (mmaRow);
 //  - row work (LayerNorms and their backward, the closed-form gradient): warp w owns rows w and
 //    w + 8 of every [16, F] tile, lane l the columns l + 32 c: row statistics are warp butterflies
 //    (every lane gets the same bits), no atomics, so results are bit-identical run to run;
@@ -38,8 +40,9 @@
 //   Bb: dG = el dP - Cm^T dZbar; dC = -dZbar G^T -> dE, dA; rows: dEl = dP . G.          sync
 //   Bc: rows j: the closed-form gradient's backward in one butterfly (with the forward's row
 //       statistics, Slot::stat): dZ (in dG's tile), dV, dK += dr, dgamma, dlambda; warps 5-7:
-//       deta, partial dtau, dtau_last; dq = dQ + dZbar W^T + dA K; dW += Q^T dZbar.        sync
-//   Bd: dk = dK + dZ W^T + dA^T Q; dW += K^T dZ, db += column sums (the caller synchronizes).
+//       deta, partial dtau, dtau_last; dq = dQ + dZbar W^T + dA K.                         sync
+//   Bd: dk = dK + dZ W^T + dA^T Q; dW += Q^T dZbar + K^T dZ (one accumulation per tile), db +=
+//       column sums (the caller synchronizes).
 // The scan, the checkpoints, the remat groups, the cache slots in the workspace (plus 4 row
 // statistics, Slot) and the (batch, head) partial sums of dgamma, dlambda, dtau, dtau_last are
 // InnerLoop.cu's; the per-step prefetch (cp.async into the other buffer set) too.
@@ -325,6 +328,43 @@ __device__ __forceinline__ void mmaTiles(float (&d)[U][4], VA A, VB B, const int
   }
 }
 
+// d[u] += A[m0 : +16, 0 : K] B[0 : K, n0 + 8 u : +8] for U tiles of one row block: the A
+// fragment (and its split) loaded once per k step for all U chains; per tile the same products in
+// the same order as mmaTiles.
+template <int K, int U, bool SPLIT, class VA, class VB>
+__device__ __forceinline__ void mmaRow(float (&d)[U][4], VA A, VB B, int m0, int n0, int lane) {
+#pragma unroll
+  for (int k = 0; k < K; k += 8) {
+    uint32_t a[4], al[4];
+    A.a(a, m0, k, lane);
+    if (SPLIT) {
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        const uint32_t hi = a[i] & 0xffffe000u;
+        al[i] = __float_as_uint(__uint_as_float(a[i]) - __uint_as_float(hi));
+        a[i] = hi;
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      uint32_t b[2];
+      B.b(b, k, n0 + 8 * u, lane);
+      if (SPLIT) {
+        uint32_t bl[2];
+#pragma unroll
+        for (int i = 0; i < 2; ++i) {
+          const uint32_t hi = b[i] & 0xffffe000u;
+          bl[i] = __float_as_uint(__uint_as_float(b[i]) - __uint_as_float(hi));
+          b[i] = hi;
+        }
+        mma(d[u], al, b);
+        mma(d[u], a, bl);
+      }
+      mma(d[u], a, b);
+    }
+  }
+}
+
 // Tiles per warp of an [F, F] product (W, dW updates), and how many run as independent chains.
 template <int F> __host__ __device__ constexpr int matTilesPerWarp() {
   return (F / 16) * (F / 8) / kWarps;
@@ -339,18 +379,29 @@ template <int F, bool SPLIT, class VA, class VB, class Epi>
 __device__ __forceinline__ void matProduct(int warp, int lane, VA A, VB B, Epi epi) {
   constexpr int NT = F / 8, per = matTilesPerWarp<F>(), U = matChains<F>();
   static_assert(per * kWarps == (F / 16) * NT, "whole tiles per warp");
+  static_assert(NT % U == 0 && per % U == 0, "a chunk of U tiles stays in one row block");
   for (int u0 = warp * per; u0 < (warp + 1) * per; u0 += U) {
     float d[U][4] = {};
-    int m0[U], n0[U];
-#pragma unroll
-    for (int u = 0; u < U; ++u) {
-      m0[u] = 16 * ((u0 + u) / NT);
-      n0[u] = 8 * ((u0 + u) % NT);
-    }
-    mmaTiles<kMB, U, SPLIT>(d, A, B, m0, n0, lane);
+    const int m0 = 16 * (u0 / NT), n0 = 8 * (u0 % NT);
+    mmaRow<kMB, U, SPLIT>(d, A, B, m0, n0, lane);
 #pragma unroll
     for (int u = 0; u < U; ++u)
-      epi(m0[u], n0[u], d[u]);
+      epi(m0, n0 + 8 * u, d[u]);
+  }
+}
+
+// The same for A B + C D (plain TF32), one epilogue.
+template <int F, class VA, class VB, class VC, class VD, class Epi>
+__device__ __forceinline__ void matProduct2(int warp, int lane, VA A, VB B, VC C, VD D, Epi epi) {
+  constexpr int NT = F / 8, per = matTilesPerWarp<F>(), U = matChains<F>();
+  for (int u0 = warp * per; u0 < (warp + 1) * per; u0 += U) {
+    float d[U][4] = {};
+    const int m0 = 16 * (u0 / NT), n0 = 8 * (u0 % NT);
+    mmaRow<kMB, U, false>(d, A, B, m0, n0, lane);
+    mmaRow<kMB, U, false>(d, C, D, m0, n0, lane);
+#pragma unroll
+    for (int u = 0; u < U; ++u)
+      epi(m0, n0 + 8 * u, d[u]);
   }
 }
 
@@ -436,6 +487,11 @@ template <int F, bool TM> struct Ctx {
   __device__ int fc(int n0, int v) const { return n0 + 2 * t4 + (v & 1); }
 };
 
+// Two adjacent floats (a C fragment's values 2 h, 2 h + 1; even offsets) as one 8-byte access.
+__device__ __forceinline__ float2 &at2(float *p, int i) {
+  return *reinterpret_cast<float2 *>(p + i);
+}
+
 // Mean and 1/sigma of a row held as CPL values per lane: one butterfly for the sum and the sum of
 // squares (fp32; LayerNorm inputs here have |mean| of the order of the deviation, so E[z^2] -
 // mean^2 loses no more than a few bits).
@@ -480,11 +536,12 @@ __device__ void forwardStep(const Ctx<F, TM> &x, int s, int m, bool update, floa
     float d[2][4] = {};
     const int m0[2] = {0, kMB}, n0[2] = {8 * nt, 8 * nt};
     mmaTiles<F, 2, false>(d, View<LDX, 1>{Ks}, View<LDW, 1>{W}, m0, n0, lane);
+    const float2 bc = at2(bias, x.fc(8 * nt, 0));
 #pragma unroll
-    for (int v = 0; v < 4; ++v) {
+    for (int v = 0; v < 4; v += 2) {
       const int r = x.fr(0, v), c = x.fc(8 * nt, v);
-      Z[r * LDX + c] = d[0][v] + bias[c];
-      QB[r * LDX + c] = d[1][v] + bias[c];
+      at2(Z, r * LDX + c) = make_float2(d[0][v] + bc.x, d[0][v + 1] + bc.y);
+      at2(QB, r * LDX + c) = make_float2(d[1][v] + bc.x, d[1][v + 1] + bc.y);
     }
   }
   {
@@ -494,12 +551,12 @@ __device__ void forwardStep(const Ctx<F, TM> &x, int s, int m, bool update, floa
       const int m0[1] = {0}, n0[1] = {8 * j};
       mmaTiles<F, 1, false>(d, View<LDX, 1>{Qs}, View<1, LDX>{Ks}, m0, n0, lane);
 #pragma unroll
-      for (int v = 0; v < 4; ++v) {
+      for (int v = 0; v < 4; v += 2) {
         const int i = x.fr(0, v), jj = x.fc(8 * j, v);
-        const float aij = jj <= i ? d[0][v] : 0.0f;
-        As[i * kLda + jj] = aij;
+        const float2 aij = make_float2(jj <= i ? d[0][v] : 0.0f, jj + 1 <= i ? d[0][v + 1] : 0.0f);
+        at2(As, i * kLda + jj) = aij;
         if (slot)
-          slot[sl.A + i * kMB + jj] = aij;
+          at2(slot, sl.A + i * kMB + jj) = aij;
       }
     }
   }
@@ -563,9 +620,10 @@ __device__ void forwardStep(const Ctx<F, TM> &x, int s, int m, bool update, floa
     const int m0[1] = {0}, n0[1] = {8 * nt};
     mmaTiles<kMB, 1, false>(d, View<kLda, 1>{Cm}, View<LDX, 1>{Gs}, m0, n0, lane);
 #pragma unroll
-    for (int v = 0; v < 4; ++v) {
+    for (int v = 0; v < 4; v += 2) {
       const int r = x.fr(0, v), c = x.fc(8 * nt, v);
-      QB[r * LDX + c] -= d[0][v];
+      float2 &q = at2(QB, r * LDX + c);
+      q = make_float2(q.x - d[0][v], q.y - d[0][v + 1]);
     }
   }
   if (update && x.tid >= 256 - F) {
@@ -603,8 +661,10 @@ __device__ void forwardStep(const Ctx<F, TM> &x, int s, int m, bool update, floa
     matProduct<F, true>(warp, lane, View<1, LDX>{Ks}, View<LDX, 1>{EG},
                         [&](int m0, int n0, const float(&d)[4]) {
 #pragma unroll
-                          for (int v = 0; v < 4; ++v)
-                            W[x.fr(m0, v) * LDW + x.fc(n0, v)] -= d[v];
+                          for (int v = 0; v < 4; v += 2) {
+                            float2 &w = at2(W, x.fr(m0, v) * LDW + x.fc(n0, v));
+                            w = make_float2(w.x - d[v], w.y - d[v + 1]);
+                          }
                         });
 }
 
@@ -692,11 +752,13 @@ __device__ void backwardStep(const Ctx<F, TM> &x, int s, int ws, int m, int t,
     const int m0[1] = {0}, n0[1] = {8 * nt};
     mmaTiles<F, 1, false>(dp, View<LDX, 1>{Ks}, View<LDW, 1>{dW}, m0, n0, lane);
     mmaTiles<F, 1, false>(tg, View<LDX, 1>{Gs}, View<1, LDW>{dW}, m0, n0, lane);
+    const float2 dbc = at2(db, x.fc(8 * nt, 0));
 #pragma unroll
-    for (int v = 0; v < 4; ++v) {
+    for (int v = 0; v < 4; v += 2) {
       const int r = x.fr(0, v), c = x.fc(8 * nt, v);
-      dP[r * LDX + c] = -dp[0][v] - db[c];
-      dKp[r * LDX + c] = -(x.tauLast * etas[r]) * tg[0][v];
+      const float el = -(x.tauLast * etas[r]);
+      at2(dP, r * LDX + c) = make_float2(-dp[0][v] - dbc.x, -dp[0][v + 1] - dbc.y);
+      at2(dKp, r * LDX + c) = make_float2(el * tg[0][v], el * tg[0][v + 1]);
     }
   }
   // Rows i: out_i = q_i + gamma xhat_i + lambda -> dQ = dO, dgamma, dlambda, dZbar.
@@ -746,9 +808,11 @@ __device__ void backwardStep(const Ctx<F, TM> &x, int s, int ws, int m, int t,
     const int m0[1] = {0}, n0[1] = {8 * nt};
     mmaTiles<kMB, 1, false>(d, View<1, kLda>{Cm}, View<LDX, 1>{dZbar}, m0, n0, lane);
 #pragma unroll
-    for (int v = 0; v < 4; ++v) {
+    for (int v = 0; v < 4; v += 2) {
       const int j = x.fr(0, v), c = x.fc(8 * nt, v);
-      dGZ[j * LDX + c] = (x.tauLast * etas[j]) * dP[j * LDX + c] - d[0][v];
+      const float el = x.tauLast * etas[j];
+      const float2 p = at2(dP, j * LDX + c);
+      at2(dGZ, j * LDX + c) = make_float2(el * p.x - d[0][v], el * p.y - d[0][v + 1]);
     }
   }
   {
@@ -758,16 +822,21 @@ __device__ void backwardStep(const Ctx<F, TM> &x, int s, int ws, int m, int t,
       const int m0[1] = {0}, n0[1] = {8 * jt};
       mmaTiles<F, 1, false>(d, View<LDX, 1>{dZbar}, View<1, LDX>{Gs}, m0, n0, lane);
 #pragma unroll
-      for (int v = 0; v < 4; ++v) {
+      for (int v = 0; v < 4; v += 2) {
         const int i = x.fr(0, v), j = x.fc(8 * jt, v);
-        float dE = 0.0f, dA = 0.0f;
+        const float2 a2 = at2(As, i * kLda + j), e2 = at2(etas, j);
+        const float ti = taus[i];
+        float dE0 = 0.0f, dA0 = 0.0f, dE1 = 0.0f, dA1 = 0.0f;
         if (j <= i) {
-          const float dC = -d[0][v];
-          dE = dC * (As[i * kLda + j] + 1.0f);
-          dA = dC * (taus[i] * etas[j]);
+          dE0 = -d[0][v] * (a2.x + 1.0f);
+          dA0 = -d[0][v] * (ti * e2.x);
         }
-        dEs[i * kLda + j] = dE;
-        dAs[i * kLda + j] = dA;
+        if (j + 1 <= i) {
+          dE1 = -d[0][v + 1] * (a2.y + 1.0f);
+          dA1 = -d[0][v + 1] * (ti * e2.y);
+        }
+        at2(dEs, i * kLda + j) = make_float2(dE0, dE1);
+        at2(dAs, i * kLda + j) = make_float2(dA0, dA1);
       }
     }
   }
@@ -853,8 +922,7 @@ __device__ void backwardStep(const Ctx<F, TM> &x, int s, int ws, int m, int t,
       dl = fmaf(dEls[jj], etas[jj], dl);
     dtauLastAcc += dl;
   }
-  // Products that need no dZ (overlapping the row work): dq = dQp + dZbar W^T + dA K;
-  // dW += Q^T dZbar.
+  // Products that need no dZ (overlapping the row work): dq = dQp + dZbar W^T + dA K.
   for (int nt = warp; nt < NT; nt += kWarps) {
     float d[1][4] = {};
     const int m0[1] = {0}, n0[1] = {8 * nt};
@@ -863,20 +931,15 @@ __device__ void backwardStep(const Ctx<F, TM> &x, int s, int ws, int m, int t,
 #pragma unroll
     for (int v = 0; v < 4; v += 2) {
       const int r = x.fr(0, v), c = x.fc(8 * nt, v);
-      const float2 val =
-          make_float2(dQp[r * LDX + c] + d[0][v], dQp[r * LDX + c + 1] + d[0][v + 1]);
+      const float2 p = at2(dQp, r * LDX + c);
+      const float2 val = make_float2(p.x + d[0][v], p.y + d[0][v + 1]);
       *reinterpret_cast<float2 *>(x.a.dq + row0 + r * x.ld() + c) = val;
     }
   }
-  matProduct<F, false>(warp, lane, View<1, LDX>{Qs}, View<LDX, 1>{dZbar},
-                       [&](int m0, int n0, const float(&d)[4]) {
-#pragma unroll
-                         for (int v = 0; v < 4; ++v)
-                           dW[x.fr(m0, v) * LDW + x.fc(n0, v)] += d[v];
-                       });
   __syncthreads();
 
-  // ---- Bd ---- dk = dKp + dZ W^T + dA^T Q; dW += K^T dZ; db += column sums of dZbar and dZ.
+  // ---- Bd ---- dk = dKp + dZ W^T + dA^T Q; dW += Q^T dZbar + K^T dZ; db += column sums of
+  // dZbar and dZ.
   for (int nt = warp; nt < NT; nt += kWarps) {
     float d[1][4] = {};
     const int m0[1] = {0}, n0[1] = {8 * nt};
@@ -885,17 +948,19 @@ __device__ void backwardStep(const Ctx<F, TM> &x, int s, int ws, int m, int t,
 #pragma unroll
     for (int v = 0; v < 4; v += 2) {
       const int r = x.fr(0, v), c = x.fc(8 * nt, v);
-      const float2 val =
-          make_float2(dKp[r * LDX + c] + d[0][v], dKp[r * LDX + c + 1] + d[0][v + 1]);
+      const float2 p = at2(dKp, r * LDX + c);
+      const float2 val = make_float2(p.x + d[0][v], p.y + d[0][v + 1]);
       *reinterpret_cast<float2 *>(x.a.dk + row0 + r * x.ld() + c) = val;
     }
   }
-  matProduct<F, false>(warp, lane, View<1, LDX>{Ks}, View<LDX, 1>{dGZ},
-                       [&](int m0, int n0, const float(&d)[4]) {
+  matProduct2<F>(warp, lane, View<1, LDX>{Qs}, View<LDX, 1>{dZbar}, View<1, LDX>{Ks},
+                 View<LDX, 1>{dGZ}, [&](int m0, int n0, const float(&d)[4]) {
 #pragma unroll
-                         for (int v = 0; v < 4; ++v)
-                           dW[x.fr(m0, v) * LDW + x.fc(n0, v)] += d[v];
-                       });
+                   for (int v = 0; v < 4; v += 2) {
+                     float2 &w = at2(dW, x.fr(m0, v) * LDW + x.fc(n0, v));
+                     w = make_float2(w.x + d[v], w.y + d[v + 1]);
+                   }
+                 });
   if (x.tid >= 256 - F) {
     const int e = x.tid - (256 - F);
     float d = 0.0f;
