@@ -5,8 +5,9 @@
 #   scripts/gpu_check.sh prepare [DIR]   build machine (default DIR .device/gpu-check): the
 #       runtime bundle (scripts/bundle.sh), the kernel-check cases with their fp64 references
 #       (ttt-run kernel-check prepare), the plans (tiny fp32 fused/unfused/bf16, 125M fp32 at
-#       1 x 512 for the step parity, 125M bf16 at batch 16 and 32, 125M fp32 at 16, 1B bf16 at 8),
-#       the CPU references (tiny: loss and every gradient; 125M: loss and gradient norm), packed
+#       1 x 512 for the step parity, 125M bf16 at batch 16 (also with state passing) and 32,
+#       125M fp32 at 16, 1B bf16 at 8, tiny fp32 with state passing), the CPU references (tiny:
+#       loss and every gradient; 125M: loss and gradient norm; 5 state-passing steps), packed
 #       into DIR/bundle.tar.xz.
 #   scripts/gpu_check.sh check [DIR]     GPU machine: every check below, a table last; exit 1 on a
 #       failed parity check. With OUT set, the summary, the kernel-check and profile logs and an
@@ -20,6 +21,9 @@
 #   tiny step   fp32 plans (fused, unfused), TF32 off: loss within 1e-4, every gradient within 1e-4
 #               relative by norm (the gradient norm within 1e-3), two runs bit-identical
 #   125M step   fp32, 1 x 512 tokens: loss within 1e-4, gradient norm within 1e-3
+#   state pass. tiny fp32, 4 micro-batch slots whose states stay on the device: 5 steps' losses
+#               within 1e-6 of the CPU's, and a resume from checkpoint-3 within 1e-6 of the
+#               uninterrupted run
 #   300 steps   tiny model on the sample, bf16 vs fp32 on the GPU: mean loss over steps 250-300
 #               within 2%, every step within 5%; the bf16 plan and the same plan compiled with
 #               --no-bf16-storage: every loss bit-identical
@@ -52,6 +56,10 @@ prepare() {
   "$tttc" "$tiny" --target sm_90 --precision bf16 --no-bf16-storage \
     -o "$st/plans/tiny_bf16_f32store.bin"
   "$tttc" "$tiny" --target sm_90 --precision fp32 --per-device-batch 4 -o "$st/plans/tiny_b4.bin"
+  "$tttc" "$tiny" --target sm_90 --precision fp32 --per-device-batch 2 --state-passing true \
+    -o "$st/plans/tiny_sp.bin"
+  "$tttc" "$m125" --target sm_90 --precision bf16 --per-device-batch 16 --state-passing true \
+    -o "$st/plans/125m_bf16_b16_sp.bin"
   "$tttc" "$m125" --target sm_90 --precision fp32 --per-device-batch 1 --seq-len 512 \
     -o "$st/plans/125m_parity.bin"
   "$tttc" "$m125" --target sm_90 --precision bf16 --per-device-batch 16 -o "$st/plans/125m_bf16_b16.bin"
@@ -81,6 +89,11 @@ EOF
   "$run" "$st/plans/125m_parity.bin" --loss "$st/ref/125m_batch.txt" --seed 5 \
     --save-grads /tmp/125m_grads.safetensors > "$st/ref/125m.json"
   rm -f /tmp/125m_grads.safetensors
+  # State passing, 5 steps on the CPU (4 micro-batch slots carrying their rows' states).
+  "$run" "$st/plans/tiny_sp.bin" --data sample --tokenizer "$st/tokenizer.model" \
+    --max-train-steps 5 --output-dir /tmp/tiny_sp_cpu > /dev/null
+  cp /tmp/tiny_sp_cpu/train_log.jsonl "$st/ref/tiny_sp_cpu.jsonl"
+  rm -rf /tmp/tiny_sp_cpu
   cat "$st"/ref/*.json
   tar -C "$st" -cJf "$DIR/bundle.tar.xz" .
   rm -rf "$st"
@@ -116,6 +129,14 @@ check() {
       --output-dir "$out/tiny300_$prec" > "$out/tiny300_$prec.txt" 2>&1
     tail -2 "$out/tiny300_$prec.txt"
   done
+  # State passing with the carried states on the device: 5 steps against the CPU's, and a resume
+  # from checkpoint-3 against the uninterrupted run.
+  "$run" plans/tiny_sp.bin --backend cuda --data sample --tokenizer "$tok" --max-train-steps 5 \
+    --save-every 3 --output-dir "$out/sp" > "$out/sp.txt" 2>&1 || true
+  "$run" plans/tiny_sp.bin --backend cuda --data sample --tokenizer "$tok" --max-train-steps 5 \
+    --resume-from-checkpoint "$out/sp/checkpoint-3" --output-dir "$out/sp_resumed" \
+    > "$out/sp_resumed.txt" 2>&1 || true
+  tail -2 "$out/sp.txt" "$out/sp_resumed.txt"
   # Data parallel over 2 GPUs (NCCL) against one GPU with accumulation 2, when there are two.
   if [ "$(nvidia-smi -L 2>/dev/null | wc -l)" -ge 2 ]; then
     mpirun --allow-run-as-root -np 2 "$run" plans/tiny_b4.bin --backend cuda --data sample \
@@ -129,7 +150,7 @@ check() {
   "$run" plans/125m_bf16_b16.bin --backend cuda --data sample --tokenizer "$tok" \
     --max-train-steps 2 > "$out/train_125m_b16.txt" 2>&1 || true
   cat "$out/train_125m_b16.txt"
-  for p in 125m_bf16_b16 125m_bf16_b16_f32store 125m_bf16_b32 125m_fp32_b16 1b_bf16_b8; do
+  for p in 125m_bf16_b16 125m_bf16_b16_f32store 125m_bf16_b16_sp 125m_bf16_b32 125m_fp32_b16 1b_bf16_b8; do
     timeout 150 "$run" plans/$p.bin --backend cuda --benchmark 5 > "$out/bench_$p.txt" 2>&1 || true
     tail -3 "$out/bench_$p.txt"
   done
@@ -212,6 +233,24 @@ if os.path.exists(f"{out}/dp2.txt"):
         good = False
         rows.append(("2 GPUs (NCCL) vs 1 GPU x accumulation 2", f"{len(a)} / {len(b)} steps logged", "see dp2.txt", False))
     ok &= good
+def train_log(path):
+    try:
+        return [json.loads(l) for l in open(path) if '"loss"' in l]
+    except OSError:
+        return []
+cpu, sp, resumed = (train_log(p) for p in (f"{st}/ref/tiny_sp_cpu.jsonl", f"{out}/sp/train_log.jsonl",
+                                         f"{out}/sp_resumed/train_log.jsonl"))
+if len(cpu) == len(sp) == 5 and len(resumed) == 2:
+    lr = max(abs(x["loss"] - y["loss"]) / x["loss"] for x, y in zip(cpu, sp))
+    rr = max(abs(x["loss"] - y["loss"]) / x["loss"] for x, y in zip(sp[3:], resumed))
+    good = lr <= 1e-6 and rr <= 1e-6
+    rows.append(("state passing (tiny fp32, 4 slots)", f"5 steps vs CPU {lr:.1e}",
+                 f"resumed steps 4-5 vs uninterrupted {rr:.1e}", good))
+else:
+    good = False
+    rows.append(("state passing (tiny fp32, 4 slots)", f"{len(cpu)}/{len(sp)}/{len(resumed)} steps logged",
+                 "see sp.txt, sp_resumed.txt", False))
+ok &= good
 curves = {}
 for prec in ("fp32", "bf16", "bf16_f32store"):
     path = f"{out}/tiny300_{prec}/train_log.jsonl"
@@ -243,11 +282,13 @@ for name, err, info, good in rows:
 print()
 print("| model | precision | batch | micro-step ms | optimizer ms | step s | tokens/s | MFU (989) | of GEMM ceiling (790) | plan memory | device used |")
 print("|---|---|---|---|---|---|---|---|---|---|---|")
-for p in ("125m_bf16_b16", "125m_bf16_b16_f32store", "125m_bf16_b32", "125m_fp32_b16", "1b_bf16_b8"):
+for p in ("125m_bf16_b16", "125m_bf16_b16_f32store", "125m_bf16_b16_sp", "125m_bf16_b32", "125m_fp32_b16", "1b_bf16_b8"):
     try:
         line = [l for l in open(f"{out}/bench_{p}.txt") if l.startswith("| ttt_")]
         if line and p.endswith("_f32store"):
             line[0] = line[0].replace("| bf16 |", "| bf16, --no-bf16-storage |", 1)
+        if line and p.endswith("_sp"):
+            line[0] = line[0].replace("| bf16 |", "| bf16, state passing |", 1)
         print(line[0].rstrip() if line else f"| {p} | (no result: see bench_{p}.txt) |")
     except OSError:
         print(f"| {p} | (not run) |")

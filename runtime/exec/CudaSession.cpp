@@ -171,6 +171,11 @@ struct CudaSession::Impl {
   bool sharded = false;
   size_t paddedBytes = 0, shardBytes = 0, shardBegin = 0;
   double *rankSums = nullptr; // ZeRO-1: every rank's sum of squares of its slice
+  // State passing: micro_step's carried states ("state:<name>" -> offset in a slot, elements),
+  // options.carriedSlots slots of carriedSlotBytes each from `carried`.
+  std::map<std::string, std::pair<size_t, size_t>> carriedLayout;
+  size_t carriedSlotBytes = 0;
+  char *carried = nullptr;
   std::vector<size_t> paramOffset, paramCount; // per parameter: byte offset, elements
   std::map<std::string, size_t> paramIndex;
   std::map<std::string, ProgramExec> programs;
@@ -291,8 +296,24 @@ struct CudaSession::Impl {
     const size_t shadowBytes = bf16 ? align256(paramsBytes / 2) : 0;
     const size_t small =
         align256((sumBlocks + 1 + (sharded ? size_t(options.shards) : 0)) * sizeof(double));
+    if (options.carriedSlots > 0)
+      for (const plan::Program *prog : *plan.programs())
+        if (str(prog->name()) == "micro_step")
+          for (const plan::Instr *ins : *prog->instrs()) {
+            const std::string name = str(ins->name());
+            const int32_t id = str(ins->op()) == "input" ? ins->results()->Get(0) : -1;
+            if (id < 0 || name.rfind("state:", 0) != 0 || name == "state:reset" ||
+                prog->tensors()->Get(id)->dtype() == plan::DType::i32)
+              continue;
+            size_t n = 1;
+            for (int64_t d : *prog->tensors()->Get(id)->shape())
+              n *= size_t(d);
+            carriedLayout[name] = {carriedSlotBytes, n};
+            carriedSlotBytes += align256(n * sizeof(float));
+          }
+    const size_t carriedBytes = carriedSlotBytes * size_t(std::max<int64_t>(options.carriedSlots, 0));
     totalBytes = paddedBytes * 2 + shardBytes * 2 + checkpointsBytes + arenaBytes + shadowBytes +
-                 small;
+                 small + carriedBytes;
     size_t freeBytes = 0, deviceBytes = 0;
     cudaMemGetInfo(&freeBytes, &deviceBytes);
     if (cudaMalloc(&base, totalBytes) != cudaSuccess) {
@@ -305,6 +326,7 @@ struct CudaSession::Impl {
              (sharded ? " (ZeRO-1: this rank's slice)" : "") + ", checkpoints " +
              humanBytes(double(checkpointsBytes)) + ", activations " +
              humanBytes(double(arenaBytes)) + (bf16 ? ", bf16 weights " + humanBytes(double(shadowBytes)) : std::string()) +
+             (carriedBytes > 0 ? ", carried states " + humanBytes(double(carriedBytes)) : std::string()) +
              ") and " + humanBytes(double(freeBytes)) + " of " + humanBytes(double(deviceBytes)) +
              " is free; compile with a smaller tttc --per-device-batch (the accumulation grows "
              "to keep the global batch)";
@@ -319,6 +341,7 @@ struct CudaSession::Impl {
     sumSq = reinterpret_cast<double *>(p);
     partials = sumSq + 1;
     rankSums = sharded ? partials + sumBlocks : nullptr;
+    carried = base + (totalBytes - carriedBytes);
     check(cudaMemset(base, 0, totalBytes), "cudaMemset");
     matmuls = std::make_unique<cuda::Matmuls>();
 
@@ -435,11 +458,19 @@ struct CudaSession::Impl {
   // --- one run -------------------------------------------------------------------------------------
   // Host work before the launch: inputs into pinned buffers and onto the device, token checks,
   // the embedding backward's row lists. Nothing here is part of a graph.
-  std::string stage(const NamedInts &inputs, const NamedTensors<float> *states) {
-    return stageInstrs(cur->program->instrs(), inputs, states);
+  // The carried state `name` of a slot on the device, or nullptr (no such state or slot < 0).
+  char *carriedState(int64_t slot, const std::string &name, size_t &count) {
+    auto it = carriedLayout.find(name);
+    if (slot < 0 || it == carriedLayout.end())
+      return nullptr;
+    count = it->second.second;
+    return carried + size_t(slot) * carriedSlotBytes + it->second.first;
+  }
+  std::string stage(const NamedInts &inputs, const NamedTensors<float> *states, int64_t slot) {
+    return stageInstrs(cur->program->instrs(), inputs, states, slot);
   }
   std::string stageInstrs(const Instrs *instrs, const NamedInts &inputs,
-                          const NamedTensors<float> *states) {
+                          const NamedTensors<float> *states, int64_t slot) {
     if (!instrs)
       return "";
     for (const plan::Instr *ins : *instrs) {
@@ -456,6 +487,11 @@ struct CudaSession::Impl {
             return "input: input '" + name + "' is missing or has the wrong size";
           cur->hostInts[size_t(id)] = it->second;
           src = it->second.data();
+        } else if (size_t count = 0; char *dev = carriedState(slot, name, count)) {
+          if (int64_t(count) != n)
+            return "input: carried state '" + name + "' has the wrong size";
+          copy(cur->ptr[size_t(id)], dev, size_t(n) * 4);
+          continue;
         } else {
           if (!states || !states->count(name) || int64_t(states->at(name).size()) != n)
             return "input: state '" + name + "' is missing or has the wrong size";
@@ -502,7 +538,7 @@ struct CudaSession::Impl {
         check(cudaMemcpyAsync(S(*ins, 0, bytes), pinned, bytes, cudaMemcpyHostToDevice, kStream),
               "embedding_bwd rows copy");
       } else if (op == "scan") {
-        if (std::string e = stageInstrs(ins->body(), inputs, states); !e.empty())
+        if (std::string e = stageInstrs(ins->body(), inputs, states, slot); !e.empty())
           return e;
       }
     }
@@ -605,14 +641,16 @@ struct CudaSession::Impl {
 
   std::string run(const std::string &name, const NamedInts &inputs,
                   const NamedTensors<float> *states, NamedTensors<float> &outputs, double scale,
-                  bool lastMicroStep) {
+                  bool lastMicroStep, int64_t slot) {
     auto it = programs.find(name);
+    if (slot >= options.carriedSlots)
+      return "micro-batch slot " + std::to_string(slot) + " has no carried states on the device";
     if (it == programs.end())
       return "the plan has no " + name + " program; recompile it with this tttc";
     cur = &it->second;
     gradScale = float(scale);
     reduceAtBuckets = lastMicroStep && commStream != nullptr;
-    if (std::string err = stage(inputs, states); !err.empty())
+    if (std::string err = stage(inputs, states, slot); !err.empty())
       return err;
     if (std::string err = launch(); !err.empty())
       return err;
@@ -622,7 +660,13 @@ struct CudaSession::Impl {
       if (str(ins->op()) != "output")
         continue;
       const int32_t id = ins->operands()->Get(0);
-      std::vector<float> &host = outputs[str(ins->name())];
+      const std::string out = str(ins->name());
+      if (out.rfind("state_out:", 0) == 0) // the next run of the slot reads it from there
+        if (size_t count = 0; char *dev = carriedState(slot, "state:" + out.substr(10), count)) {
+          copy(dev, F(id), count * sizeof(float));
+          continue;
+        }
+      std::vector<float> &host = outputs[out];
       host.resize(size_t(size(id)));
       check(cudaMemcpy(host.data(), F(id), host.size() * sizeof(float), cudaMemcpyDeviceToHost),
             "output copy");
@@ -1237,10 +1281,43 @@ std::string CudaSession::getGrads(std::vector<std::vector<float> *> &g) {
 }
 std::string CudaSession::run(const std::string &program, const NamedInts &inputs,
                              const NamedTensors<float> *states, NamedTensors<float> &outputs,
-                             double gradScale, bool lastMicroStep) {
+                             double gradScale, bool lastMicroStep, int64_t carriedSlot) {
   std::string err = guarded(
-      [&] { return impl_->run(program, inputs, states, outputs, gradScale, lastMicroStep); });
+      [&] { return impl_->run(program, inputs, states, outputs, gradScale, lastMicroStep, carriedSlot); });
   return err.empty() ? err : "program " + program + " (cuda): " + err;
+}
+std::string CudaSession::setCarried(int64_t slot, const NamedTensors<float> &states) {
+  return guarded([&]() -> std::string {
+    Impl &i = *impl_;
+    if (slot < 0 || slot >= i.options.carriedSlots)
+      return "setCarried: no micro-batch slot " + std::to_string(slot) + " on the device";
+    for (const auto &[name, values] : states)
+      if (size_t count = 0; char *dev = i.carriedState(slot, name, count)) {
+        if (values.size() != count)
+          return "setCarried: state '" + name + "' has " + std::to_string(values.size()) +
+                 " values, the plan's " + std::to_string(count);
+        check(cudaMemcpy(dev, values.data(), count * sizeof(float), cudaMemcpyHostToDevice),
+              "copy to the device");
+      }
+    return "";
+  });
+}
+std::string CudaSession::getCarried(int64_t slot, NamedTensors<float> &states) {
+  return guarded([&]() -> std::string {
+    Impl &i = *impl_;
+    if (slot < 0 || slot >= i.options.carriedSlots)
+      return "getCarried: no micro-batch slot " + std::to_string(slot) + " on the device";
+    check(cudaStreamSynchronize(kStream), "the device's work");
+    for (const auto &[name, where] : i.carriedLayout) {
+      size_t count = 0;
+      const char *dev = i.carriedState(slot, name, count);
+      std::vector<float> &host = states[name];
+      host.resize(count);
+      check(cudaMemcpy(host.data(), dev, count * sizeof(float), cudaMemcpyDeviceToHost),
+            "copy from the device");
+    }
+    return "";
+  });
 }
 std::string CudaSession::applyStep(int64_t step, double lr, double weightDecay, double &gradNorm) {
   return guarded([&] { return impl_->applyStep(step, lr, weightDecay, gradNorm); });
@@ -1327,6 +1404,7 @@ CudaMemory CudaSession::memory() const {
     m.scratch += double(buf.bytes);
   m.scratch += double(i.castA.bytes + i.castB.bytes);
   m.workspace = double(32 << 20);
+  m.carried = double(i.carriedSlotBytes) * double(std::max<int64_t>(i.options.carriedSlots, 0));
   return m;
 }
 double CudaSession::deviceBytesInUse() const {

@@ -32,14 +32,18 @@ struct CudaOptions {
   // gradient bucket at its bucket_ready point on a communication stream, overlapped with the
   // rest of the backward (false: averageGrads does it all after the micro-steps).
   bool overlap = true;
+  // State passing: the carried states of this many micro-batch slots stay on the device
+  // (setCarried/getCarried, run's carriedSlot) instead of crossing to the host every micro-step.
+  int64_t carriedSlots = 0;
 };
 
 /// Device memory of a session, in bytes.
 struct CudaMemory {
   double params = 0, grads = 0, moments = 0, checkpoints = 0, arena = 0, bf16Params = 0,
-         scratch = 0, workspace = 0;
+         scratch = 0, workspace = 0, carried = 0;
   double total() const {
-    return params + grads + moments + checkpoints + arena + bf16Params + scratch + workspace;
+    return params + grads + moments + checkpoints + arena + bf16Params + scratch + workspace +
+           carried;
   }
 };
 
@@ -77,12 +81,19 @@ public:
   /// Runs a program (eval_step, micro_step) on the device: i32 inputs by name, float inputs
   /// (state passing's "state:*") from `states`, the named outputs copied back into `outputs`.
   /// accumulate_grad adds gradScale x each gradient into the device accumulators.
+  /// carriedSlot >= 0 (options.carriedSlots > it): the states that slot carries are read from and
+  /// their final values ("state_out:*") written back to the device; `states` then only gives
+  /// "state:reset", and `outputs` gets no state_out entries.
   /// lastMicroStep: this run completes the step's gradients; with collectives over several ranks
   /// and options.overlap, each bucket is averaged as the backward closes it (a slice owner's
   /// pieces only, with shards > 1), and averageGrads has nothing left to do.
   std::string run(const std::string &program, const NamedInts &inputs,
                   const NamedTensors<float> *states, NamedTensors<float> &outputs,
-                  double gradScale = 1.0, bool lastMicroStep = false);
+                  double gradScale = 1.0, bool lastMicroStep = false, int64_t carriedSlot = -1);
+  /// A slot's carried states, host <-> device ("state:<name>" as micro_step's inputs; others
+  /// and "state:reset" are ignored / left alone).
+  std::string setCarried(int64_t slot, const NamedTensors<float> &states);
+  std::string getCarried(int64_t slot, NamedTensors<float> &states);
 
   /// The plan's apply_step on the device: clip to the global norm, AdamW with learning rate `lr`
   /// (update number `step`, 1-based), then zero the accumulators. Returns the gradient norm

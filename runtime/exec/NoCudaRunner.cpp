@@ -42,9 +42,11 @@ std::string CudaSession::getMoments(std::vector<std::vector<float> *> &,
 std::string CudaSession::setGrads(const std::vector<const std::vector<float> *> &) { return kMissing; }
 std::string CudaSession::getGrads(std::vector<std::vector<float> *> &) { return kMissing; }
 std::string CudaSession::run(const std::string &, const NamedInts &, const NamedTensors<float> *,
-                             NamedTensors<float> &, double, bool) {
+                             NamedTensors<float> &, double, bool, int64_t) {
   return kMissing;
 }
+std::string CudaSession::setCarried(int64_t, const NamedTensors<float> &) { return kMissing; }
+std::string CudaSession::getCarried(int64_t, NamedTensors<float> &) { return kMissing; }
 std::string CudaSession::applyStep(int64_t, double, double, double &) { return kMissing; }
 std::string CudaSession::collectiveId(std::string &) { return kMissing; }
 std::string CudaSession::joinCollectives(const std::string &, int, int) { return kMissing; }

@@ -37,6 +37,7 @@ struct Bench {
   exec::NamedInts inputs;
   exec::NamedTensors<float> states, out;
   int64_t rows = 0, seq = 0;
+  bool carried = false; // state passing: the states stay on the device (slot 0)
   std::string open(const plan::Plan &plan, const TrainOptions &o, bool profile) {
     if (o.backend != "cuda")
       return "--benchmark and --profile time the CUDA backend; add --backend cuda";
@@ -45,6 +46,8 @@ struct Bench {
     exec::CudaOptions co;
     co.graphs = o.cudaGraphs;
     co.profile = profile;
+    carried = plan.recipe()->state_passing();
+    co.carriedSlots = carried ? 1 : 0; // as training keeps them
     std::string err;
     gpu = exec::CudaSession::open(plan, co, err);
     if (!gpu)
@@ -70,10 +73,11 @@ struct Bench {
     }
     if (const plan::Program *micro = exec::findProgram(plan, "micro_step"))
       states = exec::freshStates<float>(*micro);
-    return "";
+    return carried ? gpu->setCarried(0, states) : "";
   }
   std::string micro(double scale) {
-    return gpu->run("micro_step", inputs, states.empty() ? nullptr : &states, out, scale);
+    return gpu->run("micro_step", inputs, states.empty() ? nullptr : &states, out, scale, false,
+                    carried ? 0 : -1);
   }
 };
 } // namespace

@@ -363,7 +363,7 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
   const double available = availableHostBytes();
   if (o.backend == "cpu" && need > 0 && available > 0 && need > available)
     return "the plan needs " + humanBytes(need) + " of memory (parameters, gradients, AdamW "
-           "moments, checkpoints, activations) but " + humanBytes(available) +
+           "moments, checkpoints, activations, carried states) but " + humanBytes(available) +
            " is available; compile with a smaller tttc --per-device-batch (accumulation grows to "
            "keep the global batch)";
 
@@ -382,6 +382,7 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
       co.shards = zero ? ranks : 1;
       co.shardRank = rank;
       co.overlap = o.overlapReduction;
+      co.carriedSlots = recipe.state_passing() ? accum : 0; // the states stay on the device
       gpu = exec::CudaSession::open(plan, co, err);
       if (!gpu)
         return err;
@@ -456,6 +457,12 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
       state.v.emplace_back(p.size(), T(0));
     }
   }
+  // The CUDA backend keeps the carried states on the device from here on; the host copies in
+  // `slots` are refreshed only before a save (gatherStreams).
+  if constexpr (std::is_same_v<T, float>)
+    for (int64_t a = 0; gpu && a < int64_t(slots.size()); ++a)
+      if (std::string err = gpu->setCarried(a, slots[size_t(a)]); !err.empty())
+        return err;
   // grads: the CPU apply step's view of the accumulators, swapped in and out (no storage).
   Weights<T> &params = state.params, &m = state.m, &v = state.v, grads(params.size());
   const int64_t saveEvery = o.saveEvery.value_or(recipe.checkpoint_every());
@@ -561,6 +568,7 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
            << humanBytes(mem.params + mem.grads + mem.moments) << ", checkpoints "
            << humanBytes(mem.checkpoints) << ", arena " << humanBytes(mem.arena)
            << (mem.bf16Params > 0 ? ", bf16 weights " + humanBytes(mem.bf16Params) : std::string())
+           << (mem.carried > 0 ? ", carried states " + humanBytes(mem.carried) : std::string())
            << "), " << (gpu->bf16() ? "bf16 matmuls" : "fp32 matmuls (no TF32)")
            << (o.cudaGraphs ? ", CUDA graphs" : ", no graphs") << "\n";
     }
@@ -688,6 +696,10 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
   auto gatherStreams = [&]() -> std::string {
     if (!statePassing)
       return "";
+    if constexpr (std::is_same_v<T, float>)
+      for (int64_t a = 0; gpu && a < int64_t(slots.size()); ++a)
+        if (std::string err = gpu->getCarried(a, slots[size_t(a)]); !err.empty())
+          return err;
     for (const auto &entry : slots[0]) {
       const std::string &name = entry.first;
       if (name == "state:reset")
@@ -765,7 +777,7 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
       std::string runErr;
       if constexpr (std::is_same_v<T, float>)
         runErr = gpu ? gpu->run("micro_step", inputs, streams, out, 1.0 / double(accum),
-                                a + 1 == accum)
+                                a + 1 == accum, streams ? a : -1)
                      : runner.run(named, inputs, out, &sink, streams);
       else
         runErr = runner.run(named, inputs, out, &sink, streams);
@@ -1008,6 +1020,15 @@ PlanMemory planMemory(const plan::Plan &plan, int ranks, bool zero) {
   m.grads = double(m0->grads_bytes()) + double(slice.padded() - int64_t(m0->params_bytes()));
   m.fullMoments = double(m0->moments_bytes());
   m.moments = m.shards > 1 ? 2.0 * double(slice.perRank) : m.fullMoments;
+  double perRow = 0;
+  for (const auto &[name, shape] : carriedStateShapes(plan)) {
+    double n = 1;
+    for (int64_t d : shape)
+      n *= double(d);
+    perRow += n;
+  }
+  const double elementBytes = plan.compiled()->precision() == plan::Precision::fp64 ? 8 : 4;
+  m.carried = perRow * elementBytes * double(plan.recipe()->global_batch() / std::max(ranks, 1));
   return m;
 }
 
@@ -1061,7 +1082,10 @@ std::string dryRun(const plan::Plan &plan, const TrainOptions &o, std::ostream &
         << humanBytes(m.moments);
     if (m.shards > 1)
       log << " (ZeRO-1: " << humanBytes(m.fullMoments) << " over " << m.shards << " ranks)";
-    log << ", checkpoints + arena " << humanBytes(m.checkpoints + m.arena) << "\n";
+    log << ", checkpoints + arena " << humanBytes(m.checkpoints + m.arena);
+    if (m.carried > 0)
+      log << ", carried states " << humanBytes(m.carried);
+    log << "\n";
     if (m.shards > 1)
       log << "            without ZeRO-1 (--zero 0): "
           << humanBytes(planMemory(plan, ranks, false).total()) << " per device\n";

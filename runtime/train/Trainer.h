@@ -55,8 +55,9 @@ double modelFlopsPerToken(const plan::Plan &plan);
 /// padded to equal slices, as the CUDA session lays them out (runtime/dist/Shard.h).
 struct PlanMemory {
   double params = 0, grads = 0, moments = 0, fullMoments = 0, checkpoints = 0, arena = 0;
-  int shards = 1; // ranks the moments are split over
-  double total() const { return params + grads + moments + checkpoints + arena; }
+  double carried = 0; // state passing: the states of the rank's rows (global batch / ranks)
+  int shards = 1;     // ranks the moments are split over
+  double total() const { return params + grads + moments + checkpoints + arena + carried; }
 };
 /// All zeros if the plan has no memory map.
 PlanMemory planMemory(const plan::Plan &plan, int ranks, bool zero);
