@@ -43,6 +43,11 @@ public:
     double one = 1.0;
     return reduce(&one, 1);
   }
+  // Straight to rank 0 (the default would all-reduce size() x count values through it).
+  std::string gatherToRoot(const float *s, float *r, int64_t n) override { return gather(s, r, n); }
+  std::string gatherToRoot(const double *s, double *r, int64_t n) override {
+    return gather(s, r, n);
+  }
 
   std::string open(int rank, int size, const std::string &host, int port, int timeoutSeconds) {
     rank_ = rank, size_ = size, timeout_ = timeoutSeconds;
@@ -71,6 +76,18 @@ private:
     }
     for (int r = 1; r < size_; ++r)
       if (std::string e = sendAll(peers_[size_t(r)], data, bytes, r); !e.empty())
+        return e;
+    return "";
+  }
+
+  template <typename T> std::string gather(const T *send, T *recv, int64_t n) {
+    const size_t bytes = size_t(n) * sizeof(T);
+    if (rank_ != 0)
+      return bytes == 0 ? "" : sendAll(peers_[0], send, bytes, 0);
+    std::copy(send, send + n, recv);
+    for (int r = 1; r < size_ && bytes > 0; ++r)
+      if (std::string e = recvAll(peers_[size_t(r)], recv + size_t(r) * size_t(n), bytes, r);
+          !e.empty())
         return e;
     return "";
   }

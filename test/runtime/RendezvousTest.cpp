@@ -75,8 +75,8 @@ TEST(Rendezvous, ZeroCollectivesOverThreeRanks) {
   const int64_t count = 2;
   std::vector<std::unique_ptr<Communicator>> comms(n);
   std::vector<std::string> errors(n);
-  std::vector<std::vector<double>> scattered(n), gathered(n), rooted(n);
-  std::vector<std::vector<float>> fscattered(n);
+  std::vector<std::vector<double>> scattered(n), gathered(n), rooted(n), after(n);
+  std::vector<std::vector<float>> fscattered(n), frooted(n);
   std::vector<std::thread> ranks;
   for (int r = 0; r < n; ++r)
     ranks.emplace_back([&, r] {
@@ -103,6 +103,14 @@ TEST(Rendezvous, ZeroCollectivesOverThreeRanks) {
       rooted[size_t(r)].assign(size_t(n * count), 99.0);
       if (e.empty())
         e = c.gatherToRoot(mine.data(), rooted[size_t(r)].data(), count);
+      std::vector<float> fmine = {float(r), -float(r)};
+      frooted[size_t(r)].assign(size_t(n * count), 99.0f);
+      if (e.empty())
+        e = c.gatherToRoot(fmine.data(), frooted[size_t(r)].data(), count);
+      // A sum after the gathers still meets the right values (the streams stay in step).
+      after[size_t(r)] = {double(r + 1)};
+      if (e.empty())
+        e = c.allReduceSum(after[size_t(r)].data(), 1);
     });
   for (auto &t : ranks)
     t.join();
@@ -117,6 +125,10 @@ TEST(Rendezvous, ZeroCollectivesOverThreeRanks) {
     EXPECT_EQ(gathered[size_t(r)], all) << "rank " << r;
     // Only rank 0's buffer is written by a gather to the root.
     EXPECT_EQ(rooted[size_t(r)], r == 0 ? all : std::vector<double>(6, 99.0)) << "rank " << r;
+    EXPECT_EQ(frooted[size_t(r)], r == 0 ? std::vector<float>(all.begin(), all.end())
+                                         : std::vector<float>(6, 99.0f))
+        << "rank " << r;
+    EXPECT_EQ(after[size_t(r)], std::vector<double>{6.0}) << "rank " << r;
   }
 }
 
