@@ -22,9 +22,11 @@
 //    they go (a shared tile, W in place, or global memory), each pair of columns as one 8-byte
 //    access; in the [F, F] products (W, dW updates) a warp's tiles share their row block, so the
 //    A fragment (and its TF32 split) is loaded once per k step for all of them (mmaRow);
-//  - row work (LayerNorms and their backward, the closed-form gradient): warp w owns rows w and
-//    w + 8 of every [16, F] tile, lane l the columns l + 32 c: row statistics are warp butterflies
-//    (every lane gets the same bits), no atomics, so results are bit-identical run to run;
+//  - row work (LayerNorms and their backward, the closed-form gradient): half warp h of warp w
+//    owns row w + 8 h of every [16, F] tile, its lane l the F / 16 adjacent columns from
+//    F / 16 (l mod 16) (16- or 8-byte accesses): row statistics are half-warp butterflies of 4
+//    levels, both rows of a warp in the same shuffles (every lane of a half gets the same bits),
+//    no atomics, so results are bit-identical run to run;
 //  - a step is phases separated by __syncthreads; each phase puts products that do not depend on
 //    its row work beside it, so the warps overlap the two.
 //
@@ -191,25 +193,48 @@ __device__ void storeRows(float *dst, const float *src, int ld, int rows, int co
   }
 }
 
-__device__ __forceinline__ float warpSum(float x) {
+// Sums over each half warp (lanes 0-15, 16-31: one row each), every lane of a half the same bits.
+__device__ __forceinline__ float halfSum(float x) {
 #pragma unroll
-  for (int m = 16; m > 0; m >>= 1)
+  for (int m = 8; m > 0; m >>= 1)
     x += __shfl_xor_sync(0xffffffffu, x, m);
   return x;
 }
-__device__ __forceinline__ void warpSum2(float &x, float &y) {
+template <int N> __device__ __forceinline__ void halfSumN(float (&v)[N]) {
 #pragma unroll
-  for (int m = 16; m > 0; m >>= 1) {
-    x += __shfl_xor_sync(0xffffffffu, x, m);
-    y += __shfl_xor_sync(0xffffffffu, y, m);
-  }
-}
-template <int N> __device__ __forceinline__ void warpSumN(float (&v)[N]) {
-#pragma unroll
-  for (int m = 16; m > 0; m >>= 1)
+  for (int m = 8; m > 0; m >>= 1)
 #pragma unroll
     for (int i = 0; i < N; ++i)
       v[i] += __shfl_xor_sync(0xffffffffu, v[i], m);
+}
+// N consecutive floats (p aligned to V floats) in V-wide accesses, V = 4, 2 or 1 as N and the
+// caller's alignment A allow.
+template <int A, int N> __device__ __forceinline__ void vload(const float *p, float (&v)[N]) {
+  constexpr int V = (N % 4 == 0 && A >= 4) ? 4 : (N % 2 == 0 && A >= 2) ? 2 : 1;
+#pragma unroll
+  for (int i = 0; i < N; i += V) {
+    if constexpr (V == 4) {
+      const float4 t = *reinterpret_cast<const float4 *>(p + i);
+      v[i] = t.x, v[i + 1] = t.y, v[i + 2] = t.z, v[i + 3] = t.w;
+    } else if constexpr (V == 2) {
+      const float2 t = *reinterpret_cast<const float2 *>(p + i);
+      v[i] = t.x, v[i + 1] = t.y;
+    } else {
+      v[i] = p[i];
+    }
+  }
+}
+template <int A, int N> __device__ __forceinline__ void vstore(float *p, const float (&v)[N]) {
+  constexpr int V = (N % 4 == 0 && A >= 4) ? 4 : (N % 2 == 0 && A >= 2) ? 2 : 1;
+#pragma unroll
+  for (int i = 0; i < N; i += V) {
+    if constexpr (V == 4)
+      *reinterpret_cast<float4 *>(p + i) = make_float4(v[i], v[i + 1], v[i + 2], v[i + 3]);
+    else if constexpr (V == 2)
+      *reinterpret_cast<float2 *>(p + i) = make_float2(v[i], v[i + 1]);
+    else
+      p[i] = v[i];
+  }
 }
 
 // --- mma.sync m16n8k8 TF32
@@ -407,7 +432,7 @@ __device__ __forceinline__ void matProduct2(int warp, int lane, VA A, VB B, VC C
 
 // One block's view of its (batch, head) and of the shared memory.
 template <int F, bool TM> struct Ctx {
-  static constexpr int LDX = F + 4, LDW = F + 8, CPL = F / 32, NT = F / 8, RW = kMB / kWarps;
+  static constexpr int LDX = F + 4, LDW = F + 8, CPL = F / 16, NT = F / 8, RW = 1;
   const Args &a;
   float *sm;
   int tid, lane, warp, g, t4, bh, bi, hi;
@@ -431,8 +456,10 @@ template <int F, bool TM> struct Ctx {
       lambda[c] = a.lambda[int64_t(hi) * F + col(c)];
     }
   }
-  __device__ int col(int c) const { return lane + 32 * c; }
-  __device__ int row(int r) const { return warp + kWarps * r; }
+  // Row work: half warp h of warp w owns row w + 8 h, its lane l the columns CPL l .. + CPL - 1.
+  __device__ int col(int c) const { return CPL * (lane & 15) + c; }
+  __device__ int row(int) const { return warp + kWarps * (lane >> 4); }
+  __device__ bool rowLead() const { return (lane & 15) == 0; }
   __device__ float *K(int s) const { return sm + a.L.set[s] + a.L.setK; }
   __device__ float *Q(int s) const { return sm + a.L.set[s] + a.L.setQ; }
   __device__ float *G(int s) const { return sm + a.L.set[s] + a.L.setG; }
@@ -496,16 +523,17 @@ __device__ __forceinline__ float2 &at2(float *p, int i) {
 // squares (fp32; LayerNorm inputs here have |mean| of the order of the deviation, so E[z^2] -
 // mean^2 loses no more than a few bits).
 template <int F, bool TM>
-__device__ __forceinline__ void rowStats(const Ctx<F, TM> &x, const float (&z)[F / 32],
+__device__ __forceinline__ void rowStats(const Ctx<F, TM> &x, const float (&z)[F / 16],
                                          float &mean, float &rstd) {
-  float s = 0.0f, q = 0.0f;
+  float s[2] = {0.0f, 0.0f};
 #pragma unroll
-  for (int c = 0; c < F / 32; ++c) {
-    s += z[c];
-    q = fmaf(z[c], z[c], q);
+  for (int c = 0; c < F / 16; ++c) {
+    s[0] += z[c];
+    s[1] = fmaf(z[c], z[c], s[1]);
   }
-  warpSum2(s, q);
-  mean = s * x.invF;
+  halfSumN(s);
+  const float q = s[1];
+  mean = s[0] * x.invF;
   rstd = rsqrtf(fmaxf(q * x.invF - mean * mean, 0.0f) + x.a.eps);
 }
 
@@ -527,9 +555,7 @@ __device__ void forwardStep(const Ctx<F, TM> &x, int s, int m, bool update, floa
   float vr[RW][CPL];
 #pragma unroll
   for (int r = 0; r < RW; ++r)
-#pragma unroll
-    for (int c = 0; c < CPL; ++c)
-      vr[r][c] = x.a.v[row0 + int64_t(x.row(r)) * x.ld() + x.col(c)];
+    vload<2>(x.a.v + row0 + int64_t(x.row(r)) * x.ld() + x.col(0), vr[r]);
 
   // ---- F1 ---- [K; Q] W + b; A = Q K^T on the warps with one product tile fewer.
   for (int nt = warp; nt < NT; nt += kWarps) {
@@ -566,16 +592,15 @@ __device__ void forwardStep(const Ctx<F, TM> &x, int s, int m, bool update, floa
 #pragma unroll
   for (int r = 0; r < RW; ++r) {
     const int j = x.row(r);
-    float z[CPL], mean, rstd;
-#pragma unroll
-    for (int c = 0; c < CPL; ++c)
-      z[c] = Z[j * LDX + x.col(c)];
+    float z[CPL], kr[CPL], mean, rstd;
+    vload<4>(Z + j * LDX + x.col(0), z);
+    vload<4>(Ks + j * LDX + x.col(0), kr);
     rowStats(x, z, mean, rstd);
     float zh[CPL], rr[CPL], gg[CPL], st[4] = {};
 #pragma unroll
     for (int c = 0; c < CPL; ++c) {
       zh[c] = (z[c] - mean) * rstd;
-      rr[c] = x.gamma[c] * zh[c] + x.lambda[c] - (vr[r][c] - Ks[j * LDX + x.col(c)]);
+      rr[c] = x.gamma[c] * zh[c] + x.lambda[c] - (vr[r][c] - kr[c]);
       gg[c] = rr[c] * x.gamma[c];
       st[0] += gg[c];
       st[1] = fmaf(gg[c], zh[c], st[1]);
@@ -584,24 +609,29 @@ __device__ void forwardStep(const Ctx<F, TM> &x, int s, int m, bool update, floa
       st[3] = fmaf(g2z, zh[c], st[3]);
     }
     if (slot) {
-      warpSumN(st);
+      halfSumN(st);
     } else {
-      warpSum2(st[0], st[1]);
+      float st2[2] = {st[0], st[1]};
+      halfSumN(st2);
+      st[0] = st2[0];
+      st[1] = st2[1];
     }
     const float m1 = st[0] * x.invF, m2 = st[1] * x.invF, el = x.tauLast * etas[j];
+    float gv[CPL], eg[CPL];
 #pragma unroll
     for (int c = 0; c < CPL; ++c) {
-      const float gv = (gg[c] - m1 - zh[c] * m2) * rstd;
-      Gs[j * LDX + x.col(c)] = gv;
-      EG[j * LDX + x.col(c)] = el * gv;
-      if (slot) {
-        const int e = j * F + x.col(c);
-        slot[sl.G + e] = gv;
-        slot[sl.zhat + e] = zh[c];
-        slot[sl.r + e] = rr[c];
-      }
+      gv[c] = (gg[c] - m1 - zh[c] * m2) * rstd;
+      eg[c] = el * gv[c];
     }
-    if (slot && lane == 0) {
+    vstore<4>(Gs + j * LDX + x.col(0), gv);
+    vstore<4>(EG + j * LDX + x.col(0), eg);
+    if (slot) {
+      const int e = j * F + x.col(0);
+      vstore<4>(slot + sl.G + e, gv);
+      vstore<4>(slot + sl.zhat + e, zh);
+      vstore<4>(slot + sl.r + e, rr);
+    }
+    if (slot && x.rowLead()) {
       slot[sl.rstd + j] = rstd;
       const float4 v = make_float4(m1, m2, st[2], st[3]);
       *reinterpret_cast<float4 *>(slot + sl.stat + 4 * j) = v;
@@ -641,20 +671,23 @@ __device__ void forwardStep(const Ctx<F, TM> &x, int s, int m, bool update, floa
   for (int r = 0; r < RW; ++r) {
     const int i = x.row(r);
     float zb[CPL], mean, rstd;
+    vload<4>(QB + i * LDX + x.col(0), zb);
+    rowStats(x, zb, mean, rstd);
+    float xh[CPL];
 #pragma unroll
     for (int c = 0; c < CPL; ++c)
-      zb[c] = QB[i * LDX + x.col(c)];
-    rowStats(x, zb, mean, rstd);
+      xh[c] = (zb[c] - mean) * rstd;
+    if (out) {
+      float o[CPL];
+      vload<4>(Qs + i * LDX + x.col(0), o);
 #pragma unroll
-    for (int c = 0; c < CPL; ++c) {
-      const float xh = (zb[c] - mean) * rstd;
-      const int e = i * F + x.col(c);
-      if (out)
-        out[i * x.ld() + x.col(c)] = Qs[i * LDX + x.col(c)] + x.gamma[c] * xh + x.lambda[c];
-      if (slot)
-        slot[sl.xhat + e] = xh;
+      for (int c = 0; c < CPL; ++c)
+        o[c] += x.gamma[c] * xh[c] + x.lambda[c];
+      vstore<2>(out + i * x.ld() + x.col(0), o);
     }
-    if (slot && lane == 0)
+    if (slot)
+      vstore<4>(slot + sl.xhat + i * F + x.col(0), xh);
+    if (slot && x.rowLead())
       slot[sl.rstdL + i] = rstd;
   }
   if (update)
@@ -718,7 +751,7 @@ __global__ void __launch_bounds__(kThreads, minBlocksFwd<F>())
 // set s; dW, db the cotangents of the step's output state, replaced by those of its input state.
 template <int F, bool TM>
 __device__ void backwardStep(const Ctx<F, TM> &x, int s, int ws, int m, int t,
-                             float (&dgam)[F / 32], float (&dlam)[F / 32], float &dtauAcc,
+                             float (&dgam)[F / 16], float (&dlam)[F / 16], float &dtauAcc,
                              float &dtauLastAcc, float sumG2) {
   using C = Ctx<F, TM>;
   constexpr int LDX = C::LDX, LDW = C::LDW, CPL = C::CPL, NT = C::NT, RW = C::RW;
@@ -737,12 +770,8 @@ __device__ void backwardStep(const Ctx<F, TM> &x, int s, int ws, int m, int t,
   for (int r = 0; r < RW; ++r) {
     const int j = x.row(r);
     rstdL[r] = slot[sl.rstdL + j];
-#pragma unroll
-    for (int c = 0; c < CPL; ++c) {
-      const int e = j * F + x.col(c);
-      dO[r][c] = x.a.dO[row0 + j * x.ld() + x.col(c)];
-      xh[r][c] = slot[sl.xhat + e];
-    }
+    vload<2>(x.a.dO + row0 + j * x.ld() + x.col(0), dO[r]);
+    vload<4>(slot + sl.xhat + j * F + x.col(0), xh[r]);
   }
 
   // ---- Ba ---- dP = -(K dW' + db'), dKp = -el (G dW'^T): both tiles of a column block in one
@@ -765,22 +794,23 @@ __device__ void backwardStep(const Ctx<F, TM> &x, int s, int ws, int m, int t,
 #pragma unroll
   for (int r = 0; r < RW; ++r) {
     const int i = x.row(r);
-    float m1 = 0.0f, m2 = 0.0f, dln[CPL];
+    float mm[2] = {0.0f, 0.0f}, dln[CPL];
+    vstore<4>(dQp + i * LDX + x.col(0), dO[r]);
 #pragma unroll
     for (int c = 0; c < CPL; ++c) {
-      dQp[i * LDX + x.col(c)] = dO[r][c];
       dgam[c] = fmaf(dO[r][c], xh[r][c], dgam[c]);
       dlam[c] += dO[r][c];
       dln[c] = dO[r][c] * x.gamma[c];
-      m1 += dln[c];
-      m2 = fmaf(dln[c], xh[r][c], m2);
+      mm[0] += dln[c];
+      mm[1] = fmaf(dln[c], xh[r][c], mm[1]);
     }
-    warpSum2(m1, m2);
-    m1 *= x.invF;
-    m2 *= x.invF;
+    halfSumN(mm);
+    const float m1 = mm[0] * x.invF, m2 = mm[1] * x.invF;
+    float dzb[CPL];
 #pragma unroll
     for (int c = 0; c < CPL; ++c)
-      dZbar[i * LDX + x.col(c)] = rstdL[r] * (dln[c] - m1 - xh[r][c] * m2);
+      dzb[c] = rstdL[r] * (dln[c] - m1 - xh[r][c] * m2);
+    vstore<4>(dZbar + i * LDX + x.col(0), dzb);
   }
   {
     const int i = x.tid >> 4, j = x.tid & 15;
@@ -793,12 +823,8 @@ __device__ void backwardStep(const Ctx<F, TM> &x, int s, int ws, int m, int t,
   for (int r = 0; r < RW; ++r) {
     const int j = x.row(r);
     rstd[r] = slot[sl.rstd + j];
-#pragma unroll
-    for (int c = 0; c < CPL; ++c) {
-      const int e = j * F + x.col(c);
-      zh[r][c] = slot[sl.zhat + e];
-      rr[r][c] = slot[sl.r + e];
-    }
+    vload<4>(slot + sl.zhat + j * F + x.col(0), zh[r]);
+    vload<4>(slot + sl.r + j * F + x.col(0), rr[r]);
   }
 
   // ---- Bb ---- dG = el dP - Cm^T dZbar; dC = -dZbar G^T -> dE, dA (on the warps with one dG
@@ -843,12 +869,14 @@ __device__ void backwardStep(const Ctx<F, TM> &x, int s, int ws, int m, int t,
 #pragma unroll
   for (int r = 0; r < RW; ++r) {
     const int j = x.row(r);
-    float sEl = 0.0f;
+    float sEl = 0.0f, pr[CPL], gr[CPL];
+    vload<4>(dP + j * LDX + x.col(0), pr);
+    vload<4>(Gs + j * LDX + x.col(0), gr);
 #pragma unroll
     for (int c = 0; c < CPL; ++c)
-      sEl = fmaf(dP[j * LDX + x.col(c)], Gs[j * LDX + x.col(c)], sEl);
-    sEl = warpSum(sEl);
-    if (lane == 0)
+      sEl = fmaf(pr[c], gr[c], sEl);
+    sEl = halfSum(sEl);
+    if (x.rowLead())
       dEls[j] = sEl;
   }
   __syncthreads();
@@ -865,9 +893,9 @@ __device__ void backwardStep(const Ctx<F, TM> &x, int s, int ws, int m, int t,
     const float4 stv = *reinterpret_cast<const float4 *>(x.St(s) + 4 * j);
     const float rs = rstd[r], sigma = 1.0f / rs, s1 = stv.x, s2 = stv.y, a1 = stv.z, a2 = stv.w;
     float dG[CPL], gg[CPL], p[5] = {};
+    vload<4>(dGZ + j * LDX + x.col(0), dG);
 #pragma unroll
     for (int c = 0; c < CPL; ++c) {
-      dG[c] = dGZ[j * LDX + x.col(c)];
       gg[c] = rr[r][c] * x.gamma[c];
       const float uu = gg[c] - s1 - zh[r][c] * s2, du = rs * dG[c];
       const float g2du = x.gamma[c] * x.gamma[c] * du;
@@ -877,13 +905,15 @@ __device__ void backwardStep(const Ctx<F, TM> &x, int s, int ws, int m, int t,
       p[3] += g2du;
       p[4] = fmaf(g2du, zh[r][c], p[4]);
     }
-    warpSumN(p);
+    halfSumN(p);
     const float mdu = p[1] * x.invF, mduz = p[2] * x.invF, f = float(F);
     const float sdzh = -s2 * p[1] - mduz * f * s1 + p[3] - mdu * sumG2 - mduz * a1;
     const float sdzhz = -s2 * p[2] - mduz * f * s2 + p[4] - mdu * a1 - mduz * a2;
     const float drstd = p[0] + sigma * sdzhz;
     const float dvar = -0.5f * drstd * rs * rs * rs;
     const float dzc = 2.0f * dvar * sigma * x.invF, mdz = rs * sdzh * x.invF;
+    float kp[CPL], dvr[CPL], dz[CPL];
+    vload<4>(dKp + j * LDX + x.col(0), kp);
 #pragma unroll
     for (int c = 0; c < CPL; ++c) {
       const float du = rs * dG[c];
@@ -892,10 +922,13 @@ __device__ void backwardStep(const Ctx<F, TM> &x, int s, int ws, int m, int t,
       dgam[c] += dg * rr[r][c] + dr * zh[r][c];
       dlam[c] += dr;
       const float dzh = -du * s2 - mduz * gg[c] + dr * x.gamma[c];
-      dKp[j * LDX + x.col(c)] += dr;
-      x.a.dv[row0 + j * x.ld() + x.col(c)] = -dr;
-      dGZ[j * LDX + x.col(c)] = dzh * rs + dzc * zh[r][c] - mdz;
+      kp[c] += dr;
+      dvr[c] = -dr;
+      dz[c] = dzh * rs + dzc * zh[r][c] - mdz;
     }
+    vstore<4>(dKp + j * LDX + x.col(0), kp);
+    vstore<2>(x.a.dv + row0 + j * x.ld() + x.col(0), dvr);
+    vstore<4>(dGZ + j * LDX + x.col(0), dz);
   }
   // Positions, on warps 5-7 (the row owners' fixed-length sums unroll, the zero terms change no
   // bit): deta_j = sum_{i>=j} dE_ij tau_i + dEl_j tau_last; dtau_i += sum_{j<=i} dE_ij eta_j;
@@ -990,7 +1023,7 @@ __global__ void __launch_bounds__(kThreads, minBlocksBwd<F>())
 #pragma unroll
   for (int c = 0; c < C::CPL; ++c)
     sumG2 = fmaf(x.gamma[c], x.gamma[c], sumG2);
-  sumG2 = warpSum(sumG2); // sum of gamma^2 over the head's features
+  sumG2 = halfSum(sumG2); // sum of gamma^2 over the head's features
 #pragma unroll
   for (int c = 0; c < C::CPL; ++c)
     dgam[c] = dlam[c] = 0.0f;
@@ -1043,17 +1076,18 @@ __global__ void __launch_bounds__(kThreads, minBlocksBwd<F>())
   if (x.tid < F)
     a.db0[int64_t(x.bh) * F + x.tid] = x.db()[x.tid];
   // Per-warp column partials, then summed over the warps in order (sets 0, 1 are free now).
-  float *red = x.sm + a.L.set[0]; // [kWarps][2][F] <= 2 sets
+  float *red = x.sm + a.L.set[0]; // [kMB rows][2][F] <= 2 sets
+  const int owner = x.row(0);
 #pragma unroll
   for (int c = 0; c < C::CPL; ++c) {
-    red[(x.warp * 2 + 0) * F + x.col(c)] = dgam[c];
-    red[(x.warp * 2 + 1) * F + x.col(c)] = dlam[c];
+    red[(owner * 2 + 0) * F + x.col(c)] = dgam[c];
+    red[(owner * 2 + 1) * F + x.col(c)] = dlam[c];
   }
   __syncthreads();
   double *part = a.partial + int64_t(x.bh) * partialDoubles(kMB, F);
   if (x.tid < F) {
     double sg = 0.0, sla = 0.0;
-    for (int w = 0; w < kWarps; ++w) {
+    for (int w = 0; w < kMB; ++w) {
       sg += double(red[(w * 2 + 0) * F + x.tid]);
       sla += double(red[(w * 2 + 1) * F + x.tid]);
     }
