@@ -52,17 +52,20 @@ std::string stripSuffix(std::string s, StringRef suffix) {
 Value causalConv(Emitter &e, StatePassing &sp, Value x, Value kernel, Value bias,
                  const std::string &name) {
   if (!sp.enabled)
-    return e.b.create<p::CausalConvOp>(e.loc, x.getType(), x, kernel, bias);
+    return e.b.create<p::CausalConvOp>(e.loc, x.getType(), x, kernel, bias, Value());
   Shape xs = shapeOf(x);
   const int64_t h = shapeOf(kernel)[0] - 1, T = xs[1];
   if (h == 0)
-    return e.b.create<p::CausalConvOp>(e.loc, x.getType(), x, kernel, bias);
+    return e.b.create<p::CausalConvOp>(e.loc, x.getType(), x, kernel, bias, Value());
   Value tail = e.mul(sp.input(e, name + ".tail", {xs[0], h, xs[2]}), sp.keep);
-  Value ext = e.b.create<p::ConcatOp>(e.loc, e.type({xs[0], T + h, xs[2]}), tail, x, 1);
-  Value y = e.b.create<p::CausalConvOp>(e.loc, ext.getType(), ext, kernel, bias);
-  sp.outs.push_back({name + ".tail",
-                     e.b.create<p::SliceOp>(e.loc, e.type({xs[0], h, xs[2]}), ext, 1, T)});
-  return e.b.create<p::SliceOp>(e.loc, x.getType(), y, 1, h);
+  // The next step's history: the last h inputs (of the history and x together when T < h).
+  Value next = T >= h ? e.b.create<p::SliceOp>(e.loc, e.type({xs[0], h, xs[2]}), x, 1, T - h)
+                      : e.b.create<p::SliceOp>(
+                            e.loc, e.type({xs[0], h, xs[2]}),
+                            e.b.create<p::ConcatOp>(e.loc, e.type({xs[0], T + h, xs[2]}), tail, x, 1),
+                            1, T);
+  sp.outs.push_back({name + ".tail", next});
+  return e.b.create<p::CausalConvOp>(e.loc, x.getType(), x, kernel, bias, tail);
 }
 
 // The TTT-Linear layer (spec 2.1-2.7) as primitives, the inner loop as a tttp.scan.

@@ -777,7 +777,8 @@ struct CudaSession::Impl {
       cuda::layerNorm(in(0), in(1), in(2), size(arg(0)) / d, d, flt(0), out(0));
     } else if (op == "causal_conv") {
       Shape x = shape(arg(0));
-      cuda::causalConv(in(0), in(1), in(2), x[0], x[1], x[2], shape(arg(1))[0], out(0));
+      cuda::causalConv(in(0), in(1), in(2), x[0], x[1], x[2], shape(arg(1))[0], out(0),
+                       ins.operands()->size() > 3 ? in(3) : nullptr);
     } else if (op == "rope" || op == "rope_bwd") {
       Shape x = shape(arg(0));
       cuda::rope(in(0), x[0], x[1], x[2], x[3], ints(0), flt(0), op == "rope" ? 1.0 : -1.0,
@@ -860,7 +861,7 @@ struct CudaSession::Impl {
     } else if (op == "causal_conv_bwd") {
       Shape x = shape(arg(0));
       cuda::causalConvBackward(in(0), in(1), in(2), x[0], x[1], x[2], shape(arg(1))[0], out(0),
-                               out(1), out(2));
+                               out(1), out(2), ins.operands()->size() > 3 ? in(3) : nullptr);
     } else if (op == "sum_to") {
       cuda::sumTo(in(0), shape(arg(0)), shape(res(0)), out(0));
     } else if (op == "softmax_xent_bwd") {

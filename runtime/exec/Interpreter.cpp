@@ -209,7 +209,7 @@ private:
     } else if (op == "causal_conv") {
       Shape x = shape(arg(0));
       cpu::causalConv<T>(in(arg(0)), in(arg(1)), in(arg(2)), x[0], x[1], x[2], shape(arg(1))[0],
-                         out(res(0)).data());
+                         out(res(0)).data(), ins.operands()->size() > 3 ? in(arg(3)) : nullptr);
     } else if (op == "rope") {
       Shape x = shape(arg(0));
       cpu::rope<T>(in(arg(0)), x[0], x[1], x[2], x[3], ints(0), flt(0), out(res(0)).data());
@@ -288,7 +288,8 @@ private:
       Shape x = shape(arg(0));
       T *dk = out(res(1)).data(), *db = out(res(2)).data();
       cpu::causalConvBackward<T>(in(arg(0)), in(arg(1)), in(arg(2)), x[0], x[1], x[2],
-                                 shape(arg(1))[0], out(res(0)).data(), dk, db);
+                                 shape(arg(1))[0], out(res(0)).data(), dk, db,
+                                 ins.operands()->size() > 3 ? in(arg(3)) : nullptr);
     } else if (op == "rope_bwd") {
       Shape x = shape(arg(0));
       cpu::ropeBackward<T>(in(arg(0)), x[0], x[1], x[2], x[3], ints(0), flt(0), out(res(0)).data());

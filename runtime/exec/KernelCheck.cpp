@@ -219,8 +219,10 @@ template <typename T> CpuOutputs<T> evalOnCpu(const Case &c) {
   } else if (k == "causal_conv") {
     const Shape xs = c.input("x").shape;
     std::vector<T> x = floats<T>(c, "x"), kern = floats<T>(c, "kernel"), b = floats<T>(c, "bias");
+    const bool hist = p.value("history", false);
+    std::vector<T> h = hist ? floats<T>(c, "history") : std::vector<T>();
     cpu::causalConv<T>(x.data(), kern.data(), b.data(), xs[0], xs[1], xs[2],
-                       c.input("kernel").shape[0], out.add("y", xs));
+                       c.input("kernel").shape[0], out.add("y", xs), hist ? h.data() : nullptr);
   } else if (k == "rope") {
     const Shape xs = c.input("x").shape;
     std::vector<T> x = floats<T>(c, "x");
@@ -322,8 +324,10 @@ template <typename T> CpuOutputs<T> evalOnCpu(const Case &c) {
     const Shape xs = c.input("x").shape, ks = c.input("kernel").shape;
     std::vector<T> x = floats<T>(c, "x"), kern = floats<T>(c, "kernel"), dy = floats<T>(c, "dy");
     T *dx = out.add("dx", xs), *dk = out.add("dkernel", ks), *db = out.add("dbias", {xs[2]});
+    const bool hist = p.value("history", false);
+    std::vector<T> h = hist ? floats<T>(c, "history") : std::vector<T>();
     cpu::causalConvBackward<T>(x.data(), kern.data(), dy.data(), xs[0], xs[1], xs[2], ks[0], dx,
-                               dk, db);
+                               dk, db, hist ? h.data() : nullptr);
   } else if (k == "sum_to") {
     const Shape xs = c.input("x").shape, to = shapeParam(p, "to");
     std::vector<T> x = floats<T>(c, "x");
@@ -621,6 +625,16 @@ void forwardCases(uint64_t seed, std::vector<Case> &cases) {
     b.c.desc = "x[2,64,768] width 4";
     cases.push_back(finish(b));
   }
+  { // state passing: the carried history before t = 0 (small: the files' size is capped)
+    Builder b(seed, "causal_conv.hist", "causal_conv");
+    b.normal("x", {2, 24, 64});
+    b.normal("kernel", {4, 64}, 0.5);
+    b.normal("bias", {64}, 0.1);
+    b.normal("history", {2, 3, 64});
+    b.c.params = {{"history", true}};
+    b.c.desc = "x[2,24,64] width 4, history";
+    cases.push_back(finish(b));
+  }
   for (int direction : {1, -1}) { // the period (24) is below the sequence (32): positions wrap
     Builder b(seed, direction > 0 ? "rope.fwd" : "rope.bwd", "rope");
     b.normal("x", {2, 32, 12, 64});
@@ -833,6 +847,16 @@ void backwardCases(uint64_t seed, std::vector<Case> &cases) {
     b.normal("kernel", {4, 768}, 0.5);
     b.normal("dy", {2, 64, 768});
     b.c.desc = "x[2,64,768] width 4";
+    cases.push_back(finish(b));
+  }
+  {
+    Builder b(seed, "causal_conv_bwd.hist", "causal_conv_bwd");
+    b.normal("x", {2, 24, 64});
+    b.normal("kernel", {4, 64}, 0.5);
+    b.normal("dy", {2, 24, 64});
+    b.normal("history", {2, 3, 64});
+    b.c.params = {{"history", true}};
+    b.c.desc = "x[2,24,64] width 4, history";
     cases.push_back(finish(b));
   }
   for (const Shape &to : {Shape{64, 1}, Shape{96}, Shape{8, 1, 96}, Shape{}}) {

@@ -197,7 +197,8 @@ private:
     } else if (k == "causal_conv") {
       const Shape x = shape("x");
       cuda::causalConv(buf.in("x"), buf.in("kernel"), buf.in("bias"), x[0], x[1], x[2],
-                       shape("kernel")[0], buf.out("y"));
+                       shape("kernel")[0], buf.out("y"),
+                       p.value("history", false) ? buf.in("history") : nullptr);
     } else if (k == "rope") {
       const Shape x = shape("x");
       cuda::rope(buf.in("x"), x[0], x[1], x[2], x[3], integer("period"), num("theta"),
@@ -282,7 +283,8 @@ private:
       const Shape x = shape("x");
       cuda::causalConvBackward(buf.in("x"), buf.in("kernel"), buf.in("dy"), x[0], x[1], x[2],
                                shape("kernel")[0], buf.out("dx"), buf.out("dkernel"),
-                               buf.out("dbias"));
+                               buf.out("dbias"),
+                               p.value("history", false) ? buf.in("history") : nullptr);
     } else if (k == "sum_to") {
       cuda::sumTo(buf.in("x"), shape("x"), p.at("to").get<Shape>(), buf.out("y"));
     } else if (k == "softmax_xent_bwd") {

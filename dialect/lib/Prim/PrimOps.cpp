@@ -102,6 +102,19 @@ LogicalResult ReshapeOp::verify() {
   return success();
 }
 
+LogicalResult CausalConvOp::verify() {
+  ArrayRef<int64_t> x = shapeOf(getInput()), k = shapeOf(getKernel());
+  if (x.size() != 3 || k.size() != 2 || k[1] != x[2])
+    return emitOpError() << "needs an input [B, T, C] and a kernel [K, C]";
+  if (Value h = getHistory()) {
+    ArrayRef<int64_t> hs = shapeOf(h);
+    if (hs.size() != 3 || hs[0] != x[0] || hs[1] != k[0] - 1 || hs[2] != x[2])
+      return emitOpError() << "history must be [" << x[0] << ", " << k[0] - 1 << ", " << x[2]
+                           << "] (the K - 1 inputs before t = 0)";
+  }
+  return success();
+}
+
 LogicalResult ConcatOp::verify() {
   ArrayRef<int64_t> a = shapeOf(getLhs()), b = shapeOf(getRhs()), c = shapeOf(getResult());
   int64_t axis = getAxis();

@@ -97,10 +97,14 @@ LogicalResult LayerNormOp::buildVJP(OpBuilder &b, ArrayRef<Value> dres,
 
 LogicalResult CausalConvOp::buildVJP(OpBuilder &b, ArrayRef<Value> dres,
                                      SmallVectorImpl<Value> &dops) {
+  // The history is carried without gradient (state passing): it feeds the kernel's cotangent
+  // and gets none.
   auto bwd = b.create<CausalConvBwdOp>(
       getLoc(), TypeRange{getInput().getType(), getKernel().getType(), getBias().getType()},
-      getInput(), getKernel(), dres[0]);
+      getInput(), getKernel(), dres[0], getHistory());
   dops.assign({bwd.getDinput(), bwd.getDkernel(), bwd.getDbias()});
+  if (getHistory())
+    dops.push_back(Value());
   return success();
 }
 

@@ -27,9 +27,11 @@ void layerNormBackward(const T *x, const T *w, const T *dy, int64_t rows, int64_
 
 // --- conv (CausalConvBackward.cpp) --------------------------------------------------------------
 // For y[t,c] = bias[c] + sum_j k[j,c] x[t-W+1+j, c]: dx [B,T,D], dk [W,D], dbias [D].
+// history: as causalConv's (it reaches dkernel; it gets no cotangent itself).
 template <typename T>
 void causalConvBackward(const T *x, const T *kernel, const T *dy, int64_t batch, int64_t seq,
-                        int64_t dim, int64_t width, T *dx, T *dkernel, T *dbias);
+                        int64_t dim, int64_t width, T *dx, T *dkernel, T *dbias,
+                        const T *history = nullptr);
 
 // --- rope: the backward of rope is rope with the opposite angle (Rope.cpp) ----------------------
 template <typename T>

@@ -8,7 +8,8 @@
 namespace ttt::cpu {
 template <typename T>
 void causalConvBackward(const T *x, const T *kernel, const T *dy, int64_t batch, int64_t seq,
-                        int64_t dim, int64_t width, T *dx, T *dkernel, T *dbias) {
+                        int64_t dim, int64_t width, T *dx, T *dkernel, T *dbias,
+                        const T *history) {
   if (width < 1)
     throw std::invalid_argument("causal_conv_backward: width must be >= 1, got " +
                                 std::to_string(width));
@@ -16,6 +17,7 @@ void causalConvBackward(const T *x, const T *kernel, const T *dy, int64_t batch,
   std::vector<double> acc(dim), dkAcc(width * dim, 0.0), dbAcc(dim, 0.0);
   for (int64_t bi = 0; bi < batch; ++bi) {
     const T *xb = x + bi * seq * dim;
+    const T *hb = history ? history + bi * (width - 1) * dim : nullptr; // x[-(width-1)..-1]
     const T *dyb = dy + bi * seq * dim;
     T *dxb = dx + bi * seq * dim;
     for (int64_t s = 0; s < seq; ++s) {
@@ -40,9 +42,9 @@ void causalConvBackward(const T *x, const T *kernel, const T *dy, int64_t batch,
         dbAcc[c] += double(dyt[c]);
       for (int64_t j = 0; j < width; ++j) {
         const int64_t src = t - width + 1 + j;
-        if (src < 0)
+        if (src < 0 && !hb)
           continue; // x before the sequence start is zero
-        const T *xs = xb + src * dim;
+        const T *xs = src < 0 ? hb + (width - 1 + src) * dim : xb + src * dim;
         double *dkj = dkAcc.data() + j * dim;
         for (int64_t c = 0; c < dim; ++c)
           dkj[c] += double(dyt[c]) * double(xs[c]);
@@ -56,7 +58,9 @@ void causalConvBackward(const T *x, const T *kernel, const T *dy, int64_t batch,
 }
 
 template void causalConvBackward<float>(const float *, const float *, const float *, int64_t,
-                                        int64_t, int64_t, int64_t, float *, float *, float *);
+                                        int64_t, int64_t, int64_t, float *, float *, float *,
+                                        const float *);
 template void causalConvBackward<double>(const double *, const double *, const double *, int64_t,
-                                         int64_t, int64_t, int64_t, double *, double *, double *);
+                                         int64_t, int64_t, int64_t, double *, double *, double *,
+                                         const double *);
 } // namespace ttt::cpu

@@ -299,6 +299,7 @@ struct LayerNormParamGrads { // d w[c] = sum_r dy xhat, d b[c] = sum_r dy
 template <int Width> struct ConvParamGrads { // taps j < Width, then the bias
   const float *x, *dy;
   int64_t seq, cols;
+  const float *history; // [batch, Width - 1, cols] before t = 0, or nullptr (zeros)
   __device__ void operator()(int64_t r, int64_t c, double *acc) const {
     const double g = double(dy[r * cols + c]);
     const int64_t t = r % seq;
@@ -306,6 +307,8 @@ template <int Width> struct ConvParamGrads { // taps j < Width, then the bias
       const int64_t back = Width - 1 - j; // x[t - back] of the same sequence
       if (t >= back)
         acc[j] += g * double(x[(r - back) * cols + c]);
+      else if (history)
+        acc[j] += g * double(history[((r / seq) * (Width - 1) + Width - 1 - back + t) * cols + c]);
     }
     acc[Width] += g;
   }
@@ -488,7 +491,7 @@ __global__ void embeddingKernel(const int32_t *tokens, int64_t n, const float *t
 template <typename Index>
 __global__ void causalConvKernel(const float *x, const float *kernel, const float *bias,
                                  int64_t batch, int64_t seq, int64_t dim, int64_t width,
-                                 float *y) {
+                                 float *y, const float *history) {
   const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= batch * seq * dim)
     return;
@@ -497,9 +500,11 @@ __global__ void causalConvKernel(const float *x, const float *kernel, const floa
   double acc = double(bias[c]);
   for (int64_t j = 0; j < width; ++j) {
     const int64_t src = t - width + 1 + j;
-    if (src < 0)
-      continue;
-    acc += double(kernel[j * dim + c]) * double(x[(bi * seq + src) * dim + c]);
+    if (src >= 0)
+      acc += double(kernel[j * dim + c]) * double(x[(bi * seq + src) * dim + c]);
+    else if (history)
+      acc += double(kernel[j * dim + c]) *
+             double(history[(bi * (width - 1) + width - 1 + src) * dim + c]);
   }
   y[i] = float(acc);
 }
@@ -512,7 +517,7 @@ __global__ void causalConvKernel(const float *x, const float *kernel, const floa
 constexpr int kConvSteps = 16;
 __global__ void causalConv4Kernel(const float *x, const float *kernel, const float *bias,
                                   int32_t batch, int32_t seq, int32_t dim, int32_t tiles,
-                                  float *y) {
+                                  float *y, const float *history) {
   const int32_t i = int32_t(blockIdx.x) * int32_t(blockDim.x) + int32_t(threadIdx.x);
   if (i >= batch * tiles * dim)
     return;
@@ -524,10 +529,13 @@ __global__ void causalConv4Kernel(const float *x, const float *kernel, const flo
   const double k0 = double(kernel[c]), k1 = double(kernel[dim + c]),
                k2 = double(kernel[2 * dim + c]), k3 = double(kernel[3 * dim + c]);
   const double b = double(bias[c]);
-  // w0 = x[t - 3], w1 = x[t - 2], w2 = x[t - 1] (read only where t - back >= 0).
-  double w0 = t0 >= 3 ? double(xs[(t0 - 3) * dim]) : 0.0;
-  double w1 = t0 >= 2 ? double(xs[(t0 - 2) * dim]) : 0.0;
-  double w2 = t0 >= 1 ? double(xs[(t0 - 1) * dim]) : 0.0;
+  // w0 = x[t - 3], w1 = x[t - 2], w2 = x[t - 1] (read only where t - back >= 0; before the
+  // sequence start from the history, x[-3..-1], when there is one).
+  const float *hs = history ? history + (bi * 3 * dim + c) : nullptr;
+  const bool hist = hs != nullptr;
+  double w0 = t0 >= 3 ? double(xs[(t0 - 3) * dim]) : hist ? double(hs[t0 * dim]) : 0.0;
+  double w1 = t0 >= 2 ? double(xs[(t0 - 2) * dim]) : hist ? double(hs[(t0 + 1) * dim]) : 0.0;
+  double w2 = t0 >= 1 ? double(xs[(t0 - 1) * dim]) : hist ? double(hs[(t0 + 2) * dim]) : 0.0;
   float v[kConvSteps];
 #pragma unroll
   for (int u = 0; u < kConvSteps; ++u)
@@ -537,11 +545,11 @@ __global__ void causalConv4Kernel(const float *x, const float *kernel, const flo
     const int32_t t = t0 + u;
     const double cur = double(v[u]);
     double acc = b;
-    if (t >= 3)
+    if (t >= 3 || hist)
       acc += k0 * w0;
-    if (t >= 2)
+    if (t >= 2 || hist)
       acc += k1 * w1;
-    if (t >= 1)
+    if (t >= 1 || hist)
       acc += k2 * w2;
     acc += k3 * cur;
     if (u < n)
@@ -901,7 +909,7 @@ __global__ void causalConvBackwardInput(const float *kernel, const float *dy, in
 // One thread per (tap j or the bias, channel c): sums over batch then time, as the CPU does.
 __global__ void causalConvBackwardParams(const float *x, const float *dy, int64_t batch,
                                          int64_t seq, int64_t dim, int64_t width, float *dkernel,
-                                         float *dbias) {
+                                         float *dbias, const float *history) {
   const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= (width + 1) * dim)
     return;
@@ -917,6 +925,8 @@ __global__ void causalConvBackwardParams(const float *x, const float *dy, int64_
       const int64_t src = t - width + 1 + j;
       if (src >= 0)
         acc += g * double(x[(bi * seq + src) * dim + c]);
+      else if (history)
+        acc += g * double(history[(bi * (width - 1) + width - 1 + src) * dim + c]);
     }
   if (j == width)
     dbias[c] = float(acc);
@@ -935,7 +945,8 @@ __global__ void causalConvBackwardParams(const float *x, const float *dy, int64_
 constexpr int kConvRows = 32; // a multiple of kRowLanes
 __global__ void __launch_bounds__(kColTile *kRowLanes)
     causalConv4BackwardKernel(const float *x, const float *kernel, const float *dy, int32_t rows,
-                              int32_t seq, int32_t dim, float *dx, double *partials) {
+                              int32_t seq, int32_t dim, float *dx, double *partials,
+                              const float *history) {
   __shared__ float xs[kConvRows + 3][kColTile]; // xs[e] = x[rs - 3 + e]
   __shared__ float gs[kConvRows + 3][kColTile]; // gs[e] = dy[rs + e]
   __shared__ double lanes[kRowLanes][5][kColTile];
@@ -964,13 +975,21 @@ __global__ void __launch_bounds__(kColTile *kRowLanes)
       for (int32_t r = rs + ty; r < re; r += kRowLanes) {
         const int32_t e = r - rs, t = r % seq;
         const double g = double(gs[e][tx]);
-        // ConvParamGrads<4>: tap j pairs dy[t] with x[t - (3 - j)] (xs[e + j]).
+        // ConvParamGrads<4>: tap j pairs dy[t] with x[t - (3 - j)] (xs[e + j]); before the
+        // sequence start with the history's x[t - (3 - j)] = h[t + j], when there is one.
+        const float *h = history ? history + ((r / seq) * 3 * dim + c) : nullptr;
         if (t >= 3)
           acc[0] += g * double(xs[e][tx]);
+        else if (h)
+          acc[0] += g * double(h[t * dim]);
         if (t >= 2)
           acc[1] += g * double(xs[e + 1][tx]);
+        else if (h)
+          acc[1] += g * double(h[(t + 1) * dim]);
         if (t >= 1)
           acc[2] += g * double(xs[e + 2][tx]);
+        else if (h)
+          acc[2] += g * double(h[(t + 2) * dim]);
         acc[3] += g * double(xs[e + 3][tx]);
         acc[4] += g;
         // causalConvBackwardInput: tap j pairs dx[s] with dy[s + 3 - j] (gs[e + 3 - j]).
@@ -1492,7 +1511,7 @@ void layerNorm(const float *x, const float *w, const float *b, int64_t rows, int
     layerNormRowsKernel<<<warpRowBlocks(rows), kThreads>>>(x, w, b, rows, dim, eps, y);
 }
 void causalConv(const float *x, const float *kernel, const float *bias, int64_t batch,
-                int64_t seq, int64_t dim, int64_t width, float *y) {
+                int64_t seq, int64_t dim, int64_t width, float *y, const float *history) {
   if (width < 1)
     throw std::invalid_argument("causal_conv: width must be >= 1");
   const int64_t convTiles = (seq + kConvSteps - 1) / kConvSteps;
@@ -1501,13 +1520,13 @@ void causalConv(const float *x, const float *kernel, const float *bias, int64_t 
     const int64_t threads = batch * convTiles * dim;
     causalConv4Kernel<<<blocksFor(threads), kThreads>>>(x, kernel, bias, int32_t(batch),
                                                          int32_t(seq), int32_t(dim),
-                                                         int32_t(convTiles), y);
+                                                         int32_t(convTiles), y, history);
   } else if (batch * seq * dim < (int64_t(1) << 31))
     TTT_LAUNCH(causalConvKernel<int32_t>, batch * seq * dim, x, kernel, bias, batch, seq, dim,
-               width, y);
+               width, y, history);
   else
     TTT_LAUNCH(causalConvKernel<int64_t>, batch * seq * dim, x, kernel, bias, batch, seq, dim,
-               width, y);
+               width, y, history);
 }
 void rope(const float *x, int64_t batch, int64_t seq, int64_t heads, int64_t headDim,
           int64_t period, double theta, double direction, float *y) {
@@ -1744,7 +1763,7 @@ void layerNormBackward(const float *x, const float *w, const float *dy, int64_t 
 }
 void causalConvBackward(const float *x, const float *kernel, const float *dy, int64_t batch,
                         int64_t seq, int64_t dim, int64_t width, float *dx, float *dkernel,
-                        float *dbias) {
+                        float *dbias, const float *history) {
   if (width < 1)
     throw std::invalid_argument("causal_conv_backward: width must be >= 1");
   const int64_t convRows = batch * seq;
@@ -1755,7 +1774,7 @@ void causalConvBackward(const float *x, const float *kernel, const float *dy, in
     double *partials = columnScratch(size_t(chunks * 5 * dim));
     const dim3 grid(unsigned((dim + kColTile - 1) / kColTile), unsigned(chunks));
     causalConv4BackwardKernel<<<grid, dim3(kColTile, kRowLanes)>>>(
-        x, kernel, dy, int32_t(convRows), int32_t(seq), int32_t(dim), dx, partials);
+        x, kernel, dy, int32_t(convRows), int32_t(seq), int32_t(dim), dx, partials, history);
     columnFinishKernel<5><<<int((5 * dim + 255) / 256), 256>>>(
         partials, chunks, dim,
         ColumnOutputs<5>{{dkernel, dkernel + dim, dkernel + 2 * dim, dkernel + 3 * dim, dbias}});
@@ -1768,12 +1787,12 @@ void causalConvBackward(const float *x, const float *kernel, const float *dy, in
     TTT_LAUNCH(causalConvBackwardInput<int64_t>, batch * seq * dim, kernel, dy, batch, seq, dim,
                width, dx);
   if (width == 4) // the model's kernel: the column-sum path
-    columnSums<5>(ConvParamGrads<4>{x, dy, seq, dim}, batch * seq, dim,
+    columnSums<5>(ConvParamGrads<4>{x, dy, seq, dim, history}, batch * seq, dim,
                   ColumnOutputs<5>{{dkernel, dkernel + dim, dkernel + 2 * dim, dkernel + 3 * dim,
                                     dbias}});
   else
     TTT_LAUNCH(causalConvBackwardParams, (width + 1) * dim, x, dy, batch, seq, dim, width,
-               dkernel, dbias);
+               dkernel, dbias, history);
 }
 void sumTo(const float *x, const Shape &from, const Shape &to, float *y) {
   const int rank = int(from.size());

@@ -27,8 +27,10 @@ void embedding(const int32_t *tokens, int64_t n, const float *table, int64_t dim
 void rmsNorm(const float *x, const float *w, int64_t rows, int64_t dim, double eps, float *y);
 void layerNorm(const float *x, const float *w, const float *b, int64_t rows, int64_t dim,
                double eps, float *y);
+// history (optional, [batch, width - 1, dim]): the inputs before t = 0 (zeros without it).
 void causalConv(const float *x, const float *kernel, const float *bias, int64_t batch,
-                int64_t seq, int64_t dim, int64_t width, float *y);
+                int64_t seq, int64_t dim, int64_t width, float *y,
+                const float *history = nullptr);
 // direction +1: rope, -1: its backward.
 void rope(const float *x, int64_t batch, int64_t seq, int64_t heads, int64_t headDim,
           int64_t period, double theta, double direction, float *y);
@@ -71,7 +73,7 @@ void layerNormBackward(const float *x, const float *w, const float *dy, int64_t 
                        double *rowScratch);
 void causalConvBackward(const float *x, const float *kernel, const float *dy, int64_t batch,
                         int64_t seq, int64_t dim, int64_t width, float *dx, float *dkernel,
-                        float *dbias);
+                        float *dbias, const float *history = nullptr);
 void sumTo(const float *x, const Shape &from, const Shape &to, float *y);
 void softmaxXentBackward(const float *logits, const int32_t *targets, const float *dloss,
                          int64_t n, int64_t vocab, int64_t ignoreToken, float *dlogits);

@@ -59,6 +59,37 @@ TEST(CausalConvBackwardTest, FloatMatchesDouble) {
   }
 }
 
+// State passing: with a history the cotangents are those of the conv over [history; x] with the
+// first W-1 outputs dropped (their dy zero): dx of x's rows, and dkernel and dbias, bit-identical.
+TEST(CausalConvBackwardTest, HistoryIsTheConvOverHistoryAndInput) {
+  const int64_t batch = 2, seq = 6, dim = 3, width = 4, h = width - 1;
+  const ConvCase c{batch, seq, dim, width};
+  ConvInputs in = inputs(c, 420);
+  const std::vector<double> hist = floatExact(batch * h * dim, 430);
+  std::vector<double> ext, dyExt;
+  for (int64_t b = 0; b < batch; ++b) {
+    ext.insert(ext.end(), hist.begin() + b * h * dim, hist.begin() + (b + 1) * h * dim);
+    ext.insert(ext.end(), in.x.begin() + b * seq * dim, in.x.begin() + (b + 1) * seq * dim);
+    dyExt.insert(dyExt.end(), size_t(h * dim), 0.0);
+    dyExt.insert(dyExt.end(), in.dy.begin() + b * seq * dim, in.dy.begin() + (b + 1) * seq * dim);
+  }
+  std::vector<double> dxExt(ext.size()), dkExt(in.kernel.size()), dbExt(dim);
+  causalConvBackward(ext.data(), in.kernel.data(), dyExt.data(), batch, seq + h, dim, width,
+                     dxExt.data(), dkExt.data(), dbExt.data());
+  std::vector<double> dx(in.x.size()), dk(in.kernel.size()), db(dim), dk0(in.kernel.size());
+  causalConvBackward(in.x.data(), in.kernel.data(), in.dy.data(), batch, seq, dim, width,
+                     dx.data(), dk.data(), db.data(), hist.data());
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t i = 0; i < seq * dim; ++i)
+      ASSERT_EQ(dx[b * seq * dim + i], dxExt[(b * (seq + h) + h) * dim + i]) << b << " " << i;
+  EXPECT_EQ(dk, dkExt);
+  EXPECT_EQ(db, dbExt);
+  // the history reaches the kernel's cotangent: without it dkernel differs
+  causalConvBackward(in.x.data(), in.kernel.data(), in.dy.data(), batch, seq, dim, width,
+                     dx.data(), dk0.data(), db.data());
+  EXPECT_NE(dk0, dk);
+}
+
 TEST(CausalConvBackwardTest, BadWidthThrows) {
   std::vector<double> v(4, 1.0);
   EXPECT_THROW(

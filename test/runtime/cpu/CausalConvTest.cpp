@@ -53,5 +53,30 @@ TYPED_TEST(CausalConvTest, FirstOutputSeesOnlyTheLastTap) {
   for (int64_t c = 0; c < dim; ++c)
     EXPECT_EQ(y[c], T(double(bias[c]) + double(k[(width - 1) * dim + c]) * double(x[c])));
 }
+
+// State passing: a history [B, W-1, D] before t = 0 gives exactly the conv over [history; x] with
+// the first W-1 outputs dropped (the same sum in the same order: bit-identical).
+TYPED_TEST(CausalConvTest, HistoryIsTheConvOverHistoryAndInput) {
+  using T = TypeParam;
+  const int64_t batch = 2, seq = 7, dim = 5, width = 4, h = width - 1;
+  const auto x = randomVector<T>(batch * seq * dim, 76);
+  const auto hist = randomVector<T>(batch * h * dim, 77);
+  const auto k = randomVector<T>(width * dim, 78);
+  const auto bias = randomVector<T>(dim, 79);
+  std::vector<T> ext, yExt(batch * (seq + h) * dim), y(x.size());
+  for (int64_t b = 0; b < batch; ++b) {
+    ext.insert(ext.end(), hist.begin() + b * h * dim, hist.begin() + (b + 1) * h * dim);
+    ext.insert(ext.end(), x.begin() + b * seq * dim, x.begin() + (b + 1) * seq * dim);
+  }
+  causalConv(ext.data(), k.data(), bias.data(), batch, seq + h, dim, width, yExt.data());
+  causalConv(x.data(), k.data(), bias.data(), batch, seq, dim, width, y.data(), hist.data());
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t i = 0; i < seq * dim; ++i)
+      ASSERT_EQ(y[b * seq * dim + i], yExt[(b * (seq + h) + h) * dim + i]) << b << " " << i;
+  // and the history matters: without it the first outputs differ
+  std::vector<T> y0(x.size());
+  causalConv(x.data(), k.data(), bias.data(), batch, seq, dim, width, y0.data());
+  EXPECT_NE(y0[0], y[0]);
+}
 } // namespace
 } // namespace ttt::cpu::test

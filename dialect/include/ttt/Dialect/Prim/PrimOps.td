@@ -128,9 +128,12 @@ def Prim_LayerNormOp : Prim_SimpleOp<"layer_norm", "LayerNorm over the last dime
   let arguments = (ins Prim_Tensor:$input, Prim_Tensor:$weight, Prim_Tensor:$bias, F64Attr:$eps);
 }
 
-def Prim_CausalConvOp : Prim_SimpleOp<"causal_conv", "Depthwise causal conv over the sequence",
-    "%y = tttp.causal_conv %x, %k, %b : (tensor<2x64x64xf64>, tensor<4x64xf64>, tensor<64xf64>) -> tensor<2x64x64xf64>"> {
-  let arguments = (ins Prim_Tensor:$input, Prim_Tensor:$kernel, Prim_Tensor:$bias);
+def Prim_CausalConvOp : Prim_SimpleOp<"causal_conv",
+    "Depthwise causal conv over the sequence; the optional history [B, K-1, C] stands before t = 0 (state passing; zeros without it)",
+    "%y = tttp.causal_conv %x, %k, %b, %tail : (tensor<2x64x64xf64>, tensor<4x64xf64>, tensor<64xf64>, tensor<2x3x64xf64>) -> tensor<2x64x64xf64>"> {
+  let arguments = (ins Prim_Tensor:$input, Prim_Tensor:$kernel, Prim_Tensor:$bias,
+                       Optional<Prim_Tensor>:$history);
+  let hasVerifier = 1;
 }
 
 def Prim_RopeOp : Prim_SimpleOp<"rope",
@@ -326,9 +329,10 @@ def Prim_LayerNormBwdOp : Prim_MultiBwdOp<"layer_norm_bwd",
 }
 
 def Prim_CausalConvBwdOp : Prim_MultiBwdOp<"causal_conv_bwd",
-    "Cotangents of the causal conv's input, kernel and bias",
-    "%dx, %dk, %db = tttp.causal_conv_bwd %x, %k, %dy : (...) -> (...)"> {
-  let arguments = (ins Prim_Tensor:$input, Prim_Tensor:$kernel, Prim_Tensor:$dy);
+    "Cotangents of the causal conv's input, kernel and bias (the history, if any, feeds the kernel's; it gets none itself)",
+    "%dx, %dk, %db = tttp.causal_conv_bwd %x, %k, %dy, %tail : (...) -> (...)"> {
+  let arguments = (ins Prim_Tensor:$input, Prim_Tensor:$kernel, Prim_Tensor:$dy,
+                       Optional<Prim_Tensor>:$history);
   let results = (outs Prim_Tensor:$dinput, Prim_Tensor:$dkernel, Prim_Tensor:$dbias);
 }
 
