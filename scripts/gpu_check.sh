@@ -60,6 +60,9 @@ prepare() {
     -o "$st/plans/tiny_sp.bin"
   "$tttc" "$m125" --target sm_90 --precision bf16 --per-device-batch 16 --state-passing true \
     -o "$st/plans/125m_bf16_b16_sp.bin"
+  # scripts/multi_gpu_check.sh: the 350M recipe's plan for 2-8 GPUs (per-device batch 16).
+  "$tttc" "$ROOT/models/ttt_350m.mlir" --target sm_90 --precision bf16 --per-device-batch 16 \
+    --state-passing true -o "$st/plans/350m_bf16_b16_sp.bin"
   "$tttc" "$m125" --target sm_90 --precision fp32 --per-device-batch 1 --seq-len 512 \
     -o "$st/plans/125m_parity.bin"
   "$tttc" "$m125" --target sm_90 --precision bf16 --per-device-batch 16 -o "$st/plans/125m_bf16_b16.bin"

@@ -13,7 +13,9 @@
 # window starts from W1/b1): STATE_PASSING=false turns it off.
 # Environment: OUT (default runs/ttt_SIZE), BUILD_DIR (default build, under the source tree, or
 # an absolute path), GPUS (default: counted with nvidia-smi), DATA (default c4), STATE_PASSING
-# (default true). With --dry-run one process shows one device of the job (ttt-run --ranks).
+# (default true), PLAN (a plan compiled beforehand on a machine with tttc, for GPU nodes without
+# it: tttc models/ttt_SIZE.mlir --per-device-batch B --state-passing true|false). With --dry-run
+# one process shows one device of the job (ttt-run --ranks).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 size="${1:?usage: scripts/train_c4.sh 125m|350m|760m|1b [ttt-run flags]}"
@@ -43,8 +45,13 @@ case "$size" in 125m) cap=32 ;; 350m) cap=16 ;; *) cap=8 ;; esac
 [[ "$batch" -le "$cap" ]] || batch=$cap
 sp="${STATE_PASSING:-true}"
 mkdir -p "$out"
-"$bin/tttc" "$root/models/ttt_$size.mlir" --per-device-batch "$batch" --state-passing "$sp" \
-  -o "$out/train.bin"
+if [[ -n "${PLAN:-}" ]]; then
+  # Compiled beforehand (GPU nodes have no compiler): ttt-run checks its batch and state passing.
+  cp "$PLAN" "$out/train.bin"
+else
+  "$bin/tttc" "$root/models/ttt_$size.mlir" --per-device-batch "$batch" --state-passing "$sp" \
+    -o "$out/train.bin"
+fi
 cmd=("$bin/ttt-run" "$out/train.bin" --data "${DATA:-c4}" --backend cuda --state-passing "$sp"
   --output-dir "$out" "$@")
 if [[ " $* " == *" --dry-run "* ]]; then

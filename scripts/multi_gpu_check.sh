@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# Several GPUs (issue 12), on all GPUs of the machine (2, 4 or 8), launched the way the recipe
+# scripts launch (torchrun --standalone --no_python), with NCCL_NVLS_ENABLE=0. Uses the bundle of
+# `scripts/gpu_check.sh prepare` (the runtime, the tokenizer and the plans).
+#
+#   scripts/multi_gpu_check.sh [DIR]      DIR: .device/gpu-check
+#
+# 1. Equivalence: 125M bf16 (per-device batch 16, global 256), 20 steps on the embedded sample:
+#    N GPUs (accumulation 16/N) against 1 GPU (accumulation 16, the same rows by accumulation).
+#    Bound: step 1 (same weights, only the reduction order differs) within 1e-5 relative, every
+#    step within 1e-3 (bf16 matmuls: the updates differ in the last bits from step 1 on and the
+#    difference grows; 300 steps of bf16 against fp32 differ by 0.03% on average, docs/perf.md).
+# 2. Scaling: tokens/s per GPU at N over tokens/s at 1, from the same runs (seconds per step after
+#    the first), at least 0.90; and the overlap: N GPUs with --no-overlap (the reduction after the
+#    micro-steps) for 8 steps, the seconds per step against the default (reduced per bucket during
+#    the last micro-step's backward).
+# 3. The 350M recipe through scripts/train_350m_c4.sh (PLAN given: no compiler here) on the
+#    sample: STEPS350 steps (default 20) with a checkpoint every SAVE350 (default 10), then a
+#    second run resumed from that checkpoint to the same step: losses against the first run,
+#    tokens/s and memory per GPU.
+# With OUT set, the summary and the logs (not the checkpoints) are copied there.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+DIR=${1:-$ROOT/.device/gpu-check}
+st=/tmp/ttt-multi-gpu
+out=/tmp/ttt-multi-gpu-out
+rm -rf "$st" && mkdir -p "$st" "$out"
+tar -C "$st" -xJf "$DIR/bundle.tar.xz"
+run=$st/runtime/bin/ttt-run
+tok=$st/tokenizer.model
+gpus=$(nvidia-smi -L 2>/dev/null | wc -l)
+if [ "$gpus" -lt 2 ]; then
+  echo "multi_gpu_check: this machine has fewer than 2 GPUs" >&2
+  exit 2
+fi
+export NCCL_NVLS_ENABLE=0
+cd "$st"
+nvidia-smi -L
+steps350=${STEPS350:-20}
+save350=${SAVE350:-10}
+
+train() { # NAME GPUS PLAN STEPS FLAGS...
+  local name=$1 n=$2 plan=$3 steps=$4
+  shift 4
+  local launch=()
+  [ "$n" -gt 1 ] && launch=(torchrun --standalone --nproc_per_node "$n" --no_python)
+  ${launch[@]+"${launch[@]}"} "$run" "plans/$plan.bin" --backend cuda --data sample \
+    --tokenizer "$tok" --max-train-steps "$steps" --output-dir "$out/$name" "$@" \
+    > "$out/$name.txt" 2>&1 || echo "multi_gpu_check: $name failed (see $out/$name.txt)"
+  grep -h "^nccl\|^device\|^step " "$out/$name.txt" | tail -2 || true
+}
+train one 1 125m_bf16_b16 20
+train many "$gpus" 125m_bf16_b16 20
+train many_after "$gpus" 125m_bf16_b16 8 --no-overlap
+rec=(env GPUS="$gpus" PLAN="plans/350m_bf16_b16_sp.bin" BUILD_DIR="$st/runtime" DATA=sample
+  OUT="$out/r350" "$ROOT/scripts/train_350m_c4.sh" --tokenizer "$tok")
+"${rec[@]}" --max-train-steps "$steps350" --save-every "$save350" > "$out/r350.txt" 2>&1 ||
+  echo "multi_gpu_check: the 350M run failed (see $out/r350.txt)"
+tail -3 "$out/r350.txt"
+cp "$out/r350/train_log.jsonl" "$out/r350_first.jsonl" 2>/dev/null || true
+"${rec[@]}" --max-train-steps "$steps350" --resume-from-checkpoint "$out/r350/checkpoint-$save350" \
+  > "$out/r350_resumed.txt" 2>&1 || echo "multi_gpu_check: the 350M resume failed (see $out/r350_resumed.txt)"
+tail -3 "$out/r350_resumed.txt"
+
+set +e # the logs are copied to OUT whatever the verdict
+python3 - "$out" "$gpus" "$save350" <<'PY' | tee "$out/summary.txt"
+import json, re, sys
+out, n, save = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+ok = True
+
+def log(path):
+    try:
+        return [json.loads(l) for l in open(path) if '"loss"' in l]
+    except OSError:
+        return []
+
+def row(name, good, what):
+    global ok
+    ok &= good
+    print(f"  {'PASS' if good else 'FAIL'}  {name}: {what}")
+
+def per_step(steps):
+    return (steps[-1]["seconds"] - steps[0]["seconds"]) / (len(steps) - 1) if len(steps) > 1 else 0
+
+def memory(name):
+    try:
+        lines = [l for l in open(f"{out}/{name}.txt") if l.startswith("step ")]
+        return lines[-1].split("mem")[-1].strip() if lines else "?"
+    except OSError:
+        return "?"
+
+one, many, after = log(f"{out}/one/train_log.jsonl"), log(f"{out}/many/train_log.jsonl"), \
+    log(f"{out}/many_after/train_log.jsonl")
+if len(one) == len(many) == 20:
+    rel = [abs(a["loss"] - b["loss"]) / a["loss"] for a, b in zip(one, many)]
+    row(f"125M, {n} GPUs vs 1 GPU by accumulation, 20 steps",
+        rel[0] <= 1e-5 and max(rel) <= 1e-3,
+        f"step 1 {rel[0]:.1e}, worst {max(rel):.1e} (step {rel.index(max(rel)) + 1}), last "
+        f"{rel[-1]:.1e}; loss {one[0]['loss']:.4f} -> {one[-1]['loss']:.4f} (1 GPU), "
+        f"{many[-1]['loss']:.4f} ({n} GPUs)")
+    t1, tn = per_step(one), per_step(many)
+    tok = 256 * 2048
+    scale = (tok / tn / n) / (tok / t1)
+    row(f"125M scaling at {n} GPUs", scale >= 0.90,
+        f"1 GPU {t1:.3f} s/step = {tok / t1:,.0f} tokens/s; {n} GPUs {tn:.3f} s/step = "
+        f"{tok / tn:,.0f} tokens/s = {tok / tn / n:,.0f} per GPU: {scale:.3f} of 1 GPU; "
+        f"memory {memory('one')} (1 GPU), {memory('many')} ({n} GPUs, per GPU)")
+    if len(after) > 1:
+        print(f"  info  reduction overlap: {n} GPUs {tn:.3f} s/step per bucket during the "
+              f"backward (default), {per_step(after):.3f} s/step with --no-overlap")
+else:
+    row(f"125M, {n} GPUs vs 1 GPU", False, f"{len(one)} / {len(many)} steps logged")
+first, both = log(f"{out}/r350_first.jsonl"), log(f"{out}/r350/train_log.jsonl")
+resumed = both[len(first):]  # the resumed run appends to the first run's log
+if len(first) > save and resumed:
+    pairs = [(a, b) for a in first for b in resumed if a["step"] == b["step"]]
+    rel = max(abs(a["loss"] - b["loss"]) / a["loss"] for a, b in pairs)
+    t = per_step(first[1:])
+    row(f"350M recipe on {n} GPUs, resumed from checkpoint-{save}", rel <= 1e-5 and len(pairs) == len(first) - save,
+        f"steps {save + 1}-{first[-1]['step']} resumed within {rel:.1e} of the first run; loss "
+        f"{first[0]['loss']:.4f} -> {first[-1]['loss']:.4f}; {t:.3f} s/step = "
+        f"{256 * 2048 / t:,.0f} tokens/s ({256 * 2048 / t / n:,.0f} per GPU); memory per GPU "
+        f"{memory('r350')}")
+    print("  350M losses: " + ", ".join(f"{s['step']}: {s['loss']:.4f}" for s in first))
+else:
+    row(f"350M recipe on {n} GPUs", False, f"{len(first)} steps, {len(resumed)} resumed steps logged")
+print("ALL PASS" if ok else "FAILED")
+sys.exit(0 if ok else 1)
+PY
+rc=${PIPESTATUS[0]}
+if [ -n "${OUT:-}" ]; then
+  mkdir -p "$OUT"
+  cp "$out"/*.txt "$out"/*.jsonl "$OUT/" 2>/dev/null || true
+  for d in one many many_after r350; do
+    cp "$out/$d/train_log.jsonl" "$OUT/$d.jsonl" 2>/dev/null || true
+  done
+fi
+exit "$rc"
