@@ -94,6 +94,10 @@ std::unique_ptr<Communicator> openCommunicator(std::string &error);
 /// to rank 0 for the job's set-up and small sums (the NCCL id, the loss, flags); the CUDA
 /// backend's gradients go over NCCL. TTT_RENDEZVOUS_TIMEOUT (s, default 1800) bounds every wait.
 std::unique_ptr<Communicator> openRendezvous(std::string &error);
+/// The port rank 0 listens on: TTT_RENDEZVOUS_PORT if set; MASTER_PORT + 1 under torchrun
+/// (TORCHELASTIC_RUN_ID set), whose agent serves its own store on MASTER_PORT; else MASTER_PORT.
+/// -1 and `error` on a bad TTT_RENDEZVOUS_PORT.
+int rendezvousPort(int masterPort, std::string &error);
 /// The same with explicit values (tests).
 std::unique_ptr<Communicator> connectRendezvous(int rank, int size, const std::string &host,
                                                 int port, int timeoutSeconds, std::string &error);

@@ -1,5 +1,6 @@
 // The communicator of a torchrun-style launch (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT): rank
-// 0 listens on MASTER_PORT, every other rank connects to MASTER_ADDR:MASTER_PORT. It carries only
+// 0 listens on the rendezvous port (rendezvousPort: MASTER_PORT, or the next one under torchrun,
+// whose agent holds MASTER_PORT itself), every other rank connects to it. It carries only
 // what sets the job up and keeps it in step — the NCCL id, the loss, stop flags, barriers — as
 // small sums through rank 0 in rank order; the gradients go over NCCL (the CUDA backend), never
 // through here. A peer that closes its connection (it died) or stays silent past the timeout
@@ -146,8 +147,9 @@ private:
         ::listen(server, size_) != 0) {
       std::string why = std::strerror(errno);
       ::close(server);
-      return "rank 0 cannot listen on MASTER_PORT=" + std::to_string(port) + " (" + why +
-             "); pick a free port";
+      return "rank 0 cannot listen on port " + std::to_string(port) + " (" + why +
+             "); pick a free MASTER_PORT (under torchrun the next port must be free too) or set "
+             "TTT_RENDEZVOUS_PORT";
     }
     timeval tv{};
     tv.tv_sec = timeout_;
@@ -158,7 +160,7 @@ private:
         ::close(server);
         return "rank 0 waited " + std::to_string(timeout_) + " s for " +
                std::to_string(size_ - joined) + " of " + std::to_string(size_ - 1) +
-               " ranks to connect to MASTER_PORT=" + std::to_string(port) +
+               " ranks to connect to port " + std::to_string(port) +
                "; check that every rank was started with the same MASTER_ADDR/MASTER_PORT";
       }
       configure(fd);
@@ -218,6 +220,29 @@ private:
 };
 } // namespace
 
+int rendezvousPort(int masterPort, std::string &error) {
+  error.clear();
+  if (const std::string own = env("TTT_RENDEZVOUS_PORT"); !own.empty()) {
+    char *end = nullptr;
+    const long p = std::strtol(own.c_str(), &end, 10);
+    if (*end != '\0' || p < 1 || p > 65535) {
+      error = "TTT_RENDEZVOUS_PORT='" + own + "' is not a port (1-65535)";
+      return -1;
+    }
+    return int(p);
+  }
+  // torchrun's agent hosts its own store on MASTER_PORT (TORCHELASTIC_RUN_ID marks its workers).
+  if (!env("TORCHELASTIC_RUN_ID").empty()) {
+    if (masterPort >= 65535) {
+      error = "MASTER_PORT=65535 leaves no port for the rendezvous after torchrun's; set "
+              "TTT_RENDEZVOUS_PORT";
+      return -1;
+    }
+    return masterPort + 1;
+  }
+  return masterPort;
+}
+
 std::unique_ptr<Communicator> openRendezvous(std::string &error) {
   error.clear();
   const std::string rank = env("RANK"), size = env("WORLD_SIZE"), host = env("MASTER_ADDR"),
@@ -241,7 +266,10 @@ std::unique_ptr<Communicator> openRendezvous(std::string &error) {
   int timeout = 1800;
   if (const std::string t = env("TTT_RENDEZVOUS_TIMEOUT"); !t.empty())
     timeout = std::max(1, std::atoi(t.c_str()));
-  return connectRendezvous(int(r), int(n), host, int(p), timeout, error);
+  const int rvPort = n > 1 ? rendezvousPort(int(p), error) : 0;
+  if (rvPort < 0)
+    return nullptr;
+  return connectRendezvous(int(r), int(n), host, rvPort, timeout, error);
 }
 
 std::unique_ptr<Communicator> connectRendezvous(int rank, int size, const std::string &host,

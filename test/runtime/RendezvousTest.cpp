@@ -227,4 +227,24 @@ TEST(Rendezvous, BadEnvironmentIsOneLine) {
   ::unsetenv("RANK");
   ::unsetenv("WORLD_SIZE");
 }
+
+// torchrun's agent holds MASTER_PORT (its own store): under it the rendezvous takes the next
+// port; TTT_RENDEZVOUS_PORT overrides both, and a bad one is one line.
+TEST(Rendezvous, PortUnderTorchrunAndOverride) {
+  std::string err;
+  ::unsetenv("TTT_RENDEZVOUS_PORT");
+  ::unsetenv("TORCHELASTIC_RUN_ID");
+  EXPECT_EQ(ttt::dist::rendezvousPort(29500, err), 29500);
+  ::setenv("TORCHELASTIC_RUN_ID", "none", 1);
+  EXPECT_EQ(ttt::dist::rendezvousPort(29500, err), 29501);
+  EXPECT_EQ(ttt::dist::rendezvousPort(65535, err), -1);
+  EXPECT_NE(err.find("TTT_RENDEZVOUS_PORT"), std::string::npos) << err;
+  ::setenv("TTT_RENDEZVOUS_PORT", "31000", 1);
+  EXPECT_EQ(ttt::dist::rendezvousPort(29500, err), 31000);
+  ::setenv("TTT_RENDEZVOUS_PORT", "70000", 1);
+  EXPECT_EQ(ttt::dist::rendezvousPort(29500, err), -1);
+  EXPECT_EQ(err, "TTT_RENDEZVOUS_PORT='70000' is not a port (1-65535)");
+  ::unsetenv("TTT_RENDEZVOUS_PORT");
+  ::unsetenv("TORCHELASTIC_RUN_ID");
+}
 } // namespace
