@@ -18,7 +18,8 @@
 #    sample: STEPS350 steps (default 20) with a checkpoint every SAVE350 (default 10), then a
 #    second run resumed from that checkpoint to the same step: losses against the first run,
 #    tokens/s and memory per GPU.
-# With OUT set, the summary and the logs (not the checkpoints) are copied there.
+# RUN_LIMIT (default 900) bounds each run's seconds. With OUT set, the summary and the logs (not
+# the checkpoints) are copied there, each run's as soon as it ends.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -39,29 +40,39 @@ cd "$st"
 nvidia-smi -L
 steps350=${STEPS350:-20}
 save350=${SAVE350:-10}
+limit=${RUN_LIMIT:-900} # seconds per run, then it counts as failed
 
 train() { # NAME GPUS PLAN STEPS FLAGS...
   local name=$1 n=$2 plan=$3 steps=$4
   shift 4
   local launch=()
   [ "$n" -gt 1 ] && launch=(torchrun --standalone --nproc_per_node "$n" --no_python)
-  ${launch[@]+"${launch[@]}"} "$run" "plans/$plan.bin" --backend cuda --data sample \
-    --tokenizer "$tok" --max-train-steps "$steps" --output-dir "$out/$name" "$@" \
-    > "$out/$name.txt" 2>&1 || echo "multi_gpu_check: $name failed (see $out/$name.txt)"
+  timeout "$limit" ${launch[@]+"${launch[@]}"} "$run" "plans/$plan.bin" --backend cuda \
+    --data sample --tokenizer "$tok" --max-train-steps "$steps" --output-dir "$out/$name" "$@" \
+    > "$out/$name.txt" 2>&1 || echo "multi_gpu_check: $name failed or passed $limit s (see $name.txt)"
   grep -h "^nccl\|^device\|^step " "$out/$name.txt" | tail -2 || true
+  keep "$name"
 }
-train one 1 125m_bf16_b16 20
+keep() { # a run's log and step log to OUT at once (a later run may not finish)
+  [ -n "${OUT:-}" ] || return 0
+  mkdir -p "$OUT"
+  cp "$out/$1.txt" "$OUT/" 2>/dev/null || true
+  cp "$out/$1/train_log.jsonl" "$OUT/$1.jsonl" 2>/dev/null || true
+}
 train many "$gpus" 125m_bf16_b16 20
-train many_after "$gpus" 125m_bf16_b16 8 --no-overlap
+train one 1 125m_bf16_b16 20
 rec=(env GPUS="$gpus" PLAN="plans/350m_bf16_b16_sp.bin" BUILD_DIR="$st/runtime" DATA=sample
   OUT="$out/r350" "$ROOT/scripts/train_350m_c4.sh" --tokenizer "$tok")
-"${rec[@]}" --max-train-steps "$steps350" --save-every "$save350" > "$out/r350.txt" 2>&1 ||
-  echo "multi_gpu_check: the 350M run failed (see $out/r350.txt)"
+timeout "$limit" "${rec[@]}" --max-train-steps "$steps350" --save-every "$save350" \
+  > "$out/r350.txt" 2>&1 || echo "multi_gpu_check: the 350M run failed (see r350.txt)"
 tail -3 "$out/r350.txt"
 cp "$out/r350/train_log.jsonl" "$out/r350_first.jsonl" 2>/dev/null || true
-"${rec[@]}" --max-train-steps "$steps350" --resume-from-checkpoint "$out/r350/checkpoint-$save350" \
-  > "$out/r350_resumed.txt" 2>&1 || echo "multi_gpu_check: the 350M resume failed (see $out/r350_resumed.txt)"
+keep r350
+timeout "$limit" "${rec[@]}" --max-train-steps "$steps350" \
+  --resume-from-checkpoint "$out/r350/checkpoint-$save350" > "$out/r350_resumed.txt" 2>&1 ||
+  echo "multi_gpu_check: the 350M resume failed (see r350_resumed.txt)"
 tail -3 "$out/r350_resumed.txt"
+train many_after "$gpus" 125m_bf16_b16 8 --no-overlap
 
 set +e # the logs are copied to OUT whatever the verdict
 python3 - "$out" "$gpus" "$save350" <<'PY' | tee "$out/summary.txt"

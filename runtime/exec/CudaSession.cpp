@@ -205,6 +205,14 @@ struct CudaSession::Impl {
   ~Impl() {
     if (commStream)
       cudaStreamSynchronize(commStream);
+    cudaStreamSynchronize(kStream);
+    // The graphs first: NCCL keeps a reference for every graph that captured its collectives and
+    // ncclCommDestroy waits until they are gone (destroyed after it, every rank of a run that
+    // reduced per bucket hung at exit on the first 2-GPU run).
+    for (auto &[name, pe] : programs)
+      for (auto &[scale, g] : pe.graphs)
+        cudaGraphExecDestroy(g);
+    programs.clear();
 #if TTT_HAVE_NCCL
     if (nccl)
       ncclCommDestroy(nccl);
@@ -215,9 +223,6 @@ struct CudaSession::Impl {
       cudaEventDestroy(joinEvent);
     if (commStream)
       cudaStreamDestroy(commStream);
-    for (auto &[name, pe] : programs)
-      for (auto &[scale, g] : pe.graphs)
-        cudaGraphExecDestroy(g);
     scratch.clear();
     matmuls.reset();
     if (base)
