@@ -63,3 +63,31 @@ def worst(got, want):
             for k in want}
     name = max(errs, key=errs.get)
     return errs[name], name
+
+
+# --- multi-rank comparisons (multi_rank.py, state_passing_ranks.py) ------------------------------
+def train_log(d):
+    """The logged training steps of output directory D (train_log.jsonl)."""
+    return [json.loads(line) for line in open(f"{d}/train_log.jsonl") if '"loss"' in line]
+
+
+def rel(a, b):
+    """Largest relative difference by norm over two tensor sets with the same names."""
+    assert set(a) == set(b), sorted(set(a) ^ set(b))
+    return max(((a[k] - b[k]).norm() / max(a[k].norm(), 1e-300)).item() for k in a)
+
+
+def steps_worst(a, b, keys=("loss", "grad_norm")):
+    """Largest relative difference of the logged KEYS over two runs' steps."""
+    return max(abs(x[k] - y[k]) / abs(x[k]) for x, y in zip(a, b) for k in keys)
+
+
+class Report:
+    """Prints one verdict line per check (bound 1e-10); `failed` says whether any failed."""
+    failed = False
+
+    def __call__(self, what, worst, extra=True):
+        ok = worst < 1e-10 and extra
+        self.failed |= not ok
+        print(f"{what}: worst relative difference {worst:.2e} {'ok' if ok else 'FAIL'}")
+

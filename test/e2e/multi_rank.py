@@ -9,38 +9,15 @@ slices into the one-rank format) resumes on 1 rank with the same following losse
 
 Usage: multi_rank.py WORKDIR PLAN
 """
-import json
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import load, run  # noqa: E402
+from harness import Report, load, rel, run, steps_worst, train_log as log  # noqa: E402
 
 work, plan = sys.argv[1], sys.argv[2]
 mpirun = ["mpirun", "--allow-run-as-root", "--oversubscribe", "-np", "2"]
-failed = False
-
-
-def log(d):
-    return [json.loads(line) for line in open(f"{d}/train_log.jsonl") if '"loss"' in line]
-
-
-def rel(a, b):
-    """Largest relative difference by norm over two tensor sets with the same names."""
-    assert set(a) == set(b), sorted(set(a) ^ set(b))
-    return max(((a[k] - b[k]).norm() / max(a[k].norm(), 1e-300)).item() for k in a)
-
-
-def report(what, worst, extra=True):
-    global failed
-    ok = worst < 1e-10 and extra
-    failed |= not ok
-    print(f"{what}: worst relative difference {worst:.2e} {'ok' if ok else 'FAIL'}")
-
-
-def steps_worst(a, b, keys=("loss", "grad_norm")):
-    return max(abs(x[k] - y[k]) / abs(x[k]) for x, y in zip(a, b) for k in keys)
-
+report = Report()
 
 run("ttt-run", plan, "--max-train-steps", "5", "--save-every", "3", "--output-dir", f"{work}/one")
 one = log(f"{work}/one")
@@ -75,4 +52,4 @@ run(*mpirun, "ttt-run", plan, "--max-train-steps", "5", "--resume-from-checkpoin
 resumed = log(f"{work}/resumed2")
 report("1-rank checkpoint-3 resumed on 2 ZeRO-1 ranks, steps 4-5",
        steps_worst(one[3:], resumed), len(resumed) == 2)
-sys.exit(1 if failed else 0)
+sys.exit(1 if report.failed else 0)

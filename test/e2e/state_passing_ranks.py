@@ -10,41 +10,18 @@ layout of earlier versions still resumes; one of another global batch is refused
 
 Usage: state_passing_ranks.py WORKDIR PLAN PLAN_GLOBAL4
 """
-import json
 import os
 import shutil
 import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import load, run  # noqa: E402
+from harness import Report, load, rel, run, steps_worst, train_log as log  # noqa: E402
 import safetensors_io  # noqa: E402
 
 work, plan, plan4 = sys.argv[1], sys.argv[2], sys.argv[3]
 mpirun = ["mpirun", "--allow-run-as-root", "--oversubscribe", "-np", "2"]
-failed = False
-
-
-def log(d):
-    return [json.loads(line) for line in open(f"{d}/train_log.jsonl") if '"loss"' in line]
-
-
-def rel(a, b):
-    """Largest relative difference by norm over two tensor sets with the same names."""
-    assert set(a) == set(b), sorted(set(a) ^ set(b))
-    return max(((a[k] - b[k]).norm() / max(a[k].norm(), 1e-300)).item() for k in a)
-
-
-def report(what, worst, extra=True):
-    global failed
-    ok = worst < 1e-10 and extra
-    failed |= not ok
-    print(f"{what}: worst relative difference {worst:.2e} {'ok' if ok else 'FAIL'}")
-
-
-def steps_worst(a, b, keys=("loss", "grad_norm")):
-    return max(abs(x[k] - y[k]) / abs(x[k]) for x, y in zip(a, b) for k in keys)
-
+report = Report()
 
 common = ["--max-train-steps", "5", "--save-every", "3"]
 out = run("ttt-run", plan, *common, "--output-dir", f"{work}/one")
@@ -84,7 +61,7 @@ run("ttt-run", plan, "--max-train-steps", "4", "--resume-from-checkpoint", f"{wo
     "--output-dir", f"{work}/resumed_rotated")
 moved = abs(log(f"{work}/resumed_rotated")[0]["loss"] - two[3]["loss"]) / two[3]["loss"]
 ok = moved > 1e-8
-failed |= not ok
+report.failed |= not ok
 print(f"rows rotated between the ranks: step 4's loss moves by {moved:.1e} {'ok' if ok else 'FAIL'}")
 
 # A checkpoint of an earlier version (one rank, states per micro-batch slot, flat) still loads.
@@ -102,4 +79,4 @@ report("a per-slot checkpoint (earlier versions) resumed, steps 4-5", steps_wors
 bad = subprocess.run(["ttt-run", plan4, "--max-train-steps", "5", "--resume-from-checkpoint",
                       f"{work}/one/checkpoint-3"], capture_output=True, text=True)
 print(f"global batch 4 from an 8-row checkpoint: rc {bad.returncode}: {bad.stderr.strip()}")
-sys.exit(1 if failed else 0)
+sys.exit(1 if report.failed else 0)

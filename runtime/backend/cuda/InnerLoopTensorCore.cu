@@ -249,6 +249,15 @@ __device__ __forceinline__ void mma(float (&d)[4], const uint32_t (&a)[4], const
       : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
 }
+// The 3xTF32 split: x = hi + lo exactly, hi = x's TF32 part (kept in x), lo = the rest.
+template <int N> __device__ __forceinline__ void splitTf32(uint32_t (&x)[N], uint32_t (&lo)[N]) {
+#pragma unroll
+  for (int i = 0; i < N; ++i) {
+    const uint32_t hi = x[i] & 0xffffe000u;
+    lo[i] = __float_as_uint(__uint_as_float(x[i]) - __uint_as_float(hi));
+    x[i] = hi;
+  }
+}
 // ldmatrix on 32-bit words: an 8 x 8 b16 matrix is an 8 x 4 block of TF32 words, and lane l gets
 // word l % 4 of row l / 4, which is the mma fragment layout (row g, column t). Volatile: it keeps
 // its place between the barriers around the tile it reads (no memory clobber, so that the plain
@@ -333,18 +342,8 @@ __device__ __forceinline__ void mmaTiles(float (&d)[U][4], VA A, VB B, const int
         B.b(b, k, n0[u], lane);
         if (SPLIT) {
           uint32_t al[4], bl[2];
-#pragma unroll
-          for (int i = 0; i < 4; ++i) {
-            const uint32_t hi = a[i] & 0xffffe000u;
-            al[i] = __float_as_uint(__uint_as_float(a[i]) - __uint_as_float(hi));
-            a[i] = hi;
-          }
-#pragma unroll
-          for (int i = 0; i < 2; ++i) {
-            const uint32_t hi = b[i] & 0xffffe000u;
-            bl[i] = __float_as_uint(__uint_as_float(b[i]) - __uint_as_float(hi));
-            b[i] = hi;
-          }
+          splitTf32(a, al);
+          splitTf32(b, bl);
           mma(d[u], al, b);
           mma(d[u], a, bl);
         }
@@ -364,12 +363,7 @@ __device__ __forceinline__ void mmaRow(float (&d)[U][4], VA A, VB B, int m0, int
     uint32_t a[4], al[4];
     A.a(a, m0, k, lane);
     if (SPLIT) {
-#pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        const uint32_t hi = a[i] & 0xffffe000u;
-        al[i] = __float_as_uint(__uint_as_float(a[i]) - __uint_as_float(hi));
-        a[i] = hi;
-      }
+      splitTf32(a, al);
     }
 #pragma unroll
     for (int u = 0; u < U; ++u) {
@@ -377,12 +371,7 @@ __device__ __forceinline__ void mmaRow(float (&d)[U][4], VA A, VB B, int m0, int
       B.b(b, k, n0 + 8 * u, lane);
       if (SPLIT) {
         uint32_t bl[2];
-#pragma unroll
-        for (int i = 0; i < 2; ++i) {
-          const uint32_t hi = b[i] & 0xffffe000u;
-          bl[i] = __float_as_uint(__uint_as_float(b[i]) - __uint_as_float(hi));
-          b[i] = hi;
-        }
+        splitTf32(b, bl);
         mma(d[u], al, b);
         mma(d[u], a, bl);
       }
