@@ -59,11 +59,11 @@ Value causalConv(Emitter &e, StatePassing &sp, Value x, Value kernel, Value bias
     return e.b.create<p::CausalConvOp>(e.loc, x.getType(), x, kernel, bias, Value());
   Value tail = e.mul(sp.input(e, name + ".tail", {xs[0], h, xs[2]}), sp.keep);
   // The next step's history: the last h inputs (of the history and x together when T < h).
-  Value next = T >= h ? e.b.create<p::SliceOp>(e.loc, e.type({xs[0], h, xs[2]}), x, 1, T - h)
-                      : e.b.create<p::SliceOp>(
-                            e.loc, e.type({xs[0], h, xs[2]}),
-                            e.b.create<p::ConcatOp>(e.loc, e.type({xs[0], T + h, xs[2]}), tail, x, 1),
-                            1, T);
+  Value next =
+      T >= h ? e.b.create<p::SliceOp>(e.loc, e.type({xs[0], h, xs[2]}), x, 1, T - h)
+             : e.b.create<p::SliceOp>(
+                   e.loc, e.type({xs[0], h, xs[2]}),
+                   e.b.create<p::ConcatOp>(e.loc, e.type({xs[0], T + h, xs[2]}), tail, x, 1), 1, T);
   sp.outs.push_back({name + ".tail", next});
   return e.b.create<p::CausalConvOp>(e.loc, x.getType(), x, kernel, bias, tail);
 }

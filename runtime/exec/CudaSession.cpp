@@ -316,7 +316,8 @@ struct CudaSession::Impl {
             carriedLayout[name] = {carriedSlotBytes, n};
             carriedSlotBytes += align256(n * sizeof(float));
           }
-    const size_t carriedBytes = carriedSlotBytes * size_t(std::max<int64_t>(options.carriedSlots, 0));
+    const size_t carriedBytes =
+        carriedSlotBytes * size_t(std::max<int64_t>(options.carriedSlots, 0));
     totalBytes = paddedBytes * 2 + shardBytes * 2 + checkpointsBytes + arenaBytes + shadowBytes +
                  small + carriedBytes;
     size_t freeBytes = 0, deviceBytes = 0;
@@ -330,8 +331,10 @@ struct CudaSession::Impl {
              humanBytes(2.0 * double(shardBytes)) +
              (sharded ? " (ZeRO-1: this rank's slice)" : "") + ", checkpoints " +
              humanBytes(double(checkpointsBytes)) + ", activations " +
-             humanBytes(double(arenaBytes)) + (bf16 ? ", bf16 weights " + humanBytes(double(shadowBytes)) : std::string()) +
-             (carriedBytes > 0 ? ", carried states " + humanBytes(double(carriedBytes)) : std::string()) +
+             humanBytes(double(arenaBytes)) +
+             (bf16 ? ", bf16 weights " + humanBytes(double(shadowBytes)) : std::string()) +
+             (carriedBytes > 0 ? ", carried states " + humanBytes(double(carriedBytes))
+                               : std::string()) +
              ") and " + humanBytes(double(freeBytes)) + " of " + humanBytes(double(deviceBytes)) +
              " is free; compile with a smaller tttc --per-device-batch (the accumulation grows "
              "to keep the global batch)";
@@ -460,10 +463,11 @@ struct CudaSession::Impl {
     check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, kStream), "device copy");
   }
 
-  // --- one run -------------------------------------------------------------------------------------
-  // Host work before the launch: inputs into pinned buffers and onto the device, token checks,
-  // the embedding backward's row lists. Nothing here is part of a graph.
-  // The carried state `name` of a slot on the device, or nullptr (no such state or slot < 0).
+  // --- one run
+  // ------------------------------------------------------------------------------------- Host work
+  // before the launch: inputs into pinned buffers and onto the device, token checks, the embedding
+  // backward's row lists. Nothing here is part of a graph. The carried state `name` of a slot on
+  // the device, or nullptr (no such state or slot < 0).
   char *carriedState(int64_t slot, const std::string &name, size_t &count) {
     auto it = carriedLayout.find(name);
     if (slot < 0 || it == carriedLayout.end())
@@ -1158,8 +1162,8 @@ struct CudaSession::Impl {
   }
   // The bytes [begin, begin + bytes) of the flat parameter space, taken from full host tensors
   // (parameter-table order), into dst.
-  std::string putRange(char *dst, const std::vector<const std::vector<float> *> &host,
-                       size_t begin, size_t bytes) {
+  std::string putRange(char *dst, const std::vector<const std::vector<float> *> &host, size_t begin,
+                       size_t bytes) {
     if (host.size() != paramOffset.size())
       return "expected " + std::to_string(paramOffset.size()) + " tensors, got " +
              std::to_string(host.size());
@@ -1288,8 +1292,9 @@ std::string CudaSession::getGrads(std::vector<std::vector<float> *> &g) {
 std::string CudaSession::run(const std::string &program, const NamedInts &inputs,
                              const NamedTensors<float> *states, NamedTensors<float> &outputs,
                              double gradScale, bool lastMicroStep, int64_t carriedSlot) {
-  std::string err = guarded(
-      [&] { return impl_->run(program, inputs, states, outputs, gradScale, lastMicroStep, carriedSlot); });
+  std::string err = guarded([&] {
+    return impl_->run(program, inputs, states, outputs, gradScale, lastMicroStep, carriedSlot);
+  });
   return err.empty() ? err : "program " + program + " (cuda): " + err;
 }
 std::string CudaSession::setCarried(int64_t slot, const NamedTensors<float> &states) {

@@ -326,8 +326,8 @@ template <typename T> CpuOutputs<T> evalOnCpu(const Case &c) {
     T *dx = out.add("dx", xs), *dk = out.add("dkernel", ks), *db = out.add("dbias", {xs[2]});
     const bool hist = p.value("history", false);
     std::vector<T> h = hist ? floats<T>(c, "history") : std::vector<T>();
-    cpu::causalConvBackward<T>(x.data(), kern.data(), dy.data(), xs[0], xs[1], xs[2], ks[0], dx,
-                               dk, db, hist ? h.data() : nullptr);
+    cpu::causalConvBackward<T>(x.data(), kern.data(), dy.data(), xs[0], xs[1], xs[2], ks[0], dx, dk,
+                               db, hist ? h.data() : nullptr);
   } else if (k == "sum_to") {
     const Shape xs = c.input("x").shape, to = shapeParam(p, "to");
     std::vector<T> x = floats<T>(c, "x");

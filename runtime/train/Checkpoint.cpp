@@ -225,7 +225,9 @@ std::string loadCheckpoint(const plan::Plan &plan, const std::string &dir, Train
       if (const checkpoint::Tensor *t = carried.find(name))
         parts.push_back(t);
       else
-        for (int k = 0; const checkpoint::Tensor *t = carried.find("slot" + std::to_string(k) + "/" + name); ++k)
+        for (int k = 0;
+             const checkpoint::Tensor *t = carried.find("slot" + std::to_string(k) + "/" + name);
+             ++k)
           parts.push_back(t);
       if (parts.empty())
         return file + ": no carried state '" + name +
@@ -234,7 +236,8 @@ std::string loadCheckpoint(const plan::Plan &plan, const std::string &dir, Train
       for (const checkpoint::Tensor *t : parts) {
         const bool flat = t->shape.size() == 1; // the per-slot layout of earlier versions
         if (t->numel() % perRow != 0 ||
-            (!flat && !std::equal(shape.begin(), shape.end(), t->shape.begin() + 1, t->shape.end())))
+            (!flat &&
+             !std::equal(shape.begin(), shape.end(), t->shape.begin() + 1, t->shape.end())))
           return file + ": state '" + name + "' is mis-shaped for this plan's model";
         for (int64_t j = 0; j < t->numel(); ++j)
           values.push_back(T(t->at(j)));
@@ -278,8 +281,8 @@ void pruneCheckpoints(const std::string &outputDir, int keep) {
 }
 
 #define INSTANTIATE(T)                                                                             \
-  template std::string saveCheckpoint<T>(const plan::Plan &, const TrainState<T> &,              \
-                                         const std::string &, const std::string &);              \
+  template std::string saveCheckpoint<T>(const plan::Plan &, const TrainState<T> &,                \
+                                         const std::string &, const std::string &);                \
   template std::string loadCheckpoint<T>(const plan::Plan &, const std::string &, TrainState<T> &, \
                                          bool);
 INSTANTIATE(float)

@@ -362,8 +362,10 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
   const double need = planMemory(plan, comm->size(), zero).total();
   const double available = availableHostBytes();
   if (o.backend == "cpu" && need > 0 && available > 0 && need > available)
-    return "the plan needs " + humanBytes(need) + " of memory (parameters, gradients, AdamW "
-           "moments, checkpoints, activations, carried states) but " + humanBytes(available) +
+    return "the plan needs " + humanBytes(need) +
+           " of memory (parameters, gradients, AdamW "
+           "moments, checkpoints, activations, carried states) but " +
+           humanBytes(available) +
            " is available; compile with a smaller tttc --per-device-batch (accumulation grows to "
            "keep the global batch)";
 
@@ -436,13 +438,15 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
       for (int64_t a = 0; a < accum; ++a) {
         auto it = slots[size_t(a)].find(name);
         if (it == slots[size_t(a)].end())
-          return o.resumeFrom + "/streams.safetensors: state '" + name + "' is not one this plan carries";
+          return o.resumeFrom + "/streams.safetensors: state '" + name +
+                 "' is not one this plan carries";
         std::vector<T> &mine = it->second;
         const size_t perRow = mine.size() / size_t(rows);
         if (all.size() != size_t(global) * perRow)
           return o.resumeFrom + "/streams.safetensors: " + std::to_string(all.size() / perRow) +
                  " row streams, but this run's global batch is " + std::to_string(global) +
-                 "; state passing continues every row, so resume with the global batch that wrote it";
+                 "; state passing continues every row, so resume with the global batch that wrote "
+                 "it";
         std::copy_n(all.begin() + slotRow(a) * int64_t(perRow), mine.size(), mine.begin());
         slots[size_t(a)]["state:reset"].assign(1, T(0));
       }

@@ -125,8 +125,8 @@ TEST(Rendezvous, ZeroCollectivesOverThreeRanks) {
     EXPECT_EQ(gathered[size_t(r)], all) << "rank " << r;
     // Only rank 0's buffer is written by a gather to the root.
     EXPECT_EQ(rooted[size_t(r)], r == 0 ? all : std::vector<double>(6, 99.0)) << "rank " << r;
-    EXPECT_EQ(frooted[size_t(r)], r == 0 ? std::vector<float>(all.begin(), all.end())
-                                         : std::vector<float>(6, 99.0f))
+    EXPECT_EQ(frooted[size_t(r)],
+              r == 0 ? std::vector<float>(all.begin(), all.end()) : std::vector<float>(6, 99.0f))
         << "rank " << r;
     EXPECT_EQ(after[size_t(r)], std::vector<double>{6.0}) << "rank " << r;
   }

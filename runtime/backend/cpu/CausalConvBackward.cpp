@@ -8,8 +8,7 @@
 namespace ttt::cpu {
 template <typename T>
 void causalConvBackward(const T *x, const T *kernel, const T *dy, int64_t batch, int64_t seq,
-                        int64_t dim, int64_t width, T *dx, T *dkernel, T *dbias,
-                        const T *history) {
+                        int64_t dim, int64_t width, T *dx, T *dkernel, T *dbias, const T *history) {
   if (width < 1)
     throw std::invalid_argument("causal_conv_backward: width must be >= 1, got " +
                                 std::to_string(width));

@@ -43,8 +43,8 @@ void layerNorm(const T *x, const T *w, const T *b, int64_t rows, int64_t dim, do
 // --- conv (CausalConv.cpp) ----------------------------------------------------------------------
 // history (optional, [batch, width - 1, dim]): the inputs before t = 0 (zeros without it).
 template <typename T>
-void causalConv(const T *x, const T *kernel, const T *bias, int64_t batch, int64_t seq,
-                int64_t dim, int64_t width, T *y, const T *history = nullptr);
+void causalConv(const T *x, const T *kernel, const T *bias, int64_t batch, int64_t seq, int64_t dim,
+                int64_t width, T *y, const T *history = nullptr);
 
 // --- rope (Rope.cpp) ----------------------------------------------------------------------------
 // x, y: [batch, seq, heads, headDim]; position of token t is t % period.

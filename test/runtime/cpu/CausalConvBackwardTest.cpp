@@ -77,16 +77,16 @@ TEST(CausalConvBackwardTest, HistoryIsTheConvOverHistoryAndInput) {
   causalConvBackward(ext.data(), in.kernel.data(), dyExt.data(), batch, seq + h, dim, width,
                      dxExt.data(), dkExt.data(), dbExt.data());
   std::vector<double> dx(in.x.size()), dk(in.kernel.size()), db(dim), dk0(in.kernel.size());
-  causalConvBackward(in.x.data(), in.kernel.data(), in.dy.data(), batch, seq, dim, width,
-                     dx.data(), dk.data(), db.data(), hist.data());
+  causalConvBackward(in.x.data(), in.kernel.data(), in.dy.data(), batch, seq, dim, width, dx.data(),
+                     dk.data(), db.data(), hist.data());
   for (int64_t b = 0; b < batch; ++b)
     for (int64_t i = 0; i < seq * dim; ++i)
       ASSERT_EQ(dx[b * seq * dim + i], dxExt[(b * (seq + h) + h) * dim + i]) << b << " " << i;
   EXPECT_EQ(dk, dkExt);
   EXPECT_EQ(db, dbExt);
   // the history reaches the kernel's cotangent: without it dkernel differs
-  causalConvBackward(in.x.data(), in.kernel.data(), in.dy.data(), batch, seq, dim, width,
-                     dx.data(), dk0.data(), db.data());
+  causalConvBackward(in.x.data(), in.kernel.data(), in.dy.data(), batch, seq, dim, width, dx.data(),
+                     dk0.data(), db.data());
   EXPECT_NE(dk0, dk);
 }
 
