@@ -987,12 +987,23 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
       if (lead)
         pruneCheckpoints(o.outputDir, o.keepCheckpoints);
     }
-    double stop = signals.stopRequested() ? 1.0 : 0.0;
+    // A signal or the --max-minutes limit on any rank stops every rank after this step.
+    double stop[2] = {signals.stopRequested() ? 1.0 : 0.0,
+                      o.maxMinutes > 0 && std::chrono::duration<double>(
+                                              std::chrono::steady_clock::now() - start)
+                                                  .count() >= o.maxMinutes * 60
+                          ? 1.0
+                          : 0.0};
     if (comm->size() > 1)
-      if (std::string err = comm->allReduceSum(&stop, 1); !err.empty())
+      if (std::string err = comm->allReduceSum(stop, 2); !err.empty())
         return err;
-    if (stop > 0) {
-      out0 << "stopping after step " << state.step << " (signal " << signals.which() << ")\n";
+    if (stop[0] > 0 || stop[1] > 0) {
+      std::ostringstream why;
+      if (stop[0] > 0)
+        why << "signal " << signals.which();
+      else
+        why << "the --max-minutes limit of " << o.maxMinutes << " min";
+      out0 << "stopping after step " << state.step << " (" << why.str() << ")\n";
       if (o.outputDir.empty())
         return "";
       if (std::string err = save("checkpoint-" + std::to_string(state.step)); !err.empty())

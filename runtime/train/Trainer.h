@@ -44,6 +44,8 @@ struct TrainOptions {
                                             // the launch's)
   double stepTimeout = 1800;                // --step-timeout: several ranks: end this rank when
                                             // a step takes longer (a hung or dead rank); 0: off
+  double maxMinutes = 0;                    // --max-minutes: stop as SIGTERM does (checkpoint,
+                                            // exit 0) once this much time has passed; 0: none
 };
 
 /// Model FLOPs per token for throughput and MFU: 6 per parameter (forward + backward of every

@@ -32,6 +32,12 @@ void addPlanOptions(CLI::App &app, PlanOptions &opts) {
       ->needs(prof);
   app.add_flag("!--no-graph", opts.train.cudaGraphs,
                "CUDA backend: launch every kernel eagerly instead of replaying CUDA graphs");
+  app.add_option("--max-minutes", opts.train.maxMinutes,
+                 "Stop once this many minutes have passed (after the step in flight, saving "
+                 "checkpoint-N and exiting 0, as SIGTERM does): a scheduler's time limit minus a "
+                 "step and a checkpoint write; 0: none")
+      ->default_val(0)
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--step-timeout", opts.train.stepTimeout,
                  "Several ranks: stop this rank with an error when one training step takes longer "
                  "than this many seconds (a hung or dead rank; MPI and NCCL wait forever); 0: off")
