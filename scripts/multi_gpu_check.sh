@@ -15,11 +15,14 @@
 #    micro-steps) for 8 steps, the seconds per step against the default (reduced per bucket during
 #    the last micro-step's backward).
 # 3. The 350M recipe through scripts/train_350m_c4.sh (PLAN given: no compiler here) on the
-#    sample: STEPS350 steps (default 20) with a checkpoint every SAVE350 (default 10), then a
-#    second run resumed from that checkpoint to the same step: losses against the first run,
-#    tokens/s and memory per GPU.
-# RUN_LIMIT (default 900) bounds each run's seconds. With OUT set, the summary and the logs (not
-# the checkpoints) are copied there, each run's as soon as it ends.
+#    sample: STEPS350 steps (default 20) with a checkpoint every SAVE350 (default 10), for at most
+#    MIN350 minutes if set (ttt-run --max-minutes: it stops with a checkpoint), then a second run
+#    resumed from the newest checkpoint before the first run's last step, to that step: losses
+#    against the first run (or, if the first run saved no earlier one, 5 more steps from its
+#    last), tokens/s and memory per GPU.
+# PART=125m or PART=350m runs only 1-2 or only 3 (default: all). RUN_LIMIT (default 900) bounds
+# each run's seconds. With OUT set, the summary and the logs (not the checkpoints) are copied
+# there, each run's as soon as it ends.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -59,25 +62,41 @@ keep() { # a run's log and step log to OUT at once (a later run may not finish)
   cp "$out/$1.txt" "$OUT/" 2>/dev/null || true
   cp "$out/$1/train_log.jsonl" "$OUT/$1.jsonl" 2>/dev/null || true
 }
-train many "$gpus" 125m_bf16_b16 20
-train one 1 125m_bf16_b16 20
-rec=(env GPUS="$gpus" PLAN="plans/350m_bf16_b16_sp.bin" BUILD_DIR="$st/runtime" DATA=sample
-  OUT="$out/r350" "$ROOT/scripts/train_350m_c4.sh" --tokenizer "$tok")
-timeout "$limit" "${rec[@]}" --max-train-steps "$steps350" --save-every "$save350" \
-  > "$out/r350.txt" 2>&1 || echo "multi_gpu_check: the 350M run failed (see r350.txt)"
-tail -3 "$out/r350.txt"
-cp "$out/r350/train_log.jsonl" "$out/r350_first.jsonl" 2>/dev/null || true
-keep r350
-timeout "$limit" "${rec[@]}" --max-train-steps "$steps350" \
-  --resume-from-checkpoint "$out/r350/checkpoint-$save350" > "$out/r350_resumed.txt" 2>&1 ||
-  echo "multi_gpu_check: the 350M resume failed (see r350_resumed.txt)"
-tail -3 "$out/r350_resumed.txt"
-train many_after "$gpus" 125m_bf16_b16 8 --no-overlap
+part=${PART:-all}
+if [ "$part" != 350m ]; then
+  train many "$gpus" 125m_bf16_b16 20
+  train one 1 125m_bf16_b16 20
+fi
+ck=0
+if [ "$part" != 125m ]; then
+  rec=(env GPUS="$gpus" PLAN="plans/350m_bf16_b16_sp.bin" BUILD_DIR="$st/runtime" DATA=sample
+    OUT="$out/r350" "$ROOT/scripts/train_350m_c4.sh" --tokenizer "$tok")
+  first=(--max-train-steps "$steps350" --save-every "$save350")
+  [ -n "${MIN350:-}" ] && first+=(--max-minutes "$MIN350")
+  timeout "$limit" "${rec[@]}" "${first[@]}" > "$out/r350.txt" 2>&1 ||
+    echo "multi_gpu_check: the 350M run failed (see r350.txt)"
+  tail -3 "$out/r350.txt"
+  cp "$out/r350/train_log.jsonl" "$out/r350_first.jsonl" 2>/dev/null || true
+  keep r350
+  last=$(python3 -c 'import json, sys
+steps = [json.loads(l)["step"] for l in open(sys.argv[1]) if "\"loss\"" in l]
+print(steps[-1] if steps else 0)' "$out/r350_first.jsonl" 2>/dev/null || echo 0)
+  # the newest checkpoint before the last step (the first run went on from it), else the last
+  ck=$(find "$out/r350" -maxdepth 1 -name 'checkpoint-*' | sed 's/.*checkpoint-//' | sort -n |
+    awk -v l="$last" '$1 < l' | tail -1)
+  [ -n "$ck" ] || ck=$last
+  end=$((ck < last ? last : last + 5))
+  timeout "$limit" "${rec[@]}" --max-train-steps "$end" \
+    --resume-from-checkpoint "$out/r350/checkpoint-$ck" > "$out/r350_resumed.txt" 2>&1 ||
+    echo "multi_gpu_check: the 350M resume failed (see r350_resumed.txt)"
+  tail -3 "$out/r350_resumed.txt"
+fi
+[ "$part" != 350m ] && train many_after "$gpus" 125m_bf16_b16 8 --no-overlap
 
 set +e # the logs are copied to OUT whatever the verdict
-python3 - "$out" "$gpus" "$save350" <<'PY' | tee "$out/summary.txt"
+python3 - "$out" "$gpus" "$ck" "$part" <<'PY' | tee "$out/summary.txt"
 import json, re, sys
-out, n, save = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+out, n, save, part = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 ok = True
 
 def log(path):
@@ -103,7 +122,7 @@ def memory(name):
 
 one, many, after = log(f"{out}/one/train_log.jsonl"), log(f"{out}/many/train_log.jsonl"), \
     log(f"{out}/many_after/train_log.jsonl")
-if len(one) == len(many) == 20:
+if part != "350m" and len(one) == len(many) == 20:
     rel = [abs(a["loss"] - b["loss"]) / a["loss"] for a, b in zip(one, many)]
     row(f"125M, {n} GPUs vs 1 GPU by accumulation, 20 steps",
         rel[0] <= 1e-5 and max(rel) <= 1e-3,
@@ -120,21 +139,29 @@ if len(one) == len(many) == 20:
     if len(after) > 1:
         print(f"  info  reduction overlap: {n} GPUs {tn:.3f} s/step per bucket during the "
               f"backward (default), {per_step(after):.3f} s/step with --no-overlap")
-else:
+elif part != "350m":
     row(f"125M, {n} GPUs vs 1 GPU", False, f"{len(one)} / {len(many)} steps logged")
 first, both = log(f"{out}/r350_first.jsonl"), log(f"{out}/r350/train_log.jsonl")
 resumed = both[len(first):]  # the resumed run appends to the first run's log
-if len(first) > save and resumed:
-    pairs = [(a, b) for a in first for b in resumed if a["step"] == b["step"]]
-    rel = max(abs(a["loss"] - b["loss"]) / a["loss"] for a, b in pairs)
-    t = per_step(first[1:])
-    row(f"350M recipe on {n} GPUs, resumed from checkpoint-{save}", rel <= 1e-5 and len(pairs) == len(first) - save,
-        f"steps {save + 1}-{first[-1]['step']} resumed within {rel:.1e} of the first run; loss "
-        f"{first[0]['loss']:.4f} -> {first[-1]['loss']:.4f}; {t:.3f} s/step = "
-        f"{256 * 2048 / t:,.0f} tokens/s ({256 * 2048 / t / n:,.0f} per GPU); memory per GPU "
-        f"{memory('r350')}")
+if part != "125m" and len(first) > 1 and resumed:
+    later = [s for s in first if s["step"] > save]
+    gaps = sorted(b["seconds"] - a["seconds"] for a, b in zip(first, first[1:]))
+    t = gaps[len(gaps) // 2]  # the median step: checkpoint writes left out
+    speed = (f"{t:.3f} s/step = {256 * 2048 / t:,.0f} tokens/s ({256 * 2048 / t / n:,.0f} per "
+             f"GPU); memory per GPU {memory('r350')}")
+    if later:
+        pairs = [(a, b) for a in later for b in resumed if a["step"] == b["step"]]
+        rel = max(abs(a["loss"] - b["loss"]) / a["loss"] for a, b in pairs) if pairs else 1.0
+        row(f"350M recipe on {n} GPUs, resumed from checkpoint-{save}",
+            rel <= 1e-5 and len(pairs) == len(later),
+            f"{len(first)} steps, loss {first[0]['loss']:.4f} -> {first[-1]['loss']:.4f}; steps "
+            f"{save + 1}-{first[-1]['step']} resumed within {rel:.1e} of the first run; {speed}")
+    else:
+        row(f"350M recipe on {n} GPUs, resumed from its last checkpoint-{save}", len(resumed) == 5,
+            f"{len(first)} steps, loss {first[0]['loss']:.4f} -> {first[-1]['loss']:.4f}; "
+            f"{len(resumed)} more steps, loss {resumed[-1]['loss']:.4f}; {speed}")
     print("  350M losses: " + ", ".join(f"{s['step']}: {s['loss']:.4f}" for s in first))
-else:
+elif part != "125m":
     row(f"350M recipe on {n} GPUs", False, f"{len(first)} steps, {len(resumed)} resumed steps logged")
 print("ALL PASS" if ok else "FAILED")
 sys.exit(0 if ok else 1)
