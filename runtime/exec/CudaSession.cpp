@@ -463,11 +463,8 @@ struct CudaSession::Impl {
     check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, kStream), "device copy");
   }
 
-  // --- one run
-  // ------------------------------------------------------------------------------------- Host work
-  // before the launch: inputs into pinned buffers and onto the device, token checks, the embedding
-  // backward's row lists. Nothing here is part of a graph. The carried state `name` of a slot on
-  // the device, or nullptr (no such state or slot < 0).
+  // --- one run -------------------------------------------------------------------------------------
+  // The carried state `name` of a slot on the device, or nullptr (no such state or slot < 0).
   char *carriedState(int64_t slot, const std::string &name, size_t &count) {
     auto it = carriedLayout.find(name);
     if (slot < 0 || it == carriedLayout.end())
@@ -475,6 +472,9 @@ struct CudaSession::Impl {
     count = it->second.second;
     return carried + size_t(slot) * carriedSlotBytes + it->second.first;
   }
+  // Host work before the launch: inputs into pinned buffers and onto the device (a slot's carried
+  // states from the device), token checks, the embedding backward's row lists. Nothing here is
+  // part of a graph.
   std::string stage(const NamedInts &inputs, const NamedTensors<float> *states, int64_t slot) {
     return stageInstrs(cur->program->instrs(), inputs, states, slot);
   }
