@@ -190,6 +190,7 @@ struct Args {
 };
 
 #include "runtime/backend/cuda/AsyncCopy.cuh"
+#include "runtime/backend/cuda/InnerLoopArgs.cuh"
 
 // Sum over the warp; every lane gets the same bits (a + b == b + a at each butterfly level).
 __device__ __forceinline__ double warpSum(double x) {
@@ -1070,30 +1071,12 @@ void checkFits(const Layout &L, const char *what) {
                                 std::to_string(maxSharedBytes()));
 }
 
-// The strides of Args from the shape's own offsets (affine in m, bi, hi, t in both layouts).
-void setStrides(const cpu::InnerLoopShape &s, Args &a) {
-  const int64_t e0 = s.etaOffset(0, 0, 0, 0), t0 = s.tokenOffset(0, 0, 0, 0);
-  a.eM = s.etaOffset(1, 0, 0, 0) - e0;
-  a.eB = s.etaOffset(0, 1, 0, 0) - e0;
-  a.eH = s.etaOffset(0, 0, 1, 0) - e0;
-  a.eT = int(s.etaOffset(0, 0, 0, 1) - e0);
-  a.tM = s.tokenOffset(1, 0, 0, 0) - t0;
-  a.tB = s.tokenOffset(0, 1, 0, 0) - t0;
-  a.tH = s.tokenOffset(0, 0, 1, 0) - t0;
-  a.tT = int(s.tokenOffset(0, 0, 0, 1) - t0);
-}
-
 Args argsOf(const cpu::InnerLoopShape &s, const Layout &L) {
   Args a;
-  a.n = int(s.n);
-  a.batch = int(s.batch);
-  a.heads = int(s.heads);
+  setShape(s, a);
   a.b = int(s.miniBatch);
   a.f = int(s.headDim);
-  a.group = int(s.group);
-  a.eps = s.eps;
   a.L = L;
-  setStrides(s, a);
   return a;
 }
 
@@ -1138,7 +1121,6 @@ template <int CPL, int MB, bool TM> struct LaunchBackward {
   }
 };
 
-size_t align256(size_t x) { return (x + 255) / 256 * 256; }
 } // namespace
 
 size_t innerLoopForwardWorkspace(const cpu::InnerLoopShape &) { return 0; }
@@ -1164,21 +1146,8 @@ void innerLoopForward(const cpu::InnerLoopShape &s, const float *W0, const float
   const Layout L = makeLayout(cplOf(s), mbOf(s), 2, false);
   checkFits(L, "the forward");
   Args a = argsOf(s, L);
-  a.q = q;
-  a.k = k;
-  a.v = v;
-  a.eta = eta;
-  a.tau = tau;
-  a.tauLast = tauLast;
-  a.gamma = gamma;
-  a.lambda = lambda;
-  a.W0 = W0;
-  a.b0 = b0;
-  a.Wfinal = Wfinal;
-  a.bfinal = bfinal;
-  a.o = o;
-  a.ckptWOut = ckptW;
-  a.ckptBOut = ckptB;
+  setForwardTensors(a, W0, b0, q, k, v, eta, tau, tauLast, gamma, lambda, Wfinal, bfinal, o, ckptW,
+                    ckptB);
   dispatch<LaunchForward>(s, a);
 }
 
@@ -1197,30 +1166,9 @@ void innerLoopBackward(const cpu::InnerLoopShape &s, const float *ckptW, const f
   const Layout L = backwardLayout(s);
   checkFits(L, "the backward");
   Args a = argsOf(s, L);
-  a.q = q;
-  a.k = k;
-  a.v = v;
-  a.eta = eta;
-  a.tau = tau;
-  a.tauLast = tauLast;
-  a.gamma = gamma;
-  a.lambda = lambda;
-  a.ckptW = ckptW;
-  a.ckptB = ckptB;
-  a.dWfinal = dWfinal;
-  a.dbfinal = dbfinal;
-  a.dO = dO;
-  a.dW0 = dW0;
-  a.db0 = db0;
-  a.dq = dq;
-  a.dk = dk;
-  a.dv = dv;
-  a.deta = deta;
-  const int64_t BH = s.batch * s.heads;
+  setBackwardTensors(a, s, ckptW, ckptB, q, k, v, eta, tau, tauLast, gamma, lambda, dWfinal,
+                     dbfinal, dO, dW0, db0, dq, dk, dv, deta, workspace);
   const int b = int(s.miniBatch), f = int(s.headDim);
-  a.partial = static_cast<double *>(workspace);
-  a.slots = reinterpret_cast<float *>(static_cast<char *>(workspace) +
-                                      align256(size_t(BH * partialDoubles(b, f)) * sizeof(double)));
   dispatch<LaunchBackward>(s, a);
   const int64_t count = b + 1 + 2 * s.heads * f;
   innerLoopSharedKernel<<<int((count + 255) / 256), 256>>>(a.batch, a.heads, b, f, a.partial, dtau,

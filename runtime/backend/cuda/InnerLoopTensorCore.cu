@@ -150,7 +150,6 @@ __host__ __device__ Slot slotOf(int b, int f) {
 }
 // Per block: dgamma [f], dlambda [f], dtau [b], dtau_last (doubles).
 __host__ __device__ int64_t partialDoubles(int b, int f) { return 2 * int64_t(f) + b + 1; }
-size_t align256(size_t x) { return (x + 255) / 256 * 256; }
 
 struct Args {
   int n = 0, batch = 0, heads = 0, group = 1;
@@ -175,6 +174,7 @@ struct Args {
 };
 
 #include "runtime/backend/cuda/AsyncCopy.cuh"
+#include "runtime/backend/cuda/InnerLoopArgs.cuh"
 
 // Shared rows of stride ld into contiguous global floats (plain stores).
 __device__ void storeRows(float *dst, const float *src, int ld, int rows, int cols) {
@@ -1145,22 +1145,8 @@ template <typename Kernel> void launch(Kernel kernel, const Args &a, AttrBytes &
 
 Args argsOf(const cpu::InnerLoopShape &s, bool backward) {
   Args a;
-  a.n = int(s.n);
-  a.batch = int(s.batch);
-  a.heads = int(s.heads);
-  a.group = int(s.group);
-  a.eps = float(s.eps);
+  setShape(s, a);
   a.L = makeLayout(int(s.headDim), backward);
-  // The strides from the shape's own offsets (affine in m, bi, hi, t in both layouts).
-  const int64_t e0 = s.etaOffset(0, 0, 0, 0), t0 = s.tokenOffset(0, 0, 0, 0);
-  a.eM = s.etaOffset(1, 0, 0, 0) - e0;
-  a.eB = s.etaOffset(0, 1, 0, 0) - e0;
-  a.eH = s.etaOffset(0, 0, 1, 0) - e0;
-  a.eT = int(s.etaOffset(0, 0, 0, 1) - e0);
-  a.tM = s.tokenOffset(1, 0, 0, 0) - t0;
-  a.tB = s.tokenOffset(0, 1, 0, 0) - t0;
-  a.tH = s.tokenOffset(0, 0, 1, 0) - t0;
-  a.tT = int(s.tokenOffset(0, 0, 0, 1) - t0);
   return a;
 }
 } // namespace
@@ -1194,21 +1180,8 @@ void innerLoopForwardTensorCore(const cpu::InnerLoopShape &s, const float *W0, c
                                 std::to_string(s.miniBatch) + ", head dim " +
                                 std::to_string(s.headDim) + ")");
   Args a = argsOf(s, false);
-  a.q = q;
-  a.k = k;
-  a.v = v;
-  a.eta = eta;
-  a.tau = tau;
-  a.tauLast = tauLast;
-  a.gamma = gamma;
-  a.lambda = lambda;
-  a.W0 = W0;
-  a.b0 = b0;
-  a.Wfinal = Wfinal;
-  a.bfinal = bfinal;
-  a.o = o;
-  a.ckptWOut = ckptW;
-  a.ckptBOut = ckptB;
+  setForwardTensors(a, W0, b0, q, k, v, eta, tau, tauLast, gamma, lambda, Wfinal, bfinal, o, ckptW,
+                    ckptB);
   if (s.headDim == 64) {
     static AttrBytes given[2] = {}; // per kernel: the attribute is the function's
     if (s.tokenMajor)
@@ -1236,30 +1209,9 @@ void innerLoopBackwardTensorCore(const cpu::InnerLoopShape &s, const float *ckpt
                                 std::to_string(s.miniBatch) + ", head dim " +
                                 std::to_string(s.headDim) + ")");
   Args a = argsOf(s, true);
-  a.q = q;
-  a.k = k;
-  a.v = v;
-  a.eta = eta;
-  a.tau = tau;
-  a.tauLast = tauLast;
-  a.gamma = gamma;
-  a.lambda = lambda;
-  a.ckptW = ckptW;
-  a.ckptB = ckptB;
-  a.dWfinal = dWfinal;
-  a.dbfinal = dbfinal;
-  a.dO = dO;
-  a.dW0 = dW0;
-  a.db0 = db0;
-  a.dq = dq;
-  a.dk = dk;
-  a.dv = dv;
-  a.deta = deta;
-  const int64_t BH = s.batch * s.heads;
+  setBackwardTensors(a, s, ckptW, ckptB, q, k, v, eta, tau, tauLast, gamma, lambda, dWfinal,
+                     dbfinal, dO, dW0, db0, dq, dk, dv, deta, workspace);
   const int b = int(s.miniBatch), f = int(s.headDim);
-  a.partial = static_cast<double *>(workspace);
-  a.slots = reinterpret_cast<float *>(static_cast<char *>(workspace) +
-                                      align256(size_t(BH * partialDoubles(b, f)) * sizeof(double)));
   if (f == 64) {
     static AttrBytes given[2] = {}; // per kernel: the attribute is the function's
     if (s.tokenMajor)
