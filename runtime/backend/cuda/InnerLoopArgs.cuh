@@ -51,12 +51,12 @@ void setForwardTensors(A &a, const float *W0, const float *b0, const float *q, c
 // The backward's tensors, in the order of innerLoopBackward's parameters, and its workspace: the
 // per-block partial sums, then the remat slots.
 template <class A>
-void setBackwardTensors(A &a, const cpu::InnerLoopShape &s, const float *ckptW,
-                        const float *ckptB, const float *q, const float *k, const float *v,
-                        const float *eta, const float *tau, const float *tauLast,
-                        const float *gamma, const float *lambda, const float *dWfinal,
-                        const float *dbfinal, const float *dO, float *dW0, float *db0, float *dq,
-                        float *dk, float *dv, float *deta, void *workspace) {
+void setBackwardTensors(A &a, const cpu::InnerLoopShape &s, const float *ckptW, const float *ckptB,
+                        const float *q, const float *k, const float *v, const float *eta,
+                        const float *tau, const float *tauLast, const float *gamma,
+                        const float *lambda, const float *dWfinal, const float *dbfinal,
+                        const float *dO, float *dW0, float *db0, float *dq, float *dk, float *dv,
+                        float *deta, void *workspace) {
   a.q = q;
   a.k = k;
   a.v = v;
