@@ -50,7 +50,7 @@ train() { # NAME PLAN STEPS LAUNCH... -- FLAGS...
   ${launch[@]+"${launch[@]}"} "$run" "plans/$plan.bin" --backend "$backend" --data sample \
     --tokenizer "$tok" --max-train-steps "$steps" --output-dir "$out/$name" "$@" \
     > "$out/$name.txt" 2>&1 || echo "dp_check: $name failed (see $out/$name.txt)"
-  grep -h "^nccl\|^device\|^step " "$out/$name.txt" | tail -3 || true
+  grep -h "^nccl\|^device\|^step " "$out/$name.txt" | tail -n 3 || true
 }
 
 train one tiny_b4 5 -- --save-every 3

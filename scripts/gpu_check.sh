@@ -113,7 +113,7 @@ check() {
   "$run" --version | head -3
   "$run" kernel-check check "$st/kc" --json "$out/kernel_check.json" > "$out/kernel_check.txt" 2>&1 \
     && kc=PASS || kc=FAIL
-  tail -4 "$out/kernel_check.txt"
+  tail -n 4 "$out/kernel_check.txt"
   grep -E "FAIL" "$out/kernel_check.txt" | head -20 || true
   for p in tiny_fused tiny_unfused; do
     for i in 1 2; do
@@ -130,7 +130,7 @@ check() {
     [ $prec = bf16_f32store ] && plan=plans/tiny_bf16_f32store.bin
     "$run" $plan --backend cuda --data sample --tokenizer "$tok" --max-train-steps 300 \
       --output-dir "$out/tiny300_$prec" > "$out/tiny300_$prec.txt" 2>&1
-    tail -2 "$out/tiny300_$prec.txt"
+    tail -n 2 "$out/tiny300_$prec.txt"
   done
   # State passing with the carried states on the device: 5 steps against the CPU's, and a resume
   # from checkpoint-3 against the uninterrupted run.
@@ -139,14 +139,14 @@ check() {
   "$run" plans/tiny_sp.bin --backend cuda --data sample --tokenizer "$tok" --max-train-steps 5 \
     --resume-from-checkpoint "$out/sp/checkpoint-3" --output-dir "$out/sp_resumed" \
     > "$out/sp_resumed.txt" 2>&1 || true
-  tail -2 "$out/sp.txt" "$out/sp_resumed.txt"
+  tail -n 2 "$out/sp.txt" "$out/sp_resumed.txt"
   # Data parallel over 2 GPUs (NCCL) against one GPU with accumulation 2, when there are two.
   if [ "$(nvidia-smi -L 2>/dev/null | wc -l)" -ge 2 ]; then
     mpirun --allow-run-as-root -np 2 "$run" plans/tiny_b4.bin --backend cuda --data sample \
       --tokenizer "$tok" --max-train-steps 5 --output-dir "$out/dp2" > "$out/dp2.txt" 2>&1 || true
     "$run" plans/tiny_b4.bin --backend cuda --data sample --tokenizer "$tok" --max-train-steps 5 \
       --output-dir "$out/dp1" > "$out/dp1.txt" 2>&1 || true
-    tail -3 "$out/dp2.txt" "$out/dp1.txt"
+    tail -n 3 "$out/dp2.txt" "$out/dp1.txt"
   fi
   "$run" plans/1b_bf16_b64.bin --backend cuda --max-train-steps 1 > "$out/oom.txt" 2>&1 || true
   cat "$out/oom.txt"
@@ -155,7 +155,7 @@ check() {
   cat "$out/train_125m_b16.txt"
   for p in 125m_bf16_b16 125m_bf16_b16_f32store 125m_bf16_b16_sp 125m_bf16_b32 125m_fp32_b16 1b_bf16_b8; do
     timeout 150 "$run" plans/$p.bin --backend cuda --benchmark 5 > "$out/bench_$p.txt" 2>&1 || true
-    tail -3 "$out/bench_$p.txt"
+    tail -n 3 "$out/bench_$p.txt"
   done
   "$run" plans/125m_bf16_b16.bin --backend cuda --profile --profile-json "$out/profile_125m.json" \
     > "$out/profile_125m.txt" 2>&1 || true

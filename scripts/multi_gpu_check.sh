@@ -53,7 +53,7 @@ train() { # NAME GPUS PLAN STEPS FLAGS...
   timeout "$limit" ${launch[@]+"${launch[@]}"} "$run" "plans/$plan.bin" --backend cuda \
     --data sample --tokenizer "$tok" --max-train-steps "$steps" --output-dir "$out/$name" "$@" \
     > "$out/$name.txt" 2>&1 || echo "multi_gpu_check: $name failed or passed $limit s (see $name.txt)"
-  grep -h "^nccl\|^device\|^step " "$out/$name.txt" | tail -2 || true
+  grep -h "^nccl\|^device\|^step " "$out/$name.txt" | tail -n 2 || true
   keep "$name"
 }
 keep() { # a run's log and step log to OUT at once (a later run may not finish)
@@ -75,7 +75,7 @@ if [ "$part" != 125m ]; then
   [ -n "${MIN350:-}" ] && first+=(--max-minutes "$MIN350")
   timeout "$limit" "${rec[@]}" "${first[@]}" > "$out/r350.txt" 2>&1 ||
     echo "multi_gpu_check: the 350M run failed (see r350.txt)"
-  tail -3 "$out/r350.txt"
+  tail -n 3 "$out/r350.txt"
   cp "$out/r350/train_log.jsonl" "$out/r350_first.jsonl" 2>/dev/null || true
   keep r350
   last=$(python3 -c 'import json, sys
@@ -89,7 +89,7 @@ print(steps[-1] if steps else 0)' "$out/r350_first.jsonl" 2>/dev/null || echo 0)
   timeout "$limit" "${rec[@]}" --max-train-steps "$end" \
     --resume-from-checkpoint "$out/r350/checkpoint-$ck" > "$out/r350_resumed.txt" 2>&1 ||
     echo "multi_gpu_check: the 350M resume failed (see r350_resumed.txt)"
-  tail -3 "$out/r350_resumed.txt"
+  tail -n 3 "$out/r350_resumed.txt"
 fi
 [ "$part" != 350m ] && train many_after "$gpus" 125m_bf16_b16 8 --no-overlap
 
