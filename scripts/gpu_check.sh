@@ -30,7 +30,10 @@
 #   2 GPUs      (when the machine has two) mpirun -np 2 with NCCL vs one GPU with accumulation 2:
 #               5 steps, loss within 1e-5, gradient norm within 1e-4
 #   errors      a plan too big for the GPU: one line with the memory breakdown and what to change
-#   benchmark   ttt-run --benchmark (125M bf16 batch 16 and 32, 125M fp32 16, 1B bf16 8) and one
+#   cache       125M bf16, 2 training steps with the inner-loop cache and with --no-inner-loop-cache:
+#               losses and gradient norms bit-identical
+#   benchmark   ttt-run --benchmark (125M bf16 batch 16 with and without the inner-loop cache, bf16
+#               storage and state passing, and 32; 125M fp32 16, 1B bf16 8) and one
 #               --profile of 125M bf16 batch 16
 #
 # Through the device tool: scripts/gpu_check.sh prepare, then
@@ -68,6 +71,8 @@ prepare() {
   "$tttc" "$m125" --target sm_90 --precision bf16 --per-device-batch 16 -o "$st/plans/125m_bf16_b16.bin"
   "$tttc" "$m125" --target sm_90 --precision bf16 --per-device-batch 16 --no-bf16-storage \
     -o "$st/plans/125m_bf16_b16_f32store.bin"
+  "$tttc" "$m125" --target sm_90 --precision bf16 --per-device-batch 16 --no-inner-loop-cache \
+    -o "$st/plans/125m_bf16_b16_nocache.bin"
   "$tttc" "$m125" --target sm_90 --precision bf16 --per-device-batch 32 -o "$st/plans/125m_bf16_b32.bin"
   "$tttc" "$m125" --target sm_90 --precision fp32 --per-device-batch 16 -o "$st/plans/125m_fp32_b16.bin"
   "$tttc" "$ROOT/models/ttt_1b.mlir" --target sm_90 --precision bf16 --per-device-batch 8 \
@@ -150,10 +155,13 @@ check() {
   fi
   "$run" plans/1b_bf16_b64.bin --backend cuda --max-train-steps 1 > "$out/oom.txt" 2>&1 || true
   cat "$out/oom.txt"
-  "$run" plans/125m_bf16_b16.bin --backend cuda --data sample --tokenizer "$tok" \
-    --max-train-steps 2 > "$out/train_125m_b16.txt" 2>&1 || true
-  cat "$out/train_125m_b16.txt"
-  for p in 125m_bf16_b16 125m_bf16_b16_f32store 125m_bf16_b16_sp 125m_bf16_b32 125m_fp32_b16 1b_bf16_b8; do
+  # 125M training with the inner-loop cache and without it: the same operations, the same bits.
+  for p in 125m_bf16_b16 125m_bf16_b16_nocache; do
+    "$run" plans/$p.bin --backend cuda --data sample --tokenizer "$tok" --max-train-steps 2 \
+      --output-dir "$out/train_$p" > "$out/train_$p.txt" 2>&1 || true
+    tail -n 2 "$out/train_$p.txt"
+  done
+  for p in 125m_bf16_b16 125m_bf16_b16_nocache 125m_bf16_b16_f32store 125m_bf16_b16_sp 125m_bf16_b32 125m_fp32_b16 1b_bf16_b8; do
     timeout 150 "$run" plans/$p.bin --backend cuda --benchmark 5 > "$out/bench_$p.txt" 2>&1 || true
     tail -n 3 "$out/bench_$p.txt"
   done
@@ -278,6 +286,18 @@ good = len(c) == 300 and c == curves["bf16"]
 rows.append(("bf16 storage = --no-bf16-storage", "300 losses bit-identical" if good else "DIFFER",
              f"{len(c)} steps logged", good))
 ok &= good
+# The inner-loop cache keeps what the backward would recompute: the same bits.
+logs = {}
+for p in ("125m_bf16_b16", "125m_bf16_b16_nocache"):
+    try:
+        logs[p] = [(r["loss"], r["grad_norm"]) for r in map(json.loads, open(f"{out}/train_{p}/train_log.jsonl"))
+                   if "loss" in r and "grad_norm" in r]
+    except OSError:
+        logs[p] = []
+good = len(logs["125m_bf16_b16"]) == 2 and logs["125m_bf16_b16"] == logs["125m_bf16_b16_nocache"]
+rows.append(("inner-loop cache = --no-inner-loop-cache", "125M 2 steps bit-identical" if good else "DIFFER",
+             f"loss, grad norm {logs['125m_bf16_b16'][:1]} / {logs['125m_bf16_b16_nocache'][:1]}", good))
+ok &= good
 print()
 print("CUDA backend checks (H200)")
 for name, err, info, good in rows:
@@ -285,11 +305,13 @@ for name, err, info, good in rows:
 print()
 print("| model | precision | batch | micro-step ms | optimizer ms | step s | tokens/s | MFU (989) | of GEMM ceiling (790) | plan memory | device used |")
 print("|---|---|---|---|---|---|---|---|---|---|---|")
-for p in ("125m_bf16_b16", "125m_bf16_b16_f32store", "125m_bf16_b16_sp", "125m_bf16_b32", "125m_fp32_b16", "1b_bf16_b8"):
+for p in ("125m_bf16_b16", "125m_bf16_b16_nocache", "125m_bf16_b16_f32store", "125m_bf16_b16_sp", "125m_bf16_b32", "125m_fp32_b16", "1b_bf16_b8"):
     try:
         line = [l for l in open(f"{out}/bench_{p}.txt") if l.startswith("| ttt_")]
         if line and p.endswith("_f32store"):
             line[0] = line[0].replace("| bf16 |", "| bf16, --no-bf16-storage |", 1)
+        if line and p.endswith("_nocache"):
+            line[0] = line[0].replace("| bf16 |", "| bf16, --no-inner-loop-cache |", 1)
         if line and p.endswith("_sp"):
             line[0] = line[0].replace("| bf16 |", "| bf16, state passing |", 1)
         print(line[0].rstrip() if line else f"| {p} | (no result: see bench_{p}.txt) |")

@@ -173,6 +173,8 @@ struct Forward {
   p::ScanOp inner; // grouped only
   int64_t n = 0, k = 0;
   StepMatch step;
+  bool cache = false;        // returns the inner-loop cache (its backward reads it)
+  p::InnerLoopFwdOp fused;   // the op that replaced it
 };
 
 std::optional<Forward> matchForward(p::ScanOp s) {
@@ -366,11 +368,17 @@ void rewriteForward(Forward &f) {
   Shape cw = shapeOf(W0), cb = shapeOf(b0);
   cw.insert(cw.begin(), groups);
   cb.insert(cb.begin(), groups);
+  SmallVector<Type> types = {W0.getType(), b0.getType(), o.q.getType(), withShape(W0, cw),
+                             withShape(b0, cb)};
+  if (f.cache) {
+    Shape qs = shapeOf(o.q); // [n, B, H, b, f]
+    const int64_t mb = qs[3], hd = qs[4];
+    types.push_back(withShape(W0, {qs[0], qs[1], qs[2], 3 * mb * hd + mb * mb + 6 * mb}));
+  }
   auto fused = b.create<p::InnerLoopFwdOp>(
-      loc,
-      TypeRange{W0.getType(), b0.getType(), o.q.getType(), withShape(W0, cw), withShape(b0, cb)},
-      W0, b0, o.q, o.k, o.v, o.eta, o.tau, o.tauLast, o.gamma, o.lambda,
+      loc, types, W0, b0, o.q, o.k, o.v, o.eta, o.tau, o.tauLast, o.gamma, o.lambda,
       b.getF64FloatAttr(f.step.eps), b.getI64IntegerAttr(f.k), /*token_major=*/UnitAttr());
+  f.fused = fused;
   f.scan.getResult(0).replaceAllUsesWith(fused.getWFinal());
   f.scan.getResult(1).replaceAllUsesWith(fused.getBFinal());
   f.scan.getResult(2).replaceAllUsesWith(
@@ -394,8 +402,8 @@ void rewriteBackward(Backward &bw) {
                 o.k.getType(), o.v.getType(), o.eta.getType(), o.tau.getType(),
                 o.tauLast.getType(), o.gamma.getType(), o.lambda.getType()},
       xs[0], xs[1], o.q, o.k, o.v, o.eta, o.tau, o.tauLast, o.gamma, o.lambda, s.getInits()[0],
-      s.getInits()[1], dO, b.getF64FloatAttr(f.step.eps), b.getI64IntegerAttr(f.k),
-      /*token_major=*/UnitAttr());
+      s.getInits()[1], dO, f.cache ? f.fused.getCache() : Value(), b.getF64FloatAttr(f.step.eps),
+      b.getI64IntegerAttr(f.k), /*token_major=*/UnitAttr());
   s.getResult(0).replaceAllUsesWith(fused.getDw0());
   s.getResult(1).replaceAllUsesWith(fused.getDb0());
   const size_t nc = bw.accumulators.size();
@@ -520,6 +528,17 @@ struct FuseInnerLoop : ttt::impl::TTTFuseInnerLoopBase<FuseInnerLoop> {
       for (auto scan : block.getOps<p::ScanOp>())
         if (std::optional<Backward> bw = matchBackward(scan, fwds, active))
           bwds.push_back(*bw);
+      // The cache only where the GPU's tensor-core kernels run: mini-batch 16, head dim 64 or
+      // 96, f32 (Kernels.h, innerLoopTensorCoreSupports).
+      if (cache)
+        for (Backward &bw : bwds) {
+          Forward &f = *bw.forward;
+          Block &body = (f.inner ? f.inner : f.scan).getBody().front();
+          Value q = body.getArgument(2); // [B, H, b, f]
+          Shape qs = shapeOf(q);
+          auto elem = cast<ShapedType>(q.getType()).getElementType();
+          f.cache = elem.isF32() && qs[2] == 16 && (qs[3] == 64 || qs[3] == 96);
+        }
       for (Operation *op : order)
         rewriteForward(fwds[op]);
       for (Backward &bw : bwds)

@@ -891,15 +891,30 @@ struct CudaSession::Impl {
         r.push_back(out(int(i)));
       // bf16 plans: the tensor-core kernels (parity 1e-2, as the bf16 matmuls); fp32: exact.
       const auto math = bf16 ? cuda::InnerLoopMath::TensorCore : cuda::InnerLoopMath::Exact;
-      if (op == "inner_loop_fwd") {
+      // The inner-loop cache (tttc, bf16 plans): the forward's 6th result, the backward's 14th
+      // operand; its record size is this runtime's kernels' own.
+      const bool fwd = op == "inner_loop_fwd";
+      const size_t cacheAt = fwd ? 5 : 13;
+      const auto &cacheIds = fwd ? *ins.results() : *ins.operands();
+      float *cache = nullptr;
+      if (cacheIds.size() > cacheAt) {
+        const int32_t id = cacheIds.Get(uint32_t(cacheAt));
+        const int64_t want = s.n * s.batch * s.heads * cuda::innerLoopCacheFloats(s.miniBatch, s.headDim);
+        if (size(id) != want)
+          return op + ": the plan's inner-loop cache has " + std::to_string(size(id)) +
+                 " floats, this runtime's kernels use " + std::to_string(want) +
+                 " (rebuild the plan with the tttc of this ttt-run)";
+        cache = F(id);
+      }
+      if (fwd) {
         void *ws = S(ins, 0, cuda::innerLoopForwardWorkspace(s));
         cuda::innerLoopForward(s, in(0), in(1), in(2), in(3), in(4), in(5), in(6), in(7), in(8),
-                               in(9), r[0], r[1], r[2], r[3], r[4], ws, math);
+                               in(9), r[0], r[1], r[2], r[3], r[4], ws, math, cache);
       } else {
         void *ws = S(ins, 0, cuda::innerLoopBackwardWorkspace(s, math));
         cuda::innerLoopBackward(s, in(0), in(1), in(2), in(3), in(4), in(5), in(6), in(7), in(8),
                                 in(9), in(10), in(11), in(12), r[0], r[1], r[2], r[3], r[4], r[5],
-                                r[6], r[7], r[8], r[9], ws, math);
+                                r[6], r[7], r[8], r[9], ws, math, cache);
       }
     } else if (op == "fused_elementwise") {
       return fused(ins);

@@ -305,7 +305,9 @@ private:
                                  out(res(0)).data());
     } else if (op == "inner_loop_fwd" || op == "inner_loop_bwd") {
       // The fused inner loop (InnerLoop.h): q is operand 2, floats [eps], ints [remat_group,
-      // token_major] (older plans: no token_major).
+      // token_major] (older plans: no token_major). The inner-loop cache of bf16 GPU plans (a
+      // 6th result of the forward, a 14th operand of the backward) is the CUDA kernels' own
+      // record of each step: this backend recomputes instead, so it leaves the cache as it is.
       Shape qs = shape(arg(2));
       if (qs.size() != 5)
         return op + ": q must have 5 dimensions";

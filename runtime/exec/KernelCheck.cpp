@@ -958,6 +958,16 @@ void innerLoopPair(uint64_t seed, std::vector<Case> &cases, Mode mode, int64_t f
     b.c.params = params;
     b.c.desc = desc;
     cases.push_back(finish(b));
+    if (mode == Mode::bf16 && (tokenMajor || f != 64)) {
+      // The same backward reading the inner-loop cache of bf16 plans, which the device's
+      // forward writes first from the same inputs (W0, b0 = the first checkpoint): in the
+      // layout of real plans (token major) and at head dim 96.
+      Case cached = cases.back();
+      cached.name = "inner_loop_bwd.cache" + suffix;
+      cached.params["cache"] = true;
+      cached.desc += " cache";
+      cases.push_back(std::move(cached));
+    }
   }
 }
 

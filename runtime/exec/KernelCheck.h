@@ -143,7 +143,8 @@ struct InnerLoopTimingShape {
 /// events around each launch, after warm-up runs), and how far the TensorCore outputs are from the
 /// Exact ones (relative by norm; -1 for the Exact rows).
 struct InnerLoopTiming {
-  std::string shape, math; // math: "exact" or "tensor-core" ("tensor-core (fell back)" if so)
+  std::string shape, math; // "exact", "tensor-core" (or "tensor-core (fell back)"), or
+                           // "tensor-core, cache" (with the inner-loop cache of bf16 plans)
   double fwdMs = 0, bwdMs = 0;
   double diffO = -1, diffDq = -1, diffDk = -1, diffDW0 = -1;
 };

@@ -310,12 +310,29 @@ private:
                                buf.out("o"), buf.out("ckpt_W"), buf.out("ckpt_b"), ws, math);
       } else {
         void *ws = buf.scratch(cuda::innerLoopBackwardWorkspace(s, math));
+        float *cache = nullptr;
+        if (c.params.value("cache", false)) {
+          // The forward that writes the cache, from the first checkpoint (W0, b0), its other
+          // outputs thrown away.
+          const size_t state = size_t(s.batch * s.heads * s.headDim * s.headDim),
+                       bias = size_t(s.batch * s.heads * s.headDim),
+                       tok = size_t(s.n * s.batch * s.heads * s.miniBatch * s.headDim),
+                       groups = size_t(s.n / s.group);
+          cache = static_cast<float *>(buf.scratch(
+              size_t(s.n * s.batch * s.heads * cuda::innerLoopCacheFloats(s.miniBatch, s.headDim)) *
+              sizeof(float)));
+          auto f32 = [&](size_t n) { return static_cast<float *>(buf.scratch(n * sizeof(float))); };
+          cuda::innerLoopForward(s, buf.in("ckpt_W"), buf.in("ckpt_b"), buf.in("q"), buf.in("k"),
+                                 buf.in("v"), buf.in("eta"), buf.in("tau"), buf.in("tau_last"),
+                                 buf.in("gamma"), buf.in("lambda"), f32(state), f32(bias), f32(tok),
+                                 f32(groups * state), f32(groups * bias), nullptr, math, cache);
+        }
         cuda::innerLoopBackward(
             s, buf.in("ckpt_W"), buf.in("ckpt_b"), buf.in("q"), buf.in("k"), buf.in("v"),
             buf.in("eta"), buf.in("tau"), buf.in("tau_last"), buf.in("gamma"), buf.in("lambda"),
             buf.in("dW_final"), buf.in("db_final"), buf.in("dO"), buf.out("dW0"), buf.out("db0"),
             buf.out("dq"), buf.out("dk"), buf.out("dv"), buf.out("deta"), buf.out("dtau"),
-            buf.out("dtau_last"), buf.out("dgamma"), buf.out("dlambda"), ws, math);
+            buf.out("dtau_last"), buf.out("dgamma"), buf.out("dlambda"), ws, math, cache);
       }
     } else if (k == "fused_elementwise") {
       fused(c, buf);
@@ -544,6 +561,8 @@ std::string timeInnerLoop(const InnerLoopTimingShape &shape, int warmup, int run
           *dl = buffer("dlambda", size_t(H * f));
     DeviceBuffer ws(std::max(cuda::innerLoopBackwardWorkspace(s, cuda::InnerLoopMath::Exact),
                              cuda::innerLoopBackwardWorkspace(s, cuda::InnerLoopMath::TensorCore)));
+    // The inner-loop cache of bf16 plans (Kernels.h), for the third row.
+    DeviceBuffer cacheBuf(size_t(n * B * H * cuda::innerLoopCacheFloats(b, f)) * sizeof(float));
     cudaEvent_t start, stop;
     check(cudaEventCreate(&start), "cudaEventCreate");
     check(cudaEventCreate(&stop), "cudaEventCreate");
@@ -570,25 +589,30 @@ std::string timeInnerLoop(const InnerLoopTimingShape &shape, int warmup, int run
       return v;
     };
     std::vector<float> exactO, exactDq, exactDk, exactDW0;
-    for (cuda::InnerLoopMath math : {cuda::InnerLoopMath::Exact, cuda::InnerLoopMath::TensorCore}) {
+    for (int variant = 0; variant < 3; ++variant) {
       InnerLoopTiming row;
       row.shape = shape.name;
-      const bool tc = math == cuda::InnerLoopMath::TensorCore;
-      row.math = !tc                                    ? "exact"
-                 : cuda::innerLoopTensorCoreSupports(s) ? "tensor-core"
-                                                        : "tensor-core (fell back)";
+      const bool tc = variant > 0;
+      const auto math = tc ? cuda::InnerLoopMath::TensorCore : cuda::InnerLoopMath::Exact;
+      float *cache = variant == 2 ? static_cast<float *>(cacheBuf.get()) : nullptr;
+      row.math = !tc                                      ? "exact"
+                 : !cuda::innerLoopTensorCoreSupports(s) ? "tensor-core (fell back)"
+                 : cache                                 ? "tensor-core, cache"
+                                                         : "tensor-core";
       row.fwdMs = timed([&] {
         cuda::innerLoopForward(s, in("W0"), in("b0"), in("q"), in("k"), in("v"), in("eta"),
                                in("tau"), in("tau_last"), in("gamma"), in("lambda"), Wf, bf, o, cW,
-                               cb, nullptr, math);
+                               cb, nullptr, math, cache);
       });
-      // Both variants' backward starts from the exact forward's checkpoints (the same inputs).
+      // The tensor-core backward starts from the exact forward's checkpoints (the same inputs);
+      // with the cache, from its own forward's (the cache is that forward's record).
       if (tc) {
         std::vector<float> mine = get(o, tok);
         row.diffO = relDiff(mine, exactO);
-        cuda::innerLoopForward(s, in("W0"), in("b0"), in("q"), in("k"), in("v"), in("eta"),
-                               in("tau"), in("tau_last"), in("gamma"), in("lambda"), Wf, bf, o, cW,
-                               cb, nullptr, cuda::InnerLoopMath::Exact);
+        if (!cache)
+          cuda::innerLoopForward(s, in("W0"), in("b0"), in("q"), in("k"), in("v"), in("eta"),
+                                 in("tau"), in("tau_last"), in("gamma"), in("lambda"), Wf, bf, o,
+                                 cW, cb, nullptr, cuda::InnerLoopMath::Exact);
       } else {
         exactO = get(o, tok);
       }
@@ -596,7 +620,7 @@ std::string timeInnerLoop(const InnerLoopTimingShape &shape, int warmup, int run
         cuda::innerLoopBackward(s, cW, cb, in("q"), in("k"), in("v"), in("eta"), in("tau"),
                                 in("tau_last"), in("gamma"), in("lambda"), in("dW_final"),
                                 in("db_final"), in("dO"), dW0, db0, dq, dk, dv, deta, dtau, dtl, dg,
-                                dl, ws.get(), math);
+                                dl, ws.get(), math, cache);
       });
       check(cudaDeviceSynchronize(), "inner loop");
       if (tc) {

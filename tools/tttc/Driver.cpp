@@ -215,8 +215,12 @@ int compile(const CompileOptions &o) {
   if (o.compileTo == "plan")
     pm.addPass(createTTTRecordCost());
   // After the programs: the inner loop's scans become the fused ops (optional, same results).
-  if (o.fuseInnerLoop && o.compileTo != "primitive" && o.compileTo != "programs")
-    pm.addPass(createTTTFuseInnerLoop());
+  if (o.fuseInnerLoop && o.compileTo != "primitive" && o.compileTo != "programs") {
+    TTTFuseInnerLoopOptions fuse;
+    // Only the GPU's tensor-core kernels (bf16 plans) write and read the cache.
+    fuse.cache = o.innerLoopCache && shape.precision == "bf16" && o.target == "sm_90";
+    pm.addPass(createTTTFuseInnerLoop(fuse));
+  }
   if (o.fuseElementwise && o.compileTo != "primitive" && o.compileTo != "programs")
     pm.addPass(createTTTFuseElementwise());
   if (o.storeBf16 && shape.precision == "bf16" && o.compileTo != "primitive" &&

@@ -22,6 +22,7 @@ struct CompileOptions {
   bool summary = false;            // print the parameter summary
   std::optional<bool> statePassing; // overrides the recipe's state_passing
   bool fuseInnerLoop = true;       // ttt-fuse-inner-loop for plans (--no-fuse-inner-loop: off)
+  bool innerLoopCache = true;      // bf16 sm_90 plans: the inner-loop cache (--no-inner-loop-cache)
   bool fuseElementwise = true;     // ttt-fuse-elementwise (--no-fuse-elementwise: off)
   bool storeBf16 = true;           // ttt-store-bf16 in bf16 plans (--no-bf16-storage: off)
   double bucketMb = 25.0;          // gradient bucket size of the reduction points (--bucket-mb)

@@ -41,6 +41,9 @@ int main(int argc, char **argv) {
                  "true|false: carry each row's inner states across steps (overrides the recipe)");
   app.add_flag("--no-fuse-inner-loop{false}", c.fuseInnerLoop,
                "keep the inner loop as scans (no tttp.inner_loop_fwd/bwd)");
+  app.add_flag("--no-inner-loop-cache{false}", c.innerLoopCache,
+               "bf16 plans: recompute the inner loop's steps in its backward instead of keeping "
+               "them from the forward (less memory, a slower backward)");
   app.add_flag("--no-fuse-elementwise{false}", c.fuseElementwise,
                "keep elementwise chains and the lm_head + cross-entropy unfused");
   app.add_flag("--no-bf16-storage{false}", c.storeBf16,

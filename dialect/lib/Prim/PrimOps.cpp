@@ -176,8 +176,8 @@ LogicalResult ScanOp::verifyRegions() {
 // eta [n,B,H,b], tau [b], tau_last [], gamma/lambda [H,f], checkpoints [n/k, ...].
 static LogicalResult verifyInnerLoop(Operation *op, Value q, Value W, Value bias, Value k,
                                      Value v, Value eta, Value tau, Value tauLast, Value gamma,
-                                     Value lambda, Value ckW, Value ckB, int64_t group,
-                                     bool tokenMajor) {
+                                     Value lambda, Value ckW, Value ckB, Value cache,
+                                     int64_t group, bool tokenMajor) {
   ArrayRef<int64_t> qs = shapeOf(q);
   if (qs.size() != 5)
     return op->emitOpError() << (tokenMajor ? "q must be [B, n, b, H, f] (token_major)"
@@ -203,6 +203,12 @@ static LogicalResult verifyInnerLoop(Operation *op, Value q, Value W, Value bias
       failed(expect(lambda, {H, f}, "lambda")) || failed(expect(ckW, {g, B, H, f, f}, "ckpt_W")) ||
       failed(expect(ckB, {g, B, H, f}, "ckpt_b")))
     return failure();
+  if (cache) {
+    if (failed(expect(cache, {n, B, H, 3 * mb * f + mb * mb + 6 * mb}, "cache")))
+      return failure();
+    if (!cast<ShapedType>(cache.getType()).getElementType().isF32())
+      return op->emitOpError() << "cache must be f32";
+  }
   return success();
 }
 
@@ -212,13 +218,13 @@ LogicalResult InnerLoopFwdOp::verify() {
     return emitOpError() << "results must match W0, b0 and q";
   return verifyInnerLoop(*this, getQ(), getW0(), getB0(), getK(), getV(), getEta(), getTau(),
                          getTauLast(), getGamma(), getLambda(), getCkptW(), getCkptB(),
-                         getRematGroup(), getTokenMajor());
+                         getCache(), getRematGroup(), getTokenMajor());
 }
 
 LogicalResult InnerLoopBwdOp::verify() {
   if (failed(verifyInnerLoop(*this, getQ(), getDwFinal(), getDbFinal(), getK(), getV(), getEta(),
                              getTau(), getTauLast(), getGamma(), getLambda(), getCkptW(),
-                             getCkptB(), getRematGroup(), getTokenMajor())))
+                             getCkptB(), getCache(), getRematGroup(), getTokenMajor())))
     return failure();
   ValueRange ins = {getDwFinal(), getDbFinal(), getQ(), getK(), getV(), getEta(), getTau(),
                     getTauLast(), getGamma(), getLambda()};

@@ -1138,10 +1138,11 @@ void innerLoopForward(const cpu::InnerLoopShape &s, const float *W0, const float
                       const float *q, const float *k, const float *v, const float *eta,
                       const float *tau, const float *tauLast, const float *gamma,
                       const float *lambda, float *Wfinal, float *bfinal, float *o, float *ckptW,
-                      float *ckptB, void * /*workspace: none needed*/, InnerLoopMath math) {
+                      float *ckptB, void * /*workspace: none needed*/, InnerLoopMath math,
+                      float *cache) {
   if (math == InnerLoopMath::TensorCore && innerLoopTensorCoreSupports(s))
     return innerLoopForwardTensorCore(s, W0, b0, q, k, v, eta, tau, tauLast, gamma, lambda,
-                                      Wfinal, bfinal, o, ckptW, ckptB);
+                                      Wfinal, bfinal, o, ckptW, ckptB, cache);
   checkShape(s);
   const Layout L = makeLayout(cplOf(s), mbOf(s), 2, false);
   checkFits(L, "the forward");
@@ -1157,11 +1158,11 @@ void innerLoopBackward(const cpu::InnerLoopShape &s, const float *ckptW, const f
                        const float *lambda, const float *dWfinal, const float *dbfinal,
                        const float *dO, float *dW0, float *db0, float *dq, float *dk, float *dv,
                        float *deta, float *dtau, float *dtauLast, float *dgamma, float *dlambda,
-                       void *workspace, InnerLoopMath math) {
+                       void *workspace, InnerLoopMath math, const float *cache) {
   if (math == InnerLoopMath::TensorCore && innerLoopTensorCoreSupports(s))
     return innerLoopBackwardTensorCore(s, ckptW, ckptB, q, k, v, eta, tau, tauLast, gamma,
                                        lambda, dWfinal, dbfinal, dO, dW0, db0, dq, dk, dv, deta,
-                                       dtau, dtauLast, dgamma, dlambda, workspace);
+                                       dtau, dtauLast, dgamma, dlambda, workspace, cache);
   checkShape(s);
   const Layout L = backwardLayout(s);
   checkFits(L, "the backward");

@@ -41,12 +41,12 @@
 //       dlambda; Cm.                                                                    sync
 //   Bb: dG = el dP - Cm^T dZbar; dC = -dZbar G^T -> dE, dA; rows: dEl = dP . G.          sync
 //   Bc: rows j: the closed-form gradient's backward in one butterfly (with the forward's row
-//       statistics, Slot::stat): dZ (in dG's tile), dV, dK += dr, dgamma, dlambda; warps 5-7:
+//       statistics, Record::stat): dZ (in dG's tile), dV, dK += dr, dgamma, dlambda; warps 5-7:
 //       deta, partial dtau, dtau_last; dq = dQ + dZbar W^T + dA K.                         sync
 //   Bd: dk = dK + dZ W^T + dA^T Q; dW += Q^T dZbar + K^T dZ (one accumulation per tile), db +=
 //       column sums (the caller synchronizes).
 // The scan, the checkpoints, the remat groups, the cache slots in the workspace (plus 4 row
-// statistics, Slot) and the (batch, head) partial sums of dgamma, dlambda, dtau, dtau_last are
+// statistics, Record) and the (batch, head) partial sums of dgamma, dlambda, dtau, dtau_last are
 // InnerLoop.cu's; the per-step prefetch (cp.async into the other buffer set) too.
 //
 // Accuracy: an fp64 emulation of the operand rounding on the kernel-check inputs gave about
@@ -78,7 +78,7 @@ struct Layout {
   int F = 0, ldx = 0, ldw = 0;
   int set[2] = {0, 0}; // K [16, ldx], Q [16, ldx] (adjacent: [K; Q] is one 32-row tile),
   int setK = 0, setQ = 0, setG = 0, setA = 0, setEta = 0; // G [16, ldx], A [16, kLda], eta [16],
-  int setSt = 0;                                          // row statistics [16, 4] (Slot::stat)
+  int setSt = 0;                                          // row statistics [16, 4] (Record::stat)
   int W[2] = {0, 0}; // [F, ldw]: the state (forward, recompute) or W_t (backward walk)
   int dW = -1;       // [F, ldw] (backward)
   int bias = 0, db = -1, tau = 0;
@@ -127,26 +127,31 @@ Layout makeLayout(int F, bool backward) {
   return L;
 }
 
-// The backward's cache slot per step of a group (InnerLoop.cu's layout and more): W_t [f, f], G,
-// zhat, r, xhat [b, f], A [b, b], 1/sigma of LN(z) and of LN(Zbar) [b], and per row of the
-// closed-form gradient [b, 4]: mean(g), mean(g zhat), sum(gamma^2 zhat), sum(gamma^2 zhat^2)
-// (g = r gamma), which let its backward take one butterfly instead of four.
-struct Slot {
-  int64_t W, G, zhat, r, xhat, A, rstd, rstdL, stat, floats;
+// What the backward reads of a step of the forward (InnerLoop.cu's cache and more): G, zhat, xhat
+// [b, f], A [b, b], 1/sigma of LN(z) and of LN(Zbar) [b], and per row of the closed-form gradient
+// [b, 4]: mean(g), mean(g zhat), sum(gamma^2 zhat), sum(gamma^2 zhat^2) (g = r gamma), which let
+// its backward take one butterfly instead of four; r = gamma zhat + lambda - (v - k) is recomputed
+// there. With the plan's inner-loop cache (Kernels.h) the forward writes this record for every
+// step and the backward only re-runs the W chain of a group (W -= K^T (eta G) from the cached G);
+// without it the backward recomputes each group's forward into its workspace slots, one per step
+// of a group: W_t [f, f], then the record.
+struct Record {
+  int64_t G, zhat, xhat, A, rstd, rstdL, stat, floats;
 };
-__host__ __device__ Slot slotOf(int b, int f) {
-  Slot s;
-  s.W = 0;
-  s.G = s.W + int64_t(f) * f;
-  s.zhat = s.G + int64_t(b) * f;
-  s.r = s.zhat + int64_t(b) * f;
-  s.xhat = s.r + int64_t(b) * f;
-  s.A = s.xhat + int64_t(b) * f;
-  s.rstd = s.A + int64_t(b) * b;
-  s.rstdL = s.rstd + b;
-  s.stat = s.rstdL + b;
-  s.floats = (s.stat + 4 * int64_t(b) + 3) / 4 * 4;
-  return s;
+__host__ __device__ constexpr Record recordOf(int b, int f) {
+  return {0,
+          int64_t(b) * f,
+          2 * int64_t(b) * f,
+          3 * int64_t(b) * f,
+          3 * int64_t(b) * f + b * b,
+          3 * int64_t(b) * f + b * b + b,
+          3 * int64_t(b) * f + b * b + 2 * b,
+          3 * int64_t(b) * f + b * b + 6 * b};
+}
+static_assert(recordOf(16, 64).floats % 4 == 0 && recordOf(16, 96).floats % 4 == 0,
+              "records stay 16-byte aligned");
+__host__ __device__ int64_t slotFloats(int b, int f) {
+  return int64_t(f) * f + recordOf(b, f).floats;
 }
 // Per block: dgamma [f], dlambda [f], dtau [b], dtau_last (doubles).
 __host__ __device__ int64_t partialDoubles(int b, int f) { return 2 * int64_t(f) + b + 1; }
@@ -171,6 +176,7 @@ struct Args {
         *deta = nullptr;
   double *partial = nullptr;
   float *slots = nullptr;
+  float *cache = nullptr; // the plan's inner-loop cache [n, B, H, record], or null
 };
 
 #include "runtime/backend/cuda/AsyncCopy.cuh"
@@ -495,8 +501,22 @@ template <int F, bool TM> struct Ctx {
   __device__ void storeMatrix(float *dst, const float *src) const {
     storeRows(dst, src, LDW, F, F);
   }
+  // The workspace slot of step t of a group (W_t first), and the record of step m (t of its
+  // group): in the cache when the plan has one, else after W_t in the slot.
   __device__ float *slot(int t) const {
-    return a.slots + (int64_t(bh) * a.group + t) * slotOf(kMB, F).floats;
+    return a.slots + (int64_t(bh) * a.group + t) * slotFloats(kMB, F);
+  }
+  __device__ float *record(int m, int t) const {
+    return a.cache ? a.cache + (int64_t(m) * a.batch * a.heads + bh) * recordOf(kMB, F).floats
+                   : slot(t) + F * F;
+  }
+  // G, A and the row statistics of step m (t of its group) into set s (cp.async).
+  __device__ void loadRecord(int m, int t, int s) const {
+    const Record rc = recordOf(kMB, F);
+    const float *r = record(m, t);
+    copyRows(G(s), LDX, r + rc.G, kMB, F);
+    copyRows(A(s), kLda, r + rc.A, kMB, kMB);
+    copyRows(St(s), 4, r + rc.stat, kMB, 4);
   }
   // The C fragment of a tile at (m0, n0): rows m0 + g (+ 8 for values 2, 3), columns n0 + 2 t4
   // (+ 1 for values 1, 3).
@@ -528,16 +548,16 @@ __device__ __forceinline__ void rowStats(const Ctx<F, TM> &x, const float (&z)[F
 }
 
 // One mini-batch of the scan from the state in W(0), bias(), inputs in set s. update: step the
-// state in place. out: o's tile (token rows Ctx::ld() apart; or null); slot: the cache slot (or
+// state in place. out: o's tile (token rows Ctx::ld() apart; or null); rec: the step's Record (or
 // null). Does not end with a barrier: the caller synchronizes before anything reads QB or writes
 // the tiles again.
 template <int F, bool TM>
 __device__ void forwardStep(const Ctx<F, TM> &x, int s, int m, bool update, float *out,
-                            float *slot) {
+                            float *rec) {
   using C = Ctx<F, TM>;
   constexpr int LDX = C::LDX, LDW = C::LDW, CPL = C::CPL, NT = C::NT, RW = C::RW;
   const int lane = x.lane, warp = x.warp;
-  const Slot sl = slotOf(kMB, F);
+  const Record sl = recordOf(kMB, F);
   float *W = x.W(0), *bias = x.bias(), *Ks = x.K(s), *Qs = x.Q(s), *Gs = x.G(s), *As = x.A(s),
         *etas = x.eta(s), *taus = x.tau(), *Z = x.T(0), *QB = x.T(1), *EG = x.T(2), *Cm = x.Cm();
   const int64_t row0 = x.tileAt(m);
@@ -571,8 +591,8 @@ __device__ void forwardStep(const Ctx<F, TM> &x, int s, int m, bool update, floa
         const int i = x.fr(0, v), jj = x.fc(8 * j, v);
         const float2 aij = make_float2(jj <= i ? d[0][v] : 0.0f, jj + 1 <= i ? d[0][v + 1] : 0.0f);
         at2(As, i * kLda + jj) = aij;
-        if (slot)
-          at2(slot, sl.A + i * kMB + jj) = aij;
+        if (rec)
+          at2(rec, sl.A + i * kMB + jj) = aij;
       }
     }
   }
@@ -598,7 +618,7 @@ __device__ void forwardStep(const Ctx<F, TM> &x, int s, int m, bool update, floa
       st[2] += g2z;
       st[3] = fmaf(g2z, zh[c], st[3]);
     }
-    if (slot) {
+    if (rec) {
       halfSumN(st);
     } else {
       float st2[2] = {st[0], st[1]};
@@ -615,16 +635,15 @@ __device__ void forwardStep(const Ctx<F, TM> &x, int s, int m, bool update, floa
     }
     vstore<4>(Gs + j * LDX + x.col(0), gv);
     vstore<4>(EG + j * LDX + x.col(0), eg);
-    if (slot) {
+    if (rec) {
       const int e = j * F + x.col(0);
-      vstore<4>(slot + sl.G + e, gv);
-      vstore<4>(slot + sl.zhat + e, zh);
-      vstore<4>(slot + sl.r + e, rr);
+      vstore<4>(rec + sl.G + e, gv);
+      vstore<4>(rec + sl.zhat + e, zh);
     }
-    if (slot && x.rowLead()) {
-      slot[sl.rstd + j] = rstd;
+    if (rec && x.rowLead()) {
+      rec[sl.rstd + j] = rstd;
       const float4 v = make_float4(m1, m2, st[2], st[3]);
-      *reinterpret_cast<float4 *>(slot + sl.stat + 4 * j) = v;
+      *reinterpret_cast<float4 *>(rec + sl.stat + 4 * j) = v;
       *reinterpret_cast<float4 *>(x.St(s) + 4 * j) = v; // for the walk's first step
     }
   }
@@ -675,10 +694,10 @@ __device__ void forwardStep(const Ctx<F, TM> &x, int s, int m, bool update, floa
         o[c] += x.gamma[c] * xh[c] + x.lambda[c];
       vstore<2>(out + i * x.ld() + x.col(0), o);
     }
-    if (slot)
-      vstore<4>(slot + sl.xhat + i * F + x.col(0), xh);
-    if (slot && x.rowLead())
-      slot[sl.rstdL + i] = rstd;
+    if (rec)
+      vstore<4>(rec + sl.xhat + i * F + x.col(0), xh);
+    if (rec && x.rowLead())
+      rec[sl.rstdL + i] = rstd;
   }
   if (update)
     matProduct<F, true>(warp, lane, View<1, LDX>{Ks}, View<LDX, 1>{EG},
@@ -689,6 +708,35 @@ __device__ void forwardStep(const Ctx<F, TM> &x, int s, int m, bool update, floa
                             w = make_float2(w.x - d[v], w.y - d[v + 1]);
                           }
                         });
+}
+
+// The state update of forwardStep alone, from the cached G in set s: EG = el G (F2's row
+// scaling), then W -= K^T EG (F4's product), the same operations in the same order, so W_t is
+// bit for bit the forward's. Ends like forwardStep (the caller synchronizes).
+template <int F, bool TM> __device__ void chainStep(const Ctx<F, TM> &x, int s) {
+  using C = Ctx<F, TM>;
+  constexpr int LDX = C::LDX, LDW = C::LDW, CPL = C::CPL, RW = C::RW;
+  float *W = x.W(0), *Ks = x.K(s), *EG = x.T(2);
+#pragma unroll
+  for (int r = 0; r < RW; ++r) {
+    const int j = x.row(r);
+    float gv[CPL], eg[CPL];
+    vload<4>(x.G(s) + j * LDX + x.col(0), gv);
+    const float el = x.tauLast * x.eta(s)[j];
+#pragma unroll
+    for (int c = 0; c < CPL; ++c)
+      eg[c] = el * gv[c];
+    vstore<4>(EG + j * LDX + x.col(0), eg);
+  }
+  __syncthreads();
+  matProduct<F, true>(x.warp, x.lane, View<1, LDX>{Ks}, View<LDX, 1>{EG},
+                      [&](int m0, int n0, const float(&d)[4]) {
+#pragma unroll
+                        for (int v = 0; v < 4; v += 2) {
+                          float2 &w = at2(W, x.fr(m0, v) * LDW + x.fc(n0, v));
+                          w = make_float2(w.x - d[v], w.y - d[v + 1]);
+                        }
+                      });
 }
 
 template <int F, bool TM> __device__ void initShared(const Ctx<F, TM> &x) {
@@ -729,7 +777,7 @@ __global__ void __launch_bounds__(kThreads, minBlocksFwd<F>())
       if (x.tid < F)
         a.ckptBOut[(g * BH + x.bh) * F + x.tid] = x.bias()[x.tid];
     }
-    forwardStep(x, s, m, true, a.o + x.tileAt(m), nullptr);
+    forwardStep(x, s, m, true, a.o + x.tileAt(m), a.cache ? x.record(m, 0) : nullptr);
   }
   __syncthreads();
   x.storeMatrix(a.Wfinal + int64_t(x.bh) * F * F, x.W(0));
@@ -746,8 +794,8 @@ __device__ void backwardStep(const Ctx<F, TM> &x, int s, int ws, int m, int t,
   using C = Ctx<F, TM>;
   constexpr int LDX = C::LDX, LDW = C::LDW, CPL = C::CPL, NT = C::NT, RW = C::RW;
   const int lane = x.lane, warp = x.warp;
-  const Slot sl = slotOf(kMB, F);
-  const float *slot = x.slot(t);
+  const Record sl = recordOf(kMB, F);
+  const float *slot = x.record(m, t);
   float *W = x.W(ws), *dW = x.dW(), *db = x.db(), *Ks = x.K(s), *Qs = x.Q(s), *Gs = x.G(s),
         *As = x.A(s), *etas = x.eta(s), *taus = x.tau(), *dP = x.T(0), *dZbar = x.T(1),
         *dKp = x.T(2), *dQp = x.T(3), *dGZ = x.T(4), *Cm = x.Cm(), *dAs = x.dA(), *dEs = x.dE(),
@@ -808,13 +856,19 @@ __device__ void backwardStep(const Ctx<F, TM> &x, int s, int ws, int m, int t,
   }
   __syncthreads();
 
+  // r as the forward computed it (F2), from zhat, v and k.
   float zh[RW][CPL], rr[RW][CPL], rstd[RW];
 #pragma unroll
   for (int r = 0; r < RW; ++r) {
     const int j = x.row(r);
+    float vr[CPL], kr[CPL];
     rstd[r] = slot[sl.rstd + j];
     vload<4>(slot + sl.zhat + j * F + x.col(0), zh[r]);
-    vload<4>(slot + sl.r + j * F + x.col(0), rr[r]);
+    vload<2>(x.a.v + row0 + int64_t(j) * x.ld() + x.col(0), vr);
+    vload<4>(Ks + j * LDX + x.col(0), kr);
+#pragma unroll
+    for (int c = 0; c < CPL; ++c)
+      rr[r][c] = x.gamma[c] * zh[r][c] + x.lambda[c] - (vr[c] - kr[c]);
   }
 
   // ---- Bb ---- dG = el dP - Cm^T dZbar; dC = -dZbar G^T -> dE, dA (on the warps with one dG
@@ -1017,25 +1071,34 @@ __global__ void __launch_bounds__(kThreads, minBlocksBwd<F>())
 #pragma unroll
   for (int c = 0; c < C::CPL; ++c)
     dgam[c] = dlam[c] = 0.0f;
-  const Slot sl = slotOf(kMB, F);
 
   for (int g = a.n / K - 1; g >= 0; --g) {
+    // The group's states W_0 .. W_{K-1} (W_t into slot t for 0 < t < K-1; W_{K-1} stays in
+    // W(0)), and each step's record: from the cache (only the W chain runs), or recomputed.
     const float *ckW = a.ckptW + (int64_t(g) * BH + x.bh) * F * F;
     x.loadMatrix(x.W(0), ckW);
-    if (x.tid < F)
+    if (!a.cache && x.tid < F)
       cpAsync4(x.bias() + x.tid, a.ckptB + (int64_t(g) * BH + x.bh) * F + x.tid);
     x.loadInputs(g * K, 0);
+    if (a.cache)
+      x.loadRecord(g * K, 0, 0);
     cpAsyncCommit();
     for (int t = 0; t < K; ++t) {
       const int m = g * K + t, s = t & 1;
       cpAsyncWait<0>();
       __syncthreads();
-      if (t + 1 < K)
+      if (t + 1 < K) {
         x.loadInputs(m + 1, s ^ 1);
+        if (a.cache)
+          x.loadRecord(m + 1, t + 1, s ^ 1);
+      }
       cpAsyncCommit();
       if (t >= 1 && t + 1 < K)
-        x.storeMatrix(x.slot(t) + sl.W, x.W(0));
-      forwardStep(x, s, m, t + 1 < K, nullptr, x.slot(t));
+        x.storeMatrix(x.slot(t), x.W(0));
+      if (!a.cache)
+        forwardStep(x, s, m, t + 1 < K, nullptr, x.record(m, t));
+      else if (t + 1 < K)
+        chainStep(x, s);
     }
     __syncthreads();
     // Back through the steps; step K-1's inputs, G, A are in set (K-1) & 1, W_{K-1} in W(0).
@@ -1045,10 +1108,8 @@ __global__ void __launch_bounds__(kThreads, minBlocksBwd<F>())
       if (t > 0) {
         const int tl = t - 1;
         x.loadInputs(g * K + tl, s ^ 1);
-        copyRows(x.G(s ^ 1), C::LDX, x.slot(tl) + sl.G, kMB, F);
-        copyRows(x.A(s ^ 1), kLda, x.slot(tl) + sl.A, kMB, kMB);
-        copyRows(x.St(s ^ 1), 4, x.slot(tl) + sl.stat, kMB, 4);
-        x.loadMatrix(x.W(ws ^ 1), tl == 0 ? ckW : x.slot(tl) + sl.W);
+        x.loadRecord(g * K + tl, tl, s ^ 1);
+        x.loadMatrix(x.W(ws ^ 1), tl == 0 ? ckW : x.slot(tl));
       }
       cpAsyncCommit();
       backwardStep(x, s, ws, m, t, dgam, dlam, dtauAcc, dtauLastAcc, sumG2);
@@ -1163,18 +1224,22 @@ bool innerLoopTensorCoreSupports(const cpu::InnerLoopShape &s) {
          size_t(makeLayout(F, false).total) * 4 <= size_t(maxSharedBytes());
 }
 
+int64_t innerLoopCacheFloats(int64_t miniBatch, int64_t headDim) {
+  return recordOf(int(miniBatch), int(headDim)).floats;
+}
+
 size_t innerLoopTensorCoreBackwardWorkspace(const cpu::InnerLoopShape &s) {
   const int64_t BH = s.batch * s.heads;
   const int b = int(s.miniBatch), f = int(s.headDim);
   return align256(size_t(BH * partialDoubles(b, f)) * sizeof(double)) +
-         size_t(BH * s.group * slotOf(b, f).floats) * sizeof(float);
+         size_t(BH * s.group * slotFloats(b, f)) * sizeof(float);
 }
 
 void innerLoopForwardTensorCore(const cpu::InnerLoopShape &s, const float *W0, const float *b0,
                                 const float *q, const float *k, const float *v, const float *eta,
                                 const float *tau, const float *tauLast, const float *gamma,
                                 const float *lambda, float *Wfinal, float *bfinal, float *o,
-                                float *ckptW, float *ckptB) {
+                                float *ckptW, float *ckptB, float *cache) {
   if (!innerLoopTensorCoreSupports(s))
     throw std::invalid_argument("inner_loop (cuda, tensor cores): unsupported shape (mini-batch " +
                                 std::to_string(s.miniBatch) + ", head dim " +
@@ -1182,6 +1247,7 @@ void innerLoopForwardTensorCore(const cpu::InnerLoopShape &s, const float *W0, c
   Args a = argsOf(s, false);
   setForwardTensors(a, W0, b0, q, k, v, eta, tau, tauLast, gamma, lambda, Wfinal, bfinal, o, ckptW,
                     ckptB);
+  a.cache = cache;
   if (s.headDim == 64) {
     static AttrBytes given[2] = {}; // per kernel: the attribute is the function's
     if (s.tokenMajor)
@@ -1203,7 +1269,8 @@ void innerLoopBackwardTensorCore(const cpu::InnerLoopShape &s, const float *ckpt
                                  const float *gamma, const float *lambda, const float *dWfinal,
                                  const float *dbfinal, const float *dO, float *dW0, float *db0,
                                  float *dq, float *dk, float *dv, float *deta, float *dtau,
-                                 float *dtauLast, float *dgamma, float *dlambda, void *workspace) {
+                                 float *dtauLast, float *dgamma, float *dlambda, void *workspace,
+                                 const float *cache) {
   if (!innerLoopTensorCoreSupports(s))
     throw std::invalid_argument("inner_loop (cuda, tensor cores): unsupported shape (mini-batch " +
                                 std::to_string(s.miniBatch) + ", head dim " +
@@ -1211,6 +1278,7 @@ void innerLoopBackwardTensorCore(const cpu::InnerLoopShape &s, const float *ckpt
   Args a = argsOf(s, true);
   setBackwardTensors(a, s, ckptW, ckptB, q, k, v, eta, tau, tauLast, gamma, lambda, dWfinal,
                      dbfinal, dO, dW0, db0, dq, dk, dv, deta, workspace);
+  a.cache = const_cast<float *>(cache); // read only here
   const int b = int(s.miniBatch), f = int(s.headDim);
   if (f == 64) {
     static AttrBytes given[2] = {}; // per kernel: the attribute is the function's

@@ -91,6 +91,10 @@ void accumulate(float *acc, const float *g, int64_t n, float scale);
 enum class InnerLoopMath { Exact, TensorCore };
 // Device workspace (bytes) each launcher needs (the forward needs none). The launchers throw
 // std::invalid_argument on a shape the kernels do not cover (head dim > 128, mini-batch > 32).
+// cache: the plan's inner-loop cache (tttc, bf16 plans: `tttp.inner_loop_fwd`'s `cache` result,
+// [n, B, H, innerLoopCacheFloats(b, f)]) or null. With TensorCore math where it applies the
+// forward writes what the backward would recompute of every step there, and the backward reads
+// it (it then only re-runs each group's W chain); otherwise both ignore it.
 size_t innerLoopForwardWorkspace(const cpu::InnerLoopShape &s);
 size_t innerLoopBackwardWorkspace(const cpu::InnerLoopShape &s,
                                   InnerLoopMath math = InnerLoopMath::Exact);
@@ -98,14 +102,18 @@ void innerLoopForward(const cpu::InnerLoopShape &s, const float *W0, const float
                       const float *q, const float *k, const float *v, const float *eta,
                       const float *tau, const float *tauLast, const float *gamma,
                       const float *lambda, float *Wfinal, float *bfinal, float *o, float *ckptW,
-                      float *ckptB, void *workspace, InnerLoopMath math = InnerLoopMath::Exact);
+                      float *ckptB, void *workspace, InnerLoopMath math = InnerLoopMath::Exact,
+                      float *cache = nullptr);
 void innerLoopBackward(const cpu::InnerLoopShape &s, const float *ckptW, const float *ckptB,
                        const float *q, const float *k, const float *v, const float *eta,
                        const float *tau, const float *tauLast, const float *gamma,
                        const float *lambda, const float *dWfinal, const float *dbfinal,
                        const float *dO, float *dW0, float *db0, float *dq, float *dk, float *dv,
                        float *deta, float *dtau, float *dtauLast, float *dgamma, float *dlambda,
-                       void *workspace, InnerLoopMath math = InnerLoopMath::Exact);
+                       void *workspace, InnerLoopMath math = InnerLoopMath::Exact,
+                       const float *cache = nullptr);
+// Floats per (mini-batch, sequence, head) of the inner-loop cache: 3 b f + b^2 + 6 b.
+int64_t innerLoopCacheFloats(int64_t miniBatch, int64_t headDim);
 // The tensor-core kernels themselves (InnerLoopTensorCore.cu; the launchers above call them).
 bool innerLoopTensorCoreSupports(const cpu::InnerLoopShape &s);
 size_t innerLoopTensorCoreBackwardWorkspace(const cpu::InnerLoopShape &s);
@@ -113,14 +121,15 @@ void innerLoopForwardTensorCore(const cpu::InnerLoopShape &s, const float *W0, c
                                 const float *q, const float *k, const float *v, const float *eta,
                                 const float *tau, const float *tauLast, const float *gamma,
                                 const float *lambda, float *Wfinal, float *bfinal, float *o,
-                                float *ckptW, float *ckptB);
+                                float *ckptW, float *ckptB, float *cache);
 void innerLoopBackwardTensorCore(const cpu::InnerLoopShape &s, const float *ckptW,
                                  const float *ckptB, const float *q, const float *k, const float *v,
                                  const float *eta, const float *tau, const float *tauLast,
                                  const float *gamma, const float *lambda, const float *dWfinal,
                                  const float *dbfinal, const float *dO, float *dW0, float *db0,
                                  float *dq, float *dk, float *dv, float *deta, float *dtau,
-                                 float *dtauLast, float *dgamma, float *dlambda, void *workspace);
+                                 float *dtauLast, float *dgamma, float *dlambda, void *workspace,
+                                 const float *cache);
 
 // --- fused elementwise (Fused.h) ----------------------------------------------------------------
 constexpr int kMaxFusedSlots = 64; // inputs + steps

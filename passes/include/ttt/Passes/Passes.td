@@ -179,8 +179,17 @@ def TTTFuseInnerLoop : Pass<"ttt-fuse-inner-loop", "::mlir::ModuleOp"> {
     be exactly that of the passes above. Any other scan is left untouched, so the pass is
     optional: the program computes the same with or without it (tttc `--no-fuse-inner-loop`).
 
+    With `cache` (tttc: bf16 plans for sm_90, unless `--no-inner-loop-cache`), each forward
+    that has a backward also returns the inner-loop cache and its backward reads it, for the
+    shapes the GPU's tensor-core kernels take (mini-batch 16, head dim 64 or 96, f32): memory
+    for the backward's recomputation (`tttp.inner_loop_fwd`).
+
     Example: `ttt-opt m.mlir --ttt-unroll-repeat --ttt-expand=dtype=f64 --ttt-autodiff --ttt-fuse-inner-loop`
   }];
+  let options = [
+    Option<"cache", "cache", "bool", "false",
+           "give each forward with a backward the inner-loop cache (tensor-core shapes only)">,
+  ];
   let dependentDialects = ["::ttt::prim::PrimDialect"];
 }
 

@@ -393,6 +393,12 @@ def Prim_InnerLoopFwdOp : Prim_Op<"inner_loop_fwd", [Pure]> {
     `[B, n, b, H]` instead (the projections' `[B, T, H, f]`): `ttt-fuse-inner-loop` folds the
     transposes between the two layouts into the ops.
 
+    An optional last result `cache [n, B, H, 3 b f + b^2 + 6 b]` (f32) is the inner-loop cache:
+    what `tttp.inner_loop_bwd` would otherwise recompute of every step (G, the normalized z and
+    Zbar, the b x b scores, row statistics), written by the GPU's tensor-core kernels for the
+    backward that takes it as its last operand; its layout is the backend's own (the CPU backend
+    neither writes nor reads it). It trades memory for the backward's recomputation.
+
     Example:
     ```mlir
     %W, %b, %o, %cw, %cb = tttp.inner_loop_fwd %W0, %b0, %q, %k, %v, %eta, %tau, %taul, %g, %l
@@ -405,7 +411,7 @@ def Prim_InnerLoopFwdOp : Prim_Op<"inner_loop_fwd", [Pure]> {
                        Prim_Tensor:$gamma, Prim_Tensor:$lambda, F64Attr:$eps,
                        I64Attr:$remat_group, UnitAttr:$token_major);
   let results = (outs Prim_Tensor:$w_final, Prim_Tensor:$b_final, Prim_Tensor:$o,
-                      Prim_Tensor:$ckpt_w, Prim_Tensor:$ckpt_b);
+                      Prim_Tensor:$ckpt_w, Prim_Tensor:$ckpt_b, Optional<Prim_Tensor>:$cache);
   let assemblyFormat = "operands attr-dict `:` functional-type(operands, results)";
   let hasVerifier = 1;
 }
@@ -421,7 +427,8 @@ def Prim_InnerLoopBwdOp : Prim_Op<"inner_loop_bwd", [Pure]> {
     is W0/b0), `q, k, v, eta, tau, tau_last, gamma, lambda` (as for the forward), then the
     cotangents `dW_final [B, H, f, f]`, `db_final [B, H, f]`, `do [n, B, H, b, f]`.
     Results: `dW0, db0, dq, dk, dv, deta, dtau [b], dtau_last [], dgamma [H, f], dlambda [H, f]`.
-    `token_major` as for the forward (then `do`, `dq`, `dk`, `dv` and `deta` too).
+    `token_major` as for the forward (then `do`, `dq`, `dk`, `dv` and `deta` too). An optional
+    last operand is the forward's `cache` result (then only each group's W chain is recomputed).
 
     Example:
     ```mlir
@@ -433,7 +440,8 @@ def Prim_InnerLoopBwdOp : Prim_Op<"inner_loop_bwd", [Pure]> {
   let arguments = (ins Prim_Tensor:$ckpt_w, Prim_Tensor:$ckpt_b, Prim_Tensor:$q, Prim_Tensor:$k,
                        Prim_Tensor:$v, Prim_Tensor:$eta, Prim_Tensor:$tau, Prim_Tensor:$tau_last,
                        Prim_Tensor:$gamma, Prim_Tensor:$lambda, Prim_Tensor:$dw_final,
-                       Prim_Tensor:$db_final, Prim_Tensor:$d_o, F64Attr:$eps,
+                       Prim_Tensor:$db_final, Prim_Tensor:$d_o, Optional<Prim_Tensor>:$cache,
+                       F64Attr:$eps,
                        I64Attr:$remat_group, UnitAttr:$token_major);
   let results = (outs Prim_Tensor:$dw0, Prim_Tensor:$db0, Prim_Tensor:$dq, Prim_Tensor:$dk,
                       Prim_Tensor:$dv, Prim_Tensor:$deta, Prim_Tensor:$dtau,
