@@ -200,6 +200,22 @@ struct CudaSession::Impl {
   // graph holds both branches).
   cudaStream_t commStream = nullptr;
   cudaEvent_t forkEvent = nullptr, joinEvent = nullptr;
+  // options.commTimeline: timed events of the running micro-step (its start and its last kernel
+  // on kStream; per bucket: ready on kStream, start and end on commStream), made as needed.
+  struct TimelineEvents {
+    cudaEvent_t ready = nullptr, start = nullptr, end = nullptr;
+    int64_t bucket = 0, bytes = 0;
+  };
+  bool timing = false; // this run records them
+  cudaEvent_t runStart = nullptr, computeEnd = nullptr;
+  std::vector<TimelineEvents> bucketEvents;
+  size_t bucketsTimed = 0;
+  dist::CommTimeline timeline;
+  cudaEvent_t timedEvent() {
+    cudaEvent_t e = nullptr;
+    check(cudaEventCreate(&e), "cudaEventCreate");
+    return e;
+  }
 
   explicit Impl(const plan::Plan &p) : plan(p) {}
   ~Impl() {
@@ -221,6 +237,12 @@ struct CudaSession::Impl {
       cudaEventDestroy(forkEvent);
     if (joinEvent)
       cudaEventDestroy(joinEvent);
+    for (cudaEvent_t e : {runStart, computeEnd})
+      if (e)
+        cudaEventDestroy(e);
+    for (TimelineEvents &t : bucketEvents)
+      for (cudaEvent_t e : {t.ready, t.start, t.end})
+        cudaEventDestroy(e);
     if (commStream)
       cudaStreamDestroy(commStream);
     scratch.clear();
@@ -557,7 +579,7 @@ struct CudaSession::Impl {
   std::string launch() {
     ProgramExec &pe = *cur;
     bool &ranEagerly = reduceAtBuckets ? pe.ranEagerlyReducing : pe.ranEagerly;
-    const bool useGraph = options.graphs && !options.profile && ranEagerly;
+    const bool useGraph = options.graphs && !options.profile && !timing && ranEagerly;
     if (!useGraph) {
       std::string err = execProgram();
       ranEagerly = err.empty();
@@ -598,7 +620,17 @@ struct CudaSession::Impl {
   // kStream again at the end (inside the capture, so the graph waits for the last bucket).
   std::string execProgram() {
     std::vector<int32_t> yielded;
+    if (timing) {
+      if (!runStart) {
+        runStart = timedEvent();
+        computeEnd = timedEvent();
+      }
+      bucketsTimed = 0;
+      check(cudaEventRecord(runStart, kStream), "cudaEventRecord");
+    }
     std::string err = exec(cur->program->instrs(), yielded);
+    if (timing)
+      check(cudaEventRecord(computeEnd, kStream), "cudaEventRecord");
     if (reduceAtBuckets) {
       check(cudaEventRecord(joinEvent, commStream), "cudaEventRecord");
       check(cudaStreamWaitEvent(kStream, joinEvent, 0), "cudaStreamWaitEvent");
@@ -623,19 +655,34 @@ struct CudaSession::Impl {
                        int64_t(i + 1 < paramOffset.size() ? paramOffset[i + 1] : paramsBytes)});
     }
     const dist::ShardLayout slices{options.shards, int64_t(shardBytes)};
+    TimelineEvents *te = nullptr;
+    if (timing) {
+      if (bucketsTimed == bucketEvents.size())
+        bucketEvents.push_back({timedEvent(), timedEvent(), timedEvent()});
+      te = &bucketEvents[bucketsTimed++];
+      te->bucket = ins.ints()->Get(0);
+      te->bytes = 0;
+      check(cudaEventRecord(te->ready, kStream), "cudaEventRecord");
+    }
     check(cudaEventRecord(forkEvent, kStream), "cudaEventRecord");
     check(cudaStreamWaitEvent(commStream, forkEvent, 0), "cudaStreamWaitEvent");
+    if (te)
+      check(cudaEventRecord(te->start, commStream), "cudaEventRecord");
     ncclGroupStart();
     ncclResult_t r = ncclSuccess;
     for (const dist::BucketPiece &p : dist::bucketPieces(slots, sharded ? &slices : nullptr)) {
       char *at = grads + p.begin;
       const size_t count = size_t(p.end - p.begin) / sizeof(float);
+      if (te)
+        te->bytes += p.end - p.begin;
       r = p.owner < 0 ? ncclAllReduce(at, at, count, ncclFloat, ncclAvg, nccl, commStream)
                       : ncclReduce(at, at, count, ncclFloat, ncclAvg, p.owner, nccl, commStream);
       if (r != ncclSuccess)
         break;
     }
     const ncclResult_t grouped = ncclGroupEnd();
+    if (te)
+      check(cudaEventRecord(te->end, commStream), "cudaEventRecord");
     if (r == ncclSuccess)
       r = grouped;
     if (r != ncclSuccess)
@@ -659,12 +706,28 @@ struct CudaSession::Impl {
     cur = &it->second;
     gradScale = float(scale);
     reduceAtBuckets = lastMicroStep && commStream != nullptr;
+    timing = reduceAtBuckets && options.commTimeline;
     if (std::string err = stage(inputs, states, slot); !err.empty())
       return err;
     if (std::string err = launch(); !err.empty())
       return err;
     reducedInRun = reduceAtBuckets;
     check(cudaStreamSynchronize(kStream), "the program's kernels");
+    if (timing) {
+      auto since = [&](cudaEvent_t e) {
+        float ms = 0;
+        check(cudaEventElapsedTime(&ms, runStart, e), "cudaEventElapsedTime");
+        return double(ms);
+      };
+      timeline.computeEndMs = since(computeEnd);
+      timeline.buckets.clear();
+      for (size_t i = 0; i < bucketsTimed; ++i) {
+        const TimelineEvents &t = bucketEvents[i];
+        timeline.buckets.push_back(
+            {t.bucket, t.bytes, since(t.ready), since(t.start), since(t.end)});
+      }
+      timing = false;
+    }
     for (const plan::Instr *ins : *cur->program->instrs()) {
       if (str(ins->op()) != "output")
         continue;
@@ -1439,6 +1502,8 @@ double CudaSession::deviceBytesInUse() const {
     return 0;
   return double(total - freeBytes); // this process's allocations plus the context
 }
+dist::CommTimeline CudaSession::commTimeline() const { return impl_->timeline; }
+
 std::vector<KernelTime> CudaSession::profile() const {
   std::vector<KernelTime> rows;
   for (const auto &[key, k] : impl_->profileTimes)

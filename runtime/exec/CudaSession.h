@@ -10,6 +10,7 @@
 // Plain C++ header: no CUDA types. In a build without CUDA, open() says so.
 #pragma once
 
+#include "runtime/dist/CommTimeline.h"
 #include "runtime/exec/Interpreter.h"
 
 #include <cstdint>
@@ -35,6 +36,9 @@ struct CudaOptions {
   // State passing: the carried states of this many micro-batch slots stay on the device
   // (setCarried/getCarried, run's carriedSlot) instead of crossing to the host every micro-step.
   int64_t carriedSlots = 0;
+  // Time the bucket reductions of every micro-step that reduces at the buckets (eager launches,
+  // CUDA events on both streams): commTimeline() has the last one.
+  bool commTimeline = false;
 };
 
 /// Device memory of a session, in bytes.
@@ -117,6 +121,9 @@ public:
   double deviceBytesInUse() const;
   /// Per instruction kind, from the runs made with options.profile.
   std::vector<KernelTime> profile() const;
+  /// With options.commTimeline: the last micro-step that reduced at the buckets (times only; the
+  /// caller fills step and ranks).
+  dist::CommTimeline commTimeline() const;
   bool bf16() const;
 
 private:

@@ -55,5 +55,6 @@ bool CudaSession::overlapsReduction() const { return false; }
 CudaMemory CudaSession::memory() const { return {}; }
 double CudaSession::deviceBytesInUse() const { return 0; }
 std::vector<KernelTime> CudaSession::profile() const { return {}; }
+dist::CommTimeline CudaSession::commTimeline() const { return {}; }
 bool CudaSession::bf16() const { return false; }
 } // namespace ttt::exec

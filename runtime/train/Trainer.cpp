@@ -385,6 +385,7 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
       co.shardRank = rank;
       co.overlap = o.overlapReduction;
       co.carriedSlots = recipe.state_passing() ? accum : 0; // the states stay on the device
+      co.commTimeline = !o.commTimeline.empty();
       gpu = exec::CudaSession::open(plan, co, err);
       if (!gpu)
         return err;
@@ -745,6 +746,16 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
     log << "saved " << dir << "\n" << std::flush;
     return comm->barrier();
   };
+  if (!o.commTimeline.empty()) {
+    bool perBucket = false;
+    if constexpr (std::is_same_v<T, float>)
+      perBucket = gpu && gpu->overlapsReduction();
+    if (!perBucket)
+      return "--comm-timeline times the gradient reduction per bucket: it needs --backend cuda "
+             "with several ranks (or a torchrun launch) and without --no-overlap";
+  }
+  // --comm-timeline: the second step of the run (the first warms up), or its only one.
+  const int64_t timelineStep = std::min(state.step + 1, steps - 1);
   for (int64_t step = state.step; step < steps; ++step) {
     watchdog.beat(step + 1);
     if (!gpu)
@@ -796,10 +807,22 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
       }
       loss += double(out.at("loss").at(0)) / double(accum);
     }
-    if constexpr (std::is_same_v<T, float>)
+    if constexpr (std::is_same_v<T, float>) {
       if (gpu && (comm->size() > 1 || comm->name() == "torchrun"))
         if (std::string err = gpu->averageGrads(); !err.empty())
           return err;
+      if (gpu && lead && !o.commTimeline.empty() && step == timelineStep) {
+        dist::CommTimeline t = gpu->commTimeline();
+        t.step = step + 1;
+        t.rank = comm->rank();
+        t.ranks = comm->size();
+        std::ofstream f(o.commTimeline);
+        f << t.chromeTrace();
+        if (!f)
+          return o.commTimeline + ": cannot write the comm timeline (--comm-timeline)";
+        log << t.summary(o.commTimeline) << "\n" << std::flush;
+      }
+    }
     if (comm->size() > 1) {
       // Data parallel: the global batch's mean loss and gradient are the ranks' means averaged
       // (on the GPU by NCCL, in place in the device's gradient region, above).

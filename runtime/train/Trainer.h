@@ -46,6 +46,8 @@ struct TrainOptions {
                                             // a step takes longer (a hung or dead rank); 0: off
   double maxMinutes = 0;                    // --max-minutes: stop as SIGTERM does (checkpoint,
                                             // exit 0) once this much time has passed; 0: none
+  std::string commTimeline;                 // --comm-timeline: CUDA, reducing per bucket: the
+                                            // second step's reduction timeline (Chrome trace)
 };
 
 /// Model FLOPs per token for throughput and MFU: 6 per parameter (forward + backward of every

@@ -46,6 +46,11 @@ void addPlanOptions(CLI::App &app, PlanOptions &opts) {
   app.add_flag("!--no-overlap", opts.train.overlapReduction,
                "CUDA backend, several ranks: average the gradients after the micro-steps instead "
                "of per bucket during the last micro-step's backward");
+  app.add_option("--comm-timeline", opts.train.commTimeline,
+                 "CUDA backend, several ranks (or torchrun): write the second step's gradient "
+                 "reduction timeline to FILE as a Chrome trace (chrome://tracing, "
+                 "ui.perfetto.dev): the backward, each bucket's reduction on the NCCL stream, and "
+                 "how much of it the backward hid (eager launches; rank 0)");
   CLI::Option *loss = app.add_option(
       "--loss", opts.lossBatch,
       "Print the loss of the weights on a token batch file (one sequence of seq_len+1 ids per "
