@@ -346,6 +346,11 @@ nccl1() {
       --max-train-steps $steps --output-dir "$out/nccl_$plan" > "$out/nccl_$plan.txt" 2>&1
     grep -h "nccl\|step " "$out/nccl_$plan.txt" | tail -2
   done
+  # The reduction timeline of a per-bucket run (one rank: NCCL's reductions are local copies).
+  $one "$run" plans/125m_bf16_b16.bin --backend cuda --data sample --tokenizer "$tok" \
+    --max-train-steps 2 --comm-timeline "$out/timeline_125m.json" --output-dir "$out/timeline" \
+    > "$out/timeline.txt" 2>&1 || true
+  grep -h "comm timeline\|error" "$out/timeline.txt" || true
   python3 - "$out" <<'EOF'
 import json, sys
 out = sys.argv[1]
@@ -359,6 +364,23 @@ for plan in ("tiny_fused", "125m_bf16_b16"):
     ok &= same and len(a) == len(b) > 1
     print(f"  {'PASS' if same else 'FAIL'}  {plan}: NCCL (1 rank) losses {'equal' if same else 'DIFFER'}; "
           f"steps 2-{len(a)}: plain {ta:.3f} s, NCCL {tb:.3f} s ({100 * (tb - ta) / ta:+.1f}%)")
+try:
+    doc = json.load(open(f"{out}/timeline_125m.json"))
+    bk = [e for e in doc["traceEvents"] if e.get("tid") == 2 and e["ph"] == "X"]
+    ready = {e["name"].replace(" ready", ""): e["ts"] for e in doc["traceEvents"] if e["ph"] == "i"}
+    good = len(bk) > 1 and all(e["ts"] >= ready[e["name"].replace(" reduce", "")] for e in bk)
+    # With one rank the per-bucket path runs only for the timeline: the same losses as plain.
+    t = [json.loads(l)["loss"] for l in open(f"{out}/timeline/train_log.jsonl") if '"loss"' in l]
+    p = [json.loads(l)["loss"] for l in open(f"{out}/plain_125m_bf16_b16/train_log.jsonl") if '"loss"' in l]
+    good &= len(t) == 2 and t == p[:2]
+    d = doc["otherData"]
+    print(f"  {'PASS' if good else 'FAIL'}  comm timeline: {len(bk)} bucket reductions, each after "
+          f"its bucket was ready; {d['hidden_ms']:.2f} of {d['reduce_ms']:.2f} ms under the backward; "
+          f"losses per bucket {'equal' if t == p[:2] else 'DIFFER'} {t}")
+except (OSError, KeyError, ValueError) as e:
+    good = False
+    print(f"  FAIL  comm timeline: {e}")
+ok &= good
 print("ALL PASS" if ok else "FAILED")
 sys.exit(0 if ok else 1)
 EOF

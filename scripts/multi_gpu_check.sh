@@ -13,7 +13,8 @@
 # 2. Scaling: tokens/s per GPU at N over tokens/s at 1, from the same runs (seconds per step after
 #    the first), at least 0.90; and the overlap: N GPUs with --no-overlap (the reduction after the
 #    micro-steps) for 8 steps, the seconds per step against the default (reduced per bucket during
-#    the last micro-step's backward).
+#    the last micro-step's backward), and step 2's reduction timeline (ttt-run --comm-timeline,
+#    timeline_125m.json: a Chrome trace of the backward and each bucket's reduction).
 # 3. The 350M recipe through scripts/train_350m_c4.sh (PLAN given: no compiler here) on the
 #    sample: STEPS350 steps (default 20) with a checkpoint every SAVE350 (default 10), for at most
 #    MIN350 minutes if set (ttt-run --max-minutes: it stops with a checkpoint), then a second run
@@ -91,7 +92,13 @@ print(steps[-1] if steps else 0)' "$out/r350_first.jsonl" 2>/dev/null || echo 0)
     echo "multi_gpu_check: the 350M resume failed (see r350_resumed.txt)"
   tail -n 3 "$out/r350_resumed.txt"
 fi
-[ "$part" != 350m ] && train many_after "$gpus" 125m_bf16_b16 8 --no-overlap
+if [ "$part" != 350m ]; then
+  train many_after "$gpus" 125m_bf16_b16 8 --no-overlap
+  # The overlap in a profile: step 2's reduction timeline (Chrome trace) on rank 0.
+  train timeline "$gpus" 125m_bf16_b16 2 --comm-timeline "$out/timeline_125m.json"
+  [ -z "${OUT:-}" ] || cp "$out/timeline_125m.json" "$OUT/" 2>/dev/null || true
+  grep -h "^comm timeline" "$out/timeline.txt" || true
+fi
 
 set +e # the logs are copied to OUT whatever the verdict
 python3 - "$out" "$gpus" "$ck" "$part" <<'PY' | tee "$out/summary.txt"
@@ -139,6 +146,13 @@ if part != "350m" and len(one) == len(many) == 20:
     if len(after) > 1:
         print(f"  info  reduction overlap: {n} GPUs {tn:.3f} s/step per bucket during the "
               f"backward (default), {per_step(after):.3f} s/step with --no-overlap")
+    try:
+        tl = json.load(open(f"{out}/timeline_125m.json"))["otherData"]
+        print(f"  info  reduction timeline (timeline_125m.json, step 2, rank 0, eager): "
+              f"{tl['reduce_ms']:.2f} ms of reductions, {tl['hidden_ms']:.2f} ms under the "
+              f"backward ({tl['backward_end_ms']:.2f} ms), {tl['exposed_ms']:.2f} ms after it")
+    except (OSError, KeyError, ValueError):
+        print("  info  no reduction timeline (see timeline.txt)")
 elif part != "350m":
     row(f"125M, {n} GPUs vs 1 GPU", False, f"{len(one)} / {len(many)} steps logged")
 first, both = log(f"{out}/r350_first.jsonl"), log(f"{out}/r350/train_log.jsonl")

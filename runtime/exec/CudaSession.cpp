@@ -1436,8 +1436,9 @@ std::string CudaSession::joinCollectives(const std::string &id, int rank, int ra
   if (ncclResult_t r = ncclCommInitRank(&impl_->nccl, ranks, u, rank); r != ncclSuccess)
     return std::string("NCCL: joining the job's GPUs failed: ") + ncclGetErrorString(r) +
            " (NCCL_DEBUG=INFO says more)";
-  // One rank has nothing to overlap: its "reduction" is a copy, cheapest done once at the end.
-  if (ranks > 1 && impl_->options.overlap)
+  // One rank has nothing to overlap: its "reduction" is a copy, cheapest done once at the end;
+  // unless the per-bucket path is being timed (--comm-timeline shows its shape on one GPU).
+  if ((ranks > 1 || impl_->options.commTimeline) && impl_->options.overlap)
     return guarded([&] {
       Impl &i = *impl_;
       check(cudaStreamCreateWithFlags(&i.commStream, cudaStreamNonBlocking), "NCCL stream");

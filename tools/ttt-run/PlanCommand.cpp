@@ -50,7 +50,8 @@ void addPlanOptions(CLI::App &app, PlanOptions &opts) {
                  "CUDA backend, several ranks (or torchrun): write the second step's gradient "
                  "reduction timeline to FILE as a Chrome trace (chrome://tracing, "
                  "ui.perfetto.dev): the backward, each bucket's reduction on the NCCL stream, and "
-                 "how much of it the backward hid (eager launches; rank 0)");
+                 "how much of it the backward hid (eager launches; rank 0; with one torchrun "
+                 "rank the per-bucket path runs just for this)");
   CLI::Option *loss = app.add_option(
       "--loss", opts.lossBatch,
       "Print the loss of the weights on a token batch file (one sequence of seq_len+1 ids per "
