@@ -307,14 +307,16 @@ private:
       // The fused inner loop (InnerLoop.h): q is operand 2, floats [eps], ints [remat_group,
       // token_major] (older plans: no token_major). The inner-loop cache of bf16 GPU plans (a
       // 6th result of the forward, a 14th operand of the backward) is the CUDA kernels' own
-      // record of each step: this backend recomputes instead, so it leaves the cache as it is.
+      // record of each step: this backend recomputes instead and does not allocate it.
       Shape qs = shape(arg(2));
       if (qs.size() != 5)
         return op + ": q must have 5 dimensions";
       const cpu::InnerLoopShape s = cpu::InnerLoopShape::ofQ(
           qs.data(), ints(0), flt(0), ins.ints()->size() > 1 && ins.ints()->Get(1) != 0);
       std::vector<T *> r;
-      for (uint32_t i = 0; i < ins.results()->size(); ++i)
+      const uint32_t made = op == "inner_loop_fwd" ? std::min<uint32_t>(ins.results()->size(), 5)
+                                                   : ins.results()->size();
+      for (uint32_t i = 0; i < made; ++i) // not the cache: never allocated here
         r.push_back(out(res(int(i))).data());
       if (op == "inner_loop_fwd")
         cpu::innerLoopForward<T>(s, in(arg(0)), in(arg(1)), in(arg(2)), in(arg(3)), in(arg(4)),
