@@ -30,6 +30,7 @@
 #   2 GPUs      (when the machine has two) mpirun -np 2 with NCCL vs one GPU with accumulation 2:
 #               5 steps, loss within 1e-5, gradient norm within 1e-4
 #   errors      a plan too big for the GPU: one line with the memory breakdown and what to change
+#               (a smaller --per-device-batch, or --no-inner-loop-cache when the plan has the cache)
 #   cache       125M bf16, 2 training steps with the inner-loop cache and with --no-inner-loop-cache:
 #               losses and gradient norms bit-identical
 #   benchmark   ttt-run --benchmark (125M bf16 batch 16 with and without the inner-loop cache, bf16
@@ -222,7 +223,7 @@ rows.append(("125M fp32 step (1 x 512)", f"loss {lr:.1e}, grad norm {nr:.1e}",
              f"cpu {ref['loss']:.6f} / {ref['grad_norm']:.6f}, cuda {cu['loss']:.6f} / {cu['grad_norm']:.6f}", good))
 oom = open(f"{out}/oom.txt").read().strip().splitlines()
 good = (len(oom) == 1 and oom[0].startswith("ttt-run: error: out of GPU memory: the plan needs")
-        and "--per-device-batch" in oom[0])
+        and "--per-device-batch" in oom[0] and "--no-inner-loop-cache (" in oom[0])
 ok &= good
 rows.append(("out of memory (1B at batch 64)", "one line, breakdown + suggestion" if good else "",
              (oom[0][:90] + "...") if oom else "(no output)", good))

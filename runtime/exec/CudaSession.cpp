@@ -345,6 +345,7 @@ struct CudaSession::Impl {
     size_t freeBytes = 0, deviceBytes = 0;
     cudaMemGetInfo(&freeBytes, &deviceBytes);
     if (cudaMalloc(&base, totalBytes) != cudaSuccess) {
+      const double cacheBytes = innerLoopCacheBytes(plan);
       cudaGetLastError();
       base = nullptr;
       return "out of GPU memory: the plan needs " + humanBytes(double(totalBytes)) +
@@ -359,7 +360,10 @@ struct CudaSession::Impl {
                                : std::string()) +
              ") and " + humanBytes(double(freeBytes)) + " of " + humanBytes(double(deviceBytes)) +
              " is free; compile with a smaller tttc --per-device-batch (the accumulation grows "
-             "to keep the global batch)";
+             "to keep the global batch)" +
+             (cacheBytes > 0 ? " or with tttc --no-inner-loop-cache (" + humanBytes(cacheBytes) +
+                                   " of the checkpoints)"
+                             : std::string());
     }
     char *p = base;
     params = p, p += paddedBytes;

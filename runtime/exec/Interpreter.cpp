@@ -467,4 +467,20 @@ const plan::Program *findProgram(const plan::Plan &plan, const std::string &name
         return p;
   return nullptr;
 }
+
+double innerLoopCacheBytes(const plan::Plan &plan) {
+  const plan::Program *micro = findProgram(plan, "micro_step");
+  if (!micro || !micro->instrs() || !micro->tensors())
+    return 0;
+  double bytes = 0;
+  for (const plan::Instr *ins : *micro->instrs())
+    if (str(ins->op()) == "inner_loop_fwd" && ins->results() && ins->results()->size() > 5) {
+      double n = 4;
+      if (auto *dims = micro->tensors()->Get(uint32_t(ins->results()->Get(5)))->shape())
+        for (int64_t d : *dims)
+          n *= double(d);
+      bytes += n;
+    }
+  return bytes;
+}
 } // namespace ttt::exec

@@ -52,4 +52,8 @@ template <typename T> NamedTensors<T> freshStates(const plan::Program &program);
 
 /// The program called `name` in the plan, or null.
 const plan::Program *findProgram(const plan::Plan &plan, const std::string &name);
+
+/// Bytes of micro_step's inner-loop cache (the 6th results of its inner_loop_fwd, f32; tttc
+/// --no-inner-loop-cache leaves them out); 0 without one.
+double innerLoopCacheBytes(const plan::Plan &plan);
 } // namespace ttt::exec

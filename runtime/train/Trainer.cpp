@@ -1121,6 +1121,9 @@ std::string dryRun(const plan::Plan &plan, const TrainOptions &o, std::ostream &
     if (m.shards > 1)
       log << " (ZeRO-1: " << humanBytes(m.fullMoments) << " over " << m.shards << " ranks)";
     log << ", checkpoints + arena " << humanBytes(m.checkpoints + m.arena);
+    if (const double cache = exec::innerLoopCacheBytes(plan); cache > 0)
+      log << " (of which the inner-loop cache " << humanBytes(cache)
+          << ": tttc --no-inner-loop-cache leaves it out)";
     if (m.carried > 0)
       log << ", carried states " << humanBytes(m.carried);
     log << "\n";
