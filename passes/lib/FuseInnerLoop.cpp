@@ -173,8 +173,8 @@ struct Forward {
   p::ScanOp inner; // grouped only
   int64_t n = 0, k = 0;
   StepMatch step;
-  bool cache = false;        // returns the inner-loop cache (its backward reads it)
-  p::InnerLoopFwdOp fused;   // the op that replaced it
+  bool cache = false;      // returns the inner-loop cache (its backward reads it)
+  p::InnerLoopFwdOp fused; // the op that replaced it
 };
 
 std::optional<Forward> matchForward(p::ScanOp s) {
@@ -398,9 +398,9 @@ void rewriteBackward(Backward &bw) {
   Value dO = reshapeTo(b, xs[6], shapeOf(o.q));
   auto fused = b.create<p::InnerLoopBwdOp>(
       s.getLoc(),
-      TypeRange{s.getInits()[0].getType(), s.getInits()[1].getType(), o.q.getType(),
-                o.k.getType(), o.v.getType(), o.eta.getType(), o.tau.getType(),
-                o.tauLast.getType(), o.gamma.getType(), o.lambda.getType()},
+      TypeRange{s.getInits()[0].getType(), s.getInits()[1].getType(), o.q.getType(), o.k.getType(),
+                o.v.getType(), o.eta.getType(), o.tau.getType(), o.tauLast.getType(),
+                o.gamma.getType(), o.lambda.getType()},
       xs[0], xs[1], o.q, o.k, o.v, o.eta, o.tau, o.tauLast, o.gamma, o.lambda, s.getInits()[0],
       s.getInits()[1], dO, f.cache ? f.fused.getCache() : Value(), b.getF64FloatAttr(f.step.eps),
       b.getI64IntegerAttr(f.k), /*token_major=*/UnitAttr());

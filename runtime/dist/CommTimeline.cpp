@@ -51,27 +51,51 @@ std::string CommTimeline::chromeTrace() const {
   auto us = [](double ms) { return ms * 1000.0; };
   json events = json::array();
   const int pid = int(rank);
-  events.push_back({{"name", "process_name"}, {"ph", "M"}, {"pid", pid},
+  events.push_back({{"name", "process_name"},
+                    {"ph", "M"},
+                    {"pid", pid},
                     {"args", {{"name", "rank " + std::to_string(rank)}}}});
-  events.push_back({{"name", "thread_name"}, {"ph", "M"}, {"pid", pid}, {"tid", 1},
+  events.push_back({{"name", "thread_name"},
+                    {"ph", "M"},
+                    {"pid", pid},
+                    {"tid", 1},
                     {"args", {{"name", "compute stream"}}}});
-  events.push_back({{"name", "thread_name"}, {"ph", "M"}, {"pid", pid}, {"tid", 2},
+  events.push_back({{"name", "thread_name"},
+                    {"ph", "M"},
+                    {"pid", pid},
+                    {"tid", 2},
                     {"args", {{"name", "NCCL stream"}}}});
-  events.push_back({{"name", "micro_step (forward + backward)"}, {"ph", "X"}, {"pid", pid},
-                    {"tid", 1}, {"ts", 0.0}, {"dur", us(computeEndMs)}});
+  events.push_back({{"name", "micro_step (forward + backward)"},
+                    {"ph", "X"},
+                    {"pid", pid},
+                    {"tid", 1},
+                    {"ts", 0.0},
+                    {"dur", us(computeEndMs)}});
   for (const BucketTiming &b : buckets) {
     const std::string name = "bucket " + std::to_string(b.bucket);
-    events.push_back({{"name", name + " ready"}, {"ph", "i"}, {"s", "t"}, {"pid", pid},
-                      {"tid", 1}, {"ts", us(b.readyMs)}});
-    events.push_back({{"name", name + " reduce"}, {"ph", "X"}, {"pid", pid}, {"tid", 2},
-                      {"ts", us(b.startMs)}, {"dur", us(std::max(0.0, b.endMs - b.startMs))},
+    events.push_back({{"name", name + " ready"},
+                      {"ph", "i"},
+                      {"s", "t"},
+                      {"pid", pid},
+                      {"tid", 1},
+                      {"ts", us(b.readyMs)}});
+    events.push_back({{"name", name + " reduce"},
+                      {"ph", "X"},
+                      {"pid", pid},
+                      {"tid", 2},
+                      {"ts", us(b.startMs)},
+                      {"dur", us(std::max(0.0, b.endMs - b.startMs))},
                       {"args", {{"bytes", b.bytes}}}});
   }
   json doc = {{"traceEvents", events},
               {"displayTimeUnit", "ms"},
               {"otherData",
-               {{"step", step}, {"rank", rank}, {"ranks", ranks}, {"reduce_ms", reduceMs()},
-                {"hidden_ms", hiddenMs()}, {"exposed_ms", exposedMs()},
+               {{"step", step},
+                {"rank", rank},
+                {"ranks", ranks},
+                {"reduce_ms", reduceMs()},
+                {"hidden_ms", hiddenMs()},
+                {"exposed_ms", exposedMs()},
                 {"backward_end_ms", computeEndMs}}}};
   return doc.dump(1) + "\n";
 }

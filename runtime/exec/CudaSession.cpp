@@ -966,7 +966,8 @@ struct CudaSession::Impl {
       float *cache = nullptr;
       if (cacheIds.size() > cacheAt) {
         const int32_t id = cacheIds.Get(uint32_t(cacheAt));
-        const int64_t want = s.n * s.batch * s.heads * cuda::innerLoopCacheFloats(s.miniBatch, s.headDim);
+        const int64_t want =
+            s.n * s.batch * s.heads * cuda::innerLoopCacheFloats(s.miniBatch, s.headDim);
         if (size(id) != want)
           return op + ": the plan's inner-loop cache has " + std::to_string(size(id)) +
                  " floats, this runtime's kernels use " + std::to_string(want) +

@@ -595,7 +595,7 @@ std::string timeInnerLoop(const InnerLoopTimingShape &shape, int warmup, int run
       const bool tc = variant > 0;
       const auto math = tc ? cuda::InnerLoopMath::TensorCore : cuda::InnerLoopMath::Exact;
       float *cache = variant == 2 ? static_cast<float *>(cacheBuf.get()) : nullptr;
-      row.math = !tc                                      ? "exact"
+      row.math = !tc                                     ? "exact"
                  : !cuda::innerLoopTensorCoreSupports(s) ? "tensor-core (fell back)"
                  : cache                                 ? "tensor-core, cache"
                                                          : "tensor-core";

@@ -16,7 +16,8 @@ CommTimeline sample() {
   t.rank = 0;
   t.ranks = 2;
   t.computeEndMs = 10.0;
-  t.buckets = {{0, 4000000, 3.0, 3.1, 5.1}, {1, 2000000, 6.0, 6.2, 7.2}, {2, 1000000, 9.5, 8.5, 11.5}};
+  t.buckets = {
+      {0, 4000000, 3.0, 3.1, 5.1}, {1, 2000000, 6.0, 6.2, 7.2}, {2, 1000000, 9.5, 8.5, 11.5}};
   return t;
 }
 
@@ -36,7 +37,8 @@ TEST(CommTimeline, SummaryIsOneLineWithTheNumbers) {
   EXPECT_EQ(line.find('\n'), std::string::npos);
   EXPECT_NE(line.find("rank 0 of 2, step 2"), std::string::npos) << line;
   EXPECT_NE(line.find("3 buckets, 7.0 MB"), std::string::npos) << line;
-  EXPECT_NE(line.find("reductions 6.00 ms, 4.50 ms (75%) while the backward ran"), std::string::npos)
+  EXPECT_NE(line.find("reductions 6.00 ms, 4.50 ms (75%) while the backward ran"),
+            std::string::npos)
       << line;
   EXPECT_NE(line.find("ended 1.50 ms after it"), std::string::npos) << line;
   EXPECT_NE(line.find("t.json"), std::string::npos) << line;

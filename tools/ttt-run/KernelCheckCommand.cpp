@@ -195,8 +195,8 @@ int runTime(const KernelCheckOptions &o) {
                   target, diffText(r.diffO).c_str(), diffText(r.diffDq).c_str(),
                   diffText(r.diffDk).c_str(), diffText(r.diffDW0).c_str(),
                   r.math == "exact" || t.targetMs == 0 ? ""
-                  : layer <= t.targetMs                 ? "  meets target"
-                                                        : "  MISSES target");
+                  : layer <= t.targetMs                ? "  meets target"
+                                                       : "  MISSES target");
     }
     std::fflush(stdout);
   }
@@ -238,9 +238,10 @@ void registerKernelCheckCommand(CLI::App &app, CommandSelection &selection) {
               "training shapes on GPU 0 (random inputs, no files)");
   timeCmd->add_option("--shape", opts->shapes, "only these shapes (125m, 1b, 760m; repeatable)")
       ->check(CLI::IsMember({"125m", "1b", "760m"}));
-  timeCmd->add_option("--batch", opts->batch,
-                      "sequences per launch instead of 16 (the blocks per SM change; no target "
-                      "is judged then)")
+  timeCmd
+      ->add_option("--batch", opts->batch,
+                   "sequences per launch instead of 16 (the blocks per SM change; no target "
+                   "is judged then)")
       ->check(CLI::Range(1, 4096));
   timeCmd->add_option("--runs", opts->runs, "timed runs per kernel (the median is printed)")
       ->capture_default_str()

@@ -174,10 +174,10 @@ LogicalResult ScanOp::verifyRegions() {
 
 // The shapes of the fused inner loop (PrimOps.td): W [B,H,f,f], b [B,H,f], q/k/v [n,B,H,b,f],
 // eta [n,B,H,b], tau [b], tau_last [], gamma/lambda [H,f], checkpoints [n/k, ...].
-static LogicalResult verifyInnerLoop(Operation *op, Value q, Value W, Value bias, Value k,
-                                     Value v, Value eta, Value tau, Value tauLast, Value gamma,
-                                     Value lambda, Value ckW, Value ckB, Value cache,
-                                     int64_t group, bool tokenMajor) {
+static LogicalResult verifyInnerLoop(Operation *op, Value q, Value W, Value bias, Value k, Value v,
+                                     Value eta, Value tau, Value tauLast, Value gamma, Value lambda,
+                                     Value ckW, Value ckB, Value cache, int64_t group,
+                                     bool tokenMajor) {
   ArrayRef<int64_t> qs = shapeOf(q);
   if (qs.size() != 5)
     return op->emitOpError() << (tokenMajor ? "q must be [B, n, b, H, f] (token_major)"
@@ -217,8 +217,8 @@ LogicalResult InnerLoopFwdOp::verify() {
       getO().getType() != getQ().getType())
     return emitOpError() << "results must match W0, b0 and q";
   return verifyInnerLoop(*this, getQ(), getW0(), getB0(), getK(), getV(), getEta(), getTau(),
-                         getTauLast(), getGamma(), getLambda(), getCkptW(), getCkptB(),
-                         getCache(), getRematGroup(), getTokenMajor());
+                         getTauLast(), getGamma(), getLambda(), getCkptW(), getCkptB(), getCache(),
+                         getRematGroup(), getTokenMajor());
 }
 
 LogicalResult InnerLoopBwdOp::verify() {

@@ -1141,8 +1141,8 @@ void innerLoopForward(const cpu::InnerLoopShape &s, const float *W0, const float
                       float *ckptB, void * /*workspace: none needed*/, InnerLoopMath math,
                       float *cache) {
   if (math == InnerLoopMath::TensorCore && innerLoopTensorCoreSupports(s))
-    return innerLoopForwardTensorCore(s, W0, b0, q, k, v, eta, tau, tauLast, gamma, lambda,
-                                      Wfinal, bfinal, o, ckptW, ckptB, cache);
+    return innerLoopForwardTensorCore(s, W0, b0, q, k, v, eta, tau, tauLast, gamma, lambda, Wfinal,
+                                      bfinal, o, ckptW, ckptB, cache);
   checkShape(s);
   const Layout L = makeLayout(cplOf(s), mbOf(s), 2, false);
   checkFits(L, "the forward");
@@ -1160,9 +1160,9 @@ void innerLoopBackward(const cpu::InnerLoopShape &s, const float *ckptW, const f
                        float *deta, float *dtau, float *dtauLast, float *dgamma, float *dlambda,
                        void *workspace, InnerLoopMath math, const float *cache) {
   if (math == InnerLoopMath::TensorCore && innerLoopTensorCoreSupports(s))
-    return innerLoopBackwardTensorCore(s, ckptW, ckptB, q, k, v, eta, tau, tauLast, gamma,
-                                       lambda, dWfinal, dbfinal, dO, dW0, db0, dq, dk, dv, deta,
-                                       dtau, dtauLast, dgamma, dlambda, workspace, cache);
+    return innerLoopBackwardTensorCore(s, ckptW, ckptB, q, k, v, eta, tau, tauLast, gamma, lambda,
+                                       dWfinal, dbfinal, dO, dW0, db0, dq, dk, dv, deta, dtau,
+                                       dtauLast, dgamma, dlambda, workspace, cache);
   checkShape(s);
   const Layout L = backwardLayout(s);
   checkFits(L, "the backward");
