@@ -25,12 +25,10 @@ template <class A> void setShape(const cpu::InnerLoopShape &s, A &a) {
   a.tT = int(s.tokenOffset(0, 0, 0, 1) - t0);
 }
 
-// The forward's tensors, in the order of innerLoopForward's parameters.
+// The inputs both directions read.
 template <class A>
-void setForwardTensors(A &a, const float *W0, const float *b0, const float *q, const float *k,
-                       const float *v, const float *eta, const float *tau, const float *tauLast,
-                       const float *gamma, const float *lambda, float *Wfinal, float *bfinal,
-                       float *o, float *ckptW, float *ckptB) {
+void setInputs(A &a, const float *q, const float *k, const float *v, const float *eta,
+               const float *tau, const float *tauLast, const float *gamma, const float *lambda) {
   a.q = q;
   a.k = k;
   a.v = v;
@@ -39,6 +37,15 @@ void setForwardTensors(A &a, const float *W0, const float *b0, const float *q, c
   a.tauLast = tauLast;
   a.gamma = gamma;
   a.lambda = lambda;
+}
+
+// The forward's tensors, in the order of innerLoopForward's parameters.
+template <class A>
+void setForwardTensors(A &a, const float *W0, const float *b0, const float *q, const float *k,
+                       const float *v, const float *eta, const float *tau, const float *tauLast,
+                       const float *gamma, const float *lambda, float *Wfinal, float *bfinal,
+                       float *o, float *ckptW, float *ckptB) {
+  setInputs(a, q, k, v, eta, tau, tauLast, gamma, lambda);
   a.W0 = W0;
   a.b0 = b0;
   a.Wfinal = Wfinal;
@@ -57,14 +64,7 @@ void setBackwardTensors(A &a, const cpu::InnerLoopShape &s, const float *ckptW, 
                         const float *lambda, const float *dWfinal, const float *dbfinal,
                         const float *dO, float *dW0, float *db0, float *dq, float *dk, float *dv,
                         float *deta, void *workspace) {
-  a.q = q;
-  a.k = k;
-  a.v = v;
-  a.eta = eta;
-  a.tau = tau;
-  a.tauLast = tauLast;
-  a.gamma = gamma;
-  a.lambda = lambda;
+  setInputs(a, q, k, v, eta, tau, tauLast, gamma, lambda);
   a.ckptW = ckptW;
   a.ckptB = ckptB;
   a.dWfinal = dWfinal;
