@@ -372,8 +372,7 @@ void rewriteForward(Forward &f) {
                              withShape(b0, cb)};
   if (f.cache) {
     Shape qs = shapeOf(o.q); // [n, B, H, b, f]
-    const int64_t mb = qs[3], hd = qs[4];
-    types.push_back(withShape(W0, {qs[0], qs[1], qs[2], 3 * mb * hd + mb * mb + 6 * mb}));
+    types.push_back(withShape(W0, {qs[0], qs[1], qs[2], p::innerLoopCacheFloats(qs[3], qs[4])}));
   }
   auto fused = b.create<p::InnerLoopFwdOp>(
       loc, types, W0, b0, o.q, o.k, o.v, o.eta, o.tau, o.tauLast, o.gamma, o.lambda,

@@ -204,7 +204,7 @@ static LogicalResult verifyInnerLoop(Operation *op, Value q, Value W, Value bias
       failed(expect(ckB, {g, B, H, f}, "ckpt_b")))
     return failure();
   if (cache) {
-    if (failed(expect(cache, {n, B, H, 3 * mb * f + mb * mb + 6 * mb}, "cache")))
+    if (failed(expect(cache, {n, B, H, innerLoopCacheFloats(mb, f)}, "cache")))
       return failure();
     if (!cast<ShapedType>(cache.getType()).getElementType().isF32())
       return op->emitOpError() << "cache must be f32";
