@@ -20,18 +20,34 @@
 #    MIN350 minutes if set (ttt-run --max-minutes: it stops with a checkpoint), then a second run
 #    resumed from the newest checkpoint before the first run's last step, to that step: losses
 #    against the first run (or, if the first run saved no earlier one, 5 more steps from its
-#    last), tokens/s and memory per GPU.
-# PART=125m or PART=350m runs only 1-2 or only 3 (default: all). RUN_LIMIT (default 900) bounds
-# each run's seconds. With OUT set, the summary and the logs (not the checkpoints) are copied
-# there, each run's as soon as it ends.
+#    last), tokens/s and memory per GPU. RESUME350 (if set) caps the resumed run's steps, so that
+#    both runs fit in one call of the device tool (a 350M checkpoint, ~5 GB, cannot leave it).
+# PART=125m or PART=350m runs only 1-2 or only 3 (default: all). PART=350m-first runs only 3's
+# first run and PART=350m-resume only its resume and the verdict, so that each can take a whole
+# device call: the second reuses the first's files, so it must run on the same machine (still
+# warm) with the same WORK, a folder kept between calls (default /tmp; e.g. .device/mg, ignored
+# in the repository copy). RUN_LIMIT (default 900) bounds each run's seconds. With OUT set, the
+# summary and the logs (not the checkpoints) are copied there, each run's as soon as it ends.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DIR=${1:-$ROOT/.device/gpu-check}
-st=/tmp/ttt-multi-gpu
-out=/tmp/ttt-multi-gpu-out
-rm -rf "$st" && mkdir -p "$st" "$out"
-tar -C "$st" -xJf "$DIR/bundle.tar.xz"
+work=$(mkdir -p "${WORK:-/tmp}" && cd "${WORK:-/tmp}" && pwd)
+st=$work/ttt-multi-gpu
+out=$work/ttt-multi-gpu-out
+part=${PART:-all}
+case "$part" in
+all | 125m | 350m | 350m-first) rm -rf "$st" "$out" && mkdir -p "$st" "$out" &&
+  tar -C "$st" -xJf "$DIR/bundle.tar.xz" ;;
+350m-resume) if [ ! -f "$out/r350_first.jsonl" ]; then
+  echo "multi_gpu_check: no first 350M run in $out (PART=350m-first on this machine, same WORK)" >&2
+  exit 2
+fi ;;
+*)
+  echo "multi_gpu_check: PART must be all, 125m, 350m, 350m-first or 350m-resume, not '$part'" >&2
+  exit 2
+  ;;
+esac
 run=$st/runtime/bin/ttt-run
 tok=$st/tokenizer.model
 gpus=$(nvidia-smi -L 2>/dev/null | wc -l)
@@ -63,15 +79,15 @@ keep() { # a run's log and step log to OUT at once (a later run may not finish)
   cp "$out/$1.txt" "$OUT/" 2>/dev/null || true
   cp "$out/$1/train_log.jsonl" "$OUT/$1.jsonl" 2>/dev/null || true
 }
-part=${PART:-all}
-if [ "$part" != 350m ]; then
+with125=$([ "$part" = all ] || [ "$part" = 125m ] && echo 1 || true)
+if [ -n "$with125" ]; then
   train many "$gpus" 125m_bf16_b16 20
   train one 1 125m_bf16_b16 20
 fi
 ck=0
-if [ "$part" != 125m ]; then
-  rec=(env GPUS="$gpus" PLAN="plans/350m_bf16_b16_sp.bin" BUILD_DIR="$st/runtime" DATA=sample
-    OUT="$out/r350" "$ROOT/scripts/train_350m_c4.sh" --tokenizer "$tok")
+rec=(env GPUS="$gpus" PLAN="plans/350m_bf16_b16_sp.bin" BUILD_DIR="$st/runtime" DATA=sample
+  OUT="$out/r350" "$ROOT/scripts/train_350m_c4.sh" --tokenizer "$tok")
+if [ "$part" = all ] || [ "$part" = 350m ] || [ "$part" = 350m-first ]; then
   first=(--max-train-steps "$steps350" --save-every "$save350")
   [ -n "${MIN350:-}" ] && first+=(--max-minutes "$MIN350")
   timeout "$limit" "${rec[@]}" "${first[@]}" > "$out/r350.txt" 2>&1 ||
@@ -79,6 +95,13 @@ if [ "$part" != 125m ]; then
   tail -n 3 "$out/r350.txt"
   cp "$out/r350/train_log.jsonl" "$out/r350_first.jsonl" 2>/dev/null || true
   keep r350
+  if [ "$part" = 350m-first ]; then
+    [ -z "${OUT:-}" ] || cp "$out/r350_first.jsonl" "$OUT/" 2>/dev/null || true
+    echo "multi_gpu_check: the first 350M run is in $out; PART=350m-resume goes on from it"
+    exit 0
+  fi
+fi
+if [ "$part" != 125m ]; then
   last=$(python3 -c 'import json, sys
 steps = [json.loads(l)["step"] for l in open(sys.argv[1]) if "\"loss\"" in l]
 print(steps[-1] if steps else 0)' "$out/r350_first.jsonl" 2>/dev/null || echo 0)
@@ -87,12 +110,13 @@ print(steps[-1] if steps else 0)' "$out/r350_first.jsonl" 2>/dev/null || echo 0)
     awk -v l="$last" '$1 < l' | tail -1)
   [ -n "$ck" ] || ck=$last
   end=$((ck < last ? last : last + 5))
+  [ -n "${RESUME350:-}" ] && [ "$end" -gt $((ck + RESUME350)) ] && end=$((ck + RESUME350))
   timeout "$limit" "${rec[@]}" --max-train-steps "$end" \
     --resume-from-checkpoint "$out/r350/checkpoint-$ck" > "$out/r350_resumed.txt" 2>&1 ||
     echo "multi_gpu_check: the 350M resume failed (see r350_resumed.txt)"
   tail -n 3 "$out/r350_resumed.txt"
 fi
-if [ "$part" != 350m ]; then
+if [ -n "$with125" ]; then
   train many_after "$gpus" 125m_bf16_b16 8 --no-overlap
   # The overlap in a profile: step 2's reduction timeline (Chrome trace) on rank 0.
   train timeline "$gpus" 125m_bf16_b16 2 --comm-timeline "$out/timeline_125m.json"
@@ -101,7 +125,7 @@ if [ "$part" != 350m ]; then
 fi
 
 set +e # the logs are copied to OUT whatever the verdict
-python3 - "$out" "$gpus" "$ck" "$part" <<'PY' | tee "$out/summary.txt"
+python3 - "$out" "$gpus" "$ck" "${part%-resume}" <<'PY' | tee "$out/summary.txt"
 import json, re, sys
 out, n, save, part = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 ok = True
@@ -158,7 +182,7 @@ elif part != "350m":
 first, both = log(f"{out}/r350_first.jsonl"), log(f"{out}/r350/train_log.jsonl")
 resumed = both[len(first):]  # the resumed run appends to the first run's log
 if part != "125m" and len(first) > 1 and resumed:
-    later = [s for s in first if s["step"] > save]
+    later = [s for s in first if save < s["step"] <= resumed[-1]["step"]]
     gaps = sorted(b["seconds"] - a["seconds"] for a, b in zip(first, first[1:]))
     t = gaps[len(gaps) // 2]  # the median step: checkpoint writes left out
     speed = (f"{t:.3f} s/step = {256 * 2048 / t:,.0f} tokens/s ({256 * 2048 / t / n:,.0f} per "
@@ -169,12 +193,13 @@ if part != "125m" and len(first) > 1 and resumed:
         row(f"350M recipe on {n} GPUs, resumed from checkpoint-{save}",
             rel <= 1e-5 and len(pairs) == len(later),
             f"{len(first)} steps, loss {first[0]['loss']:.4f} -> {first[-1]['loss']:.4f}; steps "
-            f"{save + 1}-{first[-1]['step']} resumed within {rel:.1e} of the first run; {speed}")
+            f"{save + 1}-{later[-1]['step']} resumed within {rel:.1e} of the first run; {speed}")
     else:
         row(f"350M recipe on {n} GPUs, resumed from its last checkpoint-{save}", len(resumed) == 5,
             f"{len(first)} steps, loss {first[0]['loss']:.4f} -> {first[-1]['loss']:.4f}; "
             f"{len(resumed)} more steps, loss {resumed[-1]['loss']:.4f}; {speed}")
-    print("  350M losses: " + ", ".join(f"{s['step']}: {s['loss']:.4f}" for s in first))
+    print("  350M losses: " + ", ".join(f"{s['step']}: {s['loss']:.4f}" for s in first
+                                        if s["step"] % 10 == 0 or s is first[0] or s is first[-1]))
 elif part != "125m":
     row(f"350M recipe on {n} GPUs", False, f"{len(first)} steps, {len(resumed)} resumed steps logged")
 print("ALL PASS" if ok else "FAILED")
