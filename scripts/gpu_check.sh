@@ -324,6 +324,7 @@ EOF
   # With OUT set (the device tool brings back a few files only): the summary, the kernel-check
   # and profile logs, and every text log in one archive.
   if [ -n "${OUT:-}" ]; then
+    mkdir -p "$OUT"
     cp "$out/summary.txt" "$out/kernel_check.txt" "$out/profile_125m.txt" "$OUT/" 2>/dev/null || true
     tar -C "$out" -czf "$OUT/gpu-check-logs.tar.gz" --exclude='*.safetensors' . || true
   fi
