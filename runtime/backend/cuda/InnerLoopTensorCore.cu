@@ -547,6 +547,22 @@ __device__ __forceinline__ void rowStats(const Ctx<F, TM> &x, const float (&z)[F
   rstd = rsqrtf(fmaxf(q * x.invF - mean * mean, 0.0f) + x.a.eps);
 }
 
+// The state update W -= K^T EG of set s (EG in T(2)), the last part of forwardStep and of
+// chainStep: one helper, so that both are the same instructions in the same order.
+template <int F, bool TM> __device__ __forceinline__ void subtractKtEG(const Ctx<F, TM> &x, int s) {
+  using C = Ctx<F, TM>;
+  constexpr int LDX = C::LDX, LDW = C::LDW;
+  float *W = x.W(0);
+  matProduct<F, true>(x.warp, x.lane, View<1, LDX>{x.K(s)}, View<LDX, 1>{x.T(2)},
+                      [&](int m0, int n0, const float(&d)[4]) {
+#pragma unroll
+                        for (int v = 0; v < 4; v += 2) {
+                          float2 &w = at2(W, x.fr(m0, v) * LDW + x.fc(n0, v));
+                          w = make_float2(w.x - d[v], w.y - d[v + 1]);
+                        }
+                      });
+}
+
 // One mini-batch of the scan from the state in W(0), bias(), inputs in set s. update: step the
 // state in place. out: o's tile (token rows Ctx::ld() apart; or null); rec: the step's Record (or
 // null). Does not end with a barrier: the caller synchronizes before anything reads QB or writes
@@ -700,14 +716,7 @@ __device__ void forwardStep(const Ctx<F, TM> &x, int s, int m, bool update, floa
       rec[sl.rstdL + i] = rstd;
   }
   if (update)
-    matProduct<F, true>(warp, lane, View<1, LDX>{Ks}, View<LDX, 1>{EG},
-                        [&](int m0, int n0, const float(&d)[4]) {
-#pragma unroll
-                          for (int v = 0; v < 4; v += 2) {
-                            float2 &w = at2(W, x.fr(m0, v) * LDW + x.fc(n0, v));
-                            w = make_float2(w.x - d[v], w.y - d[v + 1]);
-                          }
-                        });
+    subtractKtEG(x, s);
 }
 
 // The state update of forwardStep alone, from the cached G in set s: EG = el G (F2's row
@@ -715,8 +724,8 @@ __device__ void forwardStep(const Ctx<F, TM> &x, int s, int m, bool update, floa
 // bit for bit the forward's. Ends like forwardStep (the caller synchronizes).
 template <int F, bool TM> __device__ void chainStep(const Ctx<F, TM> &x, int s) {
   using C = Ctx<F, TM>;
-  constexpr int LDX = C::LDX, LDW = C::LDW, CPL = C::CPL, RW = C::RW;
-  float *W = x.W(0), *Ks = x.K(s), *EG = x.T(2);
+  constexpr int LDX = C::LDX, CPL = C::CPL, RW = C::RW;
+  float *EG = x.T(2);
 #pragma unroll
   for (int r = 0; r < RW; ++r) {
     const int j = x.row(r);
@@ -729,14 +738,7 @@ template <int F, bool TM> __device__ void chainStep(const Ctx<F, TM> &x, int s) 
     vstore<4>(EG + j * LDX + x.col(0), eg);
   }
   __syncthreads();
-  matProduct<F, true>(x.warp, x.lane, View<1, LDX>{Ks}, View<LDX, 1>{EG},
-                      [&](int m0, int n0, const float(&d)[4]) {
-#pragma unroll
-                        for (int v = 0; v < 4; v += 2) {
-                          float2 &w = at2(W, x.fr(m0, v) * LDW + x.fc(n0, v));
-                          w = make_float2(w.x - d[v], w.y - d[v + 1]);
-                        }
-                      });
+  subtractKtEG(x, s);
 }
 
 template <int F, bool TM> __device__ void initShared(const Ctx<F, TM> &x) {
