@@ -2,7 +2,8 @@
 batch 2, global batch 8, every row its own stream carrying its inner states and conv histories
 from step to step): 2 ranks (accumulation 2) equal 1 rank (accumulation 4) within 1e-10 over 5
 steps, in losses, gradient norms, final weights and the carried states of checkpoint-3 (which
-hold every row in global row order, [8, ...], whichever rank count wrote them); a 2-rank
+hold every row in global row order, [8, ...], whichever rank count wrote them), and so do 4
+ranks (accumulation 1); a 2-rank
 checkpoint resumes on 1 rank and a 1-rank one on 2 ranks with the same following losses. A
 control shows the rows land where they belong: the same checkpoint with its rows rotated by 4
 (each rank's rows given to the other) changes the following loss. A checkpoint in the per-slot
@@ -40,6 +41,14 @@ rows_ok = all(s[0] == 8 for s in shapes.values()) and shapes["state:layers.0.ttt
 nonzero = all(v.abs().max().item() > 0 for v in s2.values())
 report(f"carried states of checkpoint-3 ({len(s2)} tensors, [8, ...], none all zero)",
        rel(s1, s2), rows_ok and nonzero)
+
+# 4 ranks (accumulation 1): each rank carries 2 of the 8 rows; checkpoint-3 the same.
+run("mpirun", "--allow-run-as-root", "--oversubscribe", "-np", "4", "ttt-run", plan, *common,
+    "--output-dir", f"{work}/four")
+four = log(f"{work}/four")
+report("4 ranks x 2 (accumulation 1) vs 1 rank, 5 steps, and checkpoint-3's carried states",
+       max(steps_worst(one, four), rel(s1, load(f"{work}/four/checkpoint-3/streams.safetensors"))),
+       len(four) == 5)
 
 # The 2-rank checkpoint continues on one rank, the 1-rank one on two.
 run("ttt-run", plan, "--max-train-steps", "5", "--resume-from-checkpoint",
