@@ -3,8 +3,8 @@ clip active, 50 KB buckets): the CPU stand-in for the 4- and 8-GPU nodes the GPU
 had. N ranks x batch 8/N with ZeRO-1 and the per-bucket reduction (the defaults: each rank owns
 1/N of the flat parameter space, the buckets are cut across several owners) equal 1 rank x batch
 2 with accumulation 4 (the same rows), within 1e-10 relative over 4 steps in loss, gradient norm,
-final weights and final AdamW moments; a 4-rank checkpoint resumes on 8 ranks (each slice re-cut) with the
-same losses as the 4-rank run.
+final weights and final AdamW moments; a 4-rank checkpoint resumes on 8 ranks (each slice
+re-cut) with the same losses as the 4-rank run.
 
 Usage: multi_rank_many.py WORKDIR PLAN_B2 PLAN_B1
 """
