@@ -4,6 +4,7 @@
 #include "runtime/checkpoint/Safetensors.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
@@ -12,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <thread>
 #include <unistd.h>
 
 namespace fs = std::filesystem;
@@ -110,10 +112,20 @@ std::string saveCheckpoint(const plan::Plan &plan, const TrainState<T> &state,
   if (std::string err = exec::saveWeights(plan, state.params, (tmp / "model.safetensors").string());
       !err.empty())
     return err;
-  // Fault injection for the crash-safety test: TTT_FAULT_KILL_IN_SAVE=<checkpoint name> kills
-  // the process (SIGKILL, no cleanup) halfway through writing that checkpoint.
-  if (const char *fault = std::getenv("TTT_FAULT_KILL_IN_SAVE"); fault && target.filename() == fault)
+  // Fault injection for the tests (test/e2e/signal_run.py, checkpoint_background.py), each
+  // naming one checkpoint: TTT_FAULT_KILL_IN_SAVE kills the process (SIGKILL, no cleanup) halfway
+  // through writing it, TTT_FAULT_SLOW_SAVE makes its write take 3 s longer, TTT_FAULT_FAIL_SAVE
+  // fails it.
+  auto fault = [&](const char *var) {
+    const char *name = std::getenv(var);
+    return name && target.filename() == name;
+  };
+  if (fault("TTT_FAULT_KILL_IN_SAVE"))
     ::raise(SIGKILL);
+  if (fault("TTT_FAULT_SLOW_SAVE"))
+    std::this_thread::sleep_for(std::chrono::seconds(3));
+  if (fault("TTT_FAULT_FAIL_SAVE"))
+    return dir + ": cannot write (TTT_FAULT_FAIL_SAVE)";
   checkpoint::SafetensorsFile opt;
   checkpoint::DType dtype = sizeof(T) == 8 ? checkpoint::DType::F64 : checkpoint::DType::F32;
   for (size_t i = 0; i < params.size(); ++i) {

@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
@@ -26,12 +27,14 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iomanip>
 #include <map>
 #include <mutex>
 #include <sstream>
 #include <thread>
 #include <type_traits>
+#include <utility>
 
 namespace ttt::train {
 namespace {
@@ -315,6 +318,47 @@ std::string validate(const plan::Plan &plan, const TrainOptions &o, const exec::
   }
   return "";
 }
+
+// Rank 0 writes the periodic checkpoints on a thread of its own while the steps go on: the state
+// is copied to the host first (a snapshot the steps no longer touch), then written, fsynced and
+// renamed into place there. One write at a time: the next save, a stop and the end of the run
+// wait for the one in flight; so does the destructor, on every way out of the run.
+class CheckpointWriter {
+public:
+  ~CheckpointWriter() { wait(); }
+  CheckpointWriter() = default;
+  CheckpointWriter(const CheckpointWriter &) = delete;
+  CheckpointWriter &operator=(const CheckpointWriter &) = delete;
+
+  void start(std::string dir, std::function<std::string()> write) {
+    dir_ = std::move(dir);
+    done_ = false;
+    thread_ = std::thread([this, write = std::move(write)] {
+      try {
+        err_ = write();
+      } catch (const std::exception &e) {
+        err_ = dir_ + ": " + e.what();
+      }
+      done_ = true;
+    });
+  }
+  // Whether a write has finished and not been waited for.
+  bool finished() const { return thread_.joinable() && done_; }
+  // Waits for the write in flight, if any: "" and its directory in `saved`, or its error.
+  std::string wait(std::string *saved = nullptr) {
+    if (!thread_.joinable())
+      return "";
+    thread_.join();
+    if (saved && err_.empty())
+      *saved = dir_;
+    return std::exchange(err_, std::string());
+  }
+
+private:
+  std::thread thread_;
+  std::atomic<bool> done_{true};
+  std::string dir_, err_;
+};
 
 template <typename T>
 std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log) {
@@ -721,29 +765,71 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
     }
     return "";
   };
-  auto save = [&](const std::string &name) -> std::string {
+  // Its thread reads only the plan and what each write is given (a snapshot, copies).
+  CheckpointWriter writer;
+  // The write in flight (rank 0), if any, to its end when `wait` or once it has ended: "saved DIR"
+  // on the log, or its error, which every rank returns (a collective: every rank calls it).
+  auto finishWrite = [&](bool wait) -> std::string {
+    std::string dir, err = wait || writer.finished() ? writer.wait(&dir) : "";
+    if (!dir.empty())
+      log << "saved " << dir << "\n" << std::flush;
+    double failed = err.empty() ? 0.0 : 1.0;
+    if (comm->size() > 1)
+      if (std::string e = comm->allReduceSum(&failed, 1); !e.empty())
+        return e;
+    if (failed > 0 && err.empty())
+      return "rank 0 could not write a checkpoint (its error says why); stopping";
+    return err;
+  };
+  // A checkpoint of the state after state.step steps. background: written while training goes on
+  // (the periodic saves); otherwise finished before it returns (a stop, the end, a bad step).
+  auto save = [&](const std::string &name, bool background = false) -> std::string {
     if (o.outputDir.empty())
       return "";
+    if (std::string err = finishWrite(true); !err.empty())
+      return err;
     if (std::string err = gatherMoments(); !err.empty())
       return err;
     if (std::string err = gatherStreams(); !err.empty())
       return err;
-    if (!lead) // one copy of each checkpoint, written by rank 0
-      return comm->barrier();
-    if (std::string err = pullFromDevice(); !err.empty())
-      return err;
-    for (size_t i = 0; i < params.size(); ++i)
-      params[i] = *live[i];
-    state.dataCursor = cursorNow();
-    std::string dir = o.outputDir + "/" + name;
-    if (std::string err = saveCheckpoint(plan, state, tokenizerPath, dir); !err.empty())
-      return err;
-    exec::NamedTensors<T>().swap(state.streams);
-    if (zero) {
-      Weights<T>().swap(m);
-      Weights<T>().swap(v);
+    if (lead) { // one copy of each checkpoint, written by rank 0
+      if (std::string err = pullFromDevice(); !err.empty())
+        return err;
+      // The snapshot: the weights copied; the moments moved where the host holds only copies
+      // (gathered ZeRO-1 slices, or pulled from the device), copied where the CPU steps update
+      // them.
+      auto snap = std::make_shared<TrainState<T>>();
+      for (size_t i = 0; i < names.size(); ++i)
+        snap->params.push_back(*live[i]);
+      const bool hostCopies = zero || gpu;
+      for (auto [from, to] : {std::pair{&m, &snap->m}, std::pair{&v, &snap->v}})
+        for (std::vector<T> &x : *from) {
+          if (hostCopies)
+            to->push_back(std::move(x));
+          else
+            to->push_back(x);
+        }
+      if (zero) {
+        Weights<T>().swap(m);
+        Weights<T>().swap(v);
+      }
+      snap->streams.swap(state.streams);
+      snap->step = state.step;
+      snap->dataCursor = cursorNow();
+      snap->args = state.args;
+      const std::string dir = o.outputDir + "/" + name;
+      const bool prune = name.rfind("checkpoint-", 0) == 0;
+      writer.start(dir, [&plan, snap, tokenizerPath, dir, prune, outputDir = o.outputDir,
+                         keep = o.keepCheckpoints]() -> std::string {
+        std::string err = saveCheckpoint(plan, *snap, tokenizerPath, dir);
+        if (err.empty() && prune)
+          pruneCheckpoints(outputDir, keep);
+        return err;
+      });
     }
-    log << "saved " << dir << "\n" << std::flush;
+    if (!background)
+      if (std::string err = finishWrite(true); !err.empty())
+        return err;
     return comm->barrier();
   };
   if (!o.commTimeline.empty()) {
@@ -1002,14 +1088,15 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
       }
     }
     if (!o.outputDir.empty() && state.step % milestoneEvery == 0 && state.step < steps)
-      if (std::string err = save("milestone-" + std::to_string(state.step)); !err.empty())
+      if (std::string err = save("milestone-" + std::to_string(state.step), true); !err.empty())
         return err;
-    if (!o.outputDir.empty() && state.step % saveEvery == 0 && state.step < steps) {
-      if (std::string err = save("checkpoint-" + std::to_string(state.step)); !err.empty())
+    if (!o.outputDir.empty() && state.step % saveEvery == 0 && state.step < steps)
+      if (std::string err = save("checkpoint-" + std::to_string(state.step), true); !err.empty())
         return err;
-      if (lead)
-        pruneCheckpoints(o.outputDir, o.keepCheckpoints);
-    }
+    // A background write that has ended: its line, or its error (which stops every rank).
+    if (!o.outputDir.empty())
+      if (std::string err = finishWrite(false); !err.empty())
+        return err;
     // A signal or the --max-minutes limit on any rank stops every rank after this step.
     double stop[2] = {signals.stopRequested() ? 1.0 : 0.0,
                       o.maxMinutes > 0 && std::chrono::duration<double>(
@@ -1029,16 +1116,10 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
       out0 << "stopping after step " << state.step << " (" << why.str() << ")\n";
       if (o.outputDir.empty())
         return "";
-      if (std::string err = save("checkpoint-" + std::to_string(state.step)); !err.empty())
-        return err;
-      if (lead)
-        pruneCheckpoints(o.outputDir, o.keepCheckpoints);
-      return "";
+      return save("checkpoint-" + std::to_string(state.step));
     }
   }
-  if (std::string err = save("final_model"); !err.empty())
-    return err;
-  return "";
+  return save("final_model");
 }
 } // namespace
 

@@ -41,12 +41,15 @@ std::string oneLine(std::string s) {
 }
 } // namespace
 
+// Each line in one write: the ranks of a job share one stderr.
 int reportError(const std::string &message) {
-  std::cerr << "ttt-run: error: " << oneLine(message) << "\n";
+  std::cerr << "ttt-run: error: " + oneLine(message) + "\n" << std::flush;
   return kExitError;
 }
 
-void reportNote(const std::string &message) { std::cerr << "ttt-run: " << oneLine(message) << "\n"; }
+void reportNote(const std::string &message) {
+  std::cerr << "ttt-run: " + oneLine(message) + "\n" << std::flush;
+}
 } // namespace ttt::run
 
 int main(int argc, char **argv) {
