@@ -4,8 +4,8 @@
 #include "runtime/checkpoint/Safetensors.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>

@@ -819,13 +819,14 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
       snap->args = state.args;
       const std::string dir = o.outputDir + "/" + name;
       const bool prune = name.rfind("checkpoint-", 0) == 0;
-      writer.start(dir, [&plan, snap, tokenizerPath, dir, prune, outputDir = o.outputDir,
-                         keep = o.keepCheckpoints]() -> std::string {
-        std::string err = saveCheckpoint(plan, *snap, tokenizerPath, dir);
-        if (err.empty() && prune)
-          pruneCheckpoints(outputDir, keep);
-        return err;
-      });
+      writer.start(dir,
+                   [&plan, snap, tokenizerPath, dir, prune, outputDir = o.outputDir,
+                    keep = o.keepCheckpoints]() -> std::string {
+                     std::string err = saveCheckpoint(plan, *snap, tokenizerPath, dir);
+                     if (err.empty() && prune)
+                       pruneCheckpoints(outputDir, keep);
+                     return err;
+                   });
     }
     if (!background)
       if (std::string err = finishWrite(true); !err.empty())
