@@ -330,34 +330,35 @@ public:
   CheckpointWriter(const CheckpointWriter &) = delete;
   CheckpointWriter &operator=(const CheckpointWriter &) = delete;
 
-  void start(std::string dir, std::function<std::string()> write) {
-    dir_ = std::move(dir);
+  void start(std::vector<std::string> dirs, std::function<std::string()> write) {
+    dirs_ = std::move(dirs);
     done_ = false;
     thread_ = std::thread([this, write = std::move(write)] {
       try {
         err_ = write();
       } catch (const std::exception &e) {
-        err_ = dir_ + ": " + e.what();
+        err_ = dirs_.front() + ": " + e.what();
       }
       done_ = true;
     });
   }
   // Whether a write has finished and not been waited for.
   bool finished() const { return thread_.joinable() && done_; }
-  // Waits for the write in flight, if any: "" and its directory in `saved`, or its error.
-  std::string wait(std::string *saved = nullptr) {
+  // Waits for the write in flight, if any: "" and its directories in `saved`, or its error.
+  std::string wait(std::vector<std::string> *saved = nullptr) {
     if (!thread_.joinable())
       return "";
     thread_.join();
     if (saved && err_.empty())
-      *saved = dir_;
+      *saved = dirs_;
     return std::exchange(err_, std::string());
   }
 
 private:
   std::thread thread_;
   std::atomic<bool> done_{true};
-  std::string dir_, err_;
+  std::vector<std::string> dirs_;
+  std::string err_;
 };
 
 template <typename T>
@@ -770,8 +771,9 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
   // The write in flight (rank 0), if any, to its end when `wait` or once it has ended: "saved DIR"
   // on the log, or its error, which every rank returns (a collective: every rank calls it).
   auto finishWrite = [&](bool wait) -> std::string {
-    std::string dir, err = wait || writer.finished() ? writer.wait(&dir) : "";
-    if (!dir.empty())
+    std::vector<std::string> dirs;
+    std::string err = wait || writer.finished() ? writer.wait(&dirs) : "";
+    for (const std::string &dir : dirs)
       log << "saved " << dir << "\n" << std::flush;
     double failed = err.empty() ? 0.0 : 1.0;
     if (comm->size() > 1)
@@ -781,9 +783,10 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
       return "rank 0 could not write a checkpoint (its error says why); stopping";
     return err;
   };
-  // A checkpoint of the state after state.step steps. background: written while training goes on
-  // (the periodic saves); otherwise finished before it returns (a stop, the end, a bad step).
-  auto save = [&](const std::string &name, bool background = false) -> std::string {
+  // Checkpoints (OUT/<name> each) of the state after state.step steps, from one snapshot.
+  // background: written while training goes on (the periodic saves); otherwise finished before
+  // it returns (a stop, the end, a bad step).
+  auto save = [&](const std::vector<std::string> &saves, bool background = false) -> std::string {
     if (o.outputDir.empty())
       return "";
     if (std::string err = finishWrite(true); !err.empty())
@@ -817,16 +820,22 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
       snap->step = state.step;
       snap->dataCursor = cursorNow();
       snap->args = state.args;
-      const std::string dir = o.outputDir + "/" + name;
-      const bool prune = name.rfind("checkpoint-", 0) == 0;
-      writer.start(dir,
-                   [&plan, snap, tokenizerPath, dir, prune, outputDir = o.outputDir,
+      std::vector<std::string> dirs;
+      bool prune = false;
+      for (const std::string &name : saves) {
+        dirs.push_back(o.outputDir + "/" + name);
+        prune |= name.rfind("checkpoint-", 0) == 0;
+      }
+      auto write = [&plan, snap, tokenizerPath, dirs, prune, outputDir = o.outputDir,
                     keep = o.keepCheckpoints]() -> std::string {
-                     std::string err = saveCheckpoint(plan, *snap, tokenizerPath, dir);
-                     if (err.empty() && prune)
-                       pruneCheckpoints(outputDir, keep);
-                     return err;
-                   });
+        for (const std::string &dir : dirs)
+          if (std::string err = saveCheckpoint(plan, *snap, tokenizerPath, dir); !err.empty())
+            return err;
+        if (prune)
+          pruneCheckpoints(outputDir, keep);
+        return "";
+      };
+      writer.start(dirs, std::move(write));
     }
     if (!background)
       if (std::string err = finishWrite(true); !err.empty())
@@ -958,7 +967,7 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
     }
     if (!std::isfinite(loss))
       return "step " + std::to_string(step + 1) + ": the loss is " + std::to_string(loss) +
-             "; stopping (" + (save("checkpoint-" + std::to_string(step)).empty()
+             "; stopping (" + (save({"checkpoint-" + std::to_string(step)}).empty()
                                    ? "the state before this step is saved"
                                    : "no checkpoint could be written") + ")";
     // ZeRO-1: every rank's sum of squares of its slice and its first parameter with a
@@ -990,7 +999,7 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
                   : !std::all_of(g.begin(), g.end(), [](T x) { return std::isfinite(double(x)); }))
         return "step " + std::to_string(step + 1) + ": the gradient of " + names[i] +
                " is not finite; stopping (" +
-               (save("checkpoint-" + std::to_string(step)).empty()
+               (save({"checkpoint-" + std::to_string(step)}).empty()
                     ? "the state before this step is saved"
                     : "no checkpoint could be written") + ")";
     }
@@ -1006,7 +1015,7 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
       if (!std::isfinite(gradNorm))
         return "step " + std::to_string(step + 1) + ": the gradient norm is " +
                std::to_string(gradNorm) + "; stopping (" +
-               (save("checkpoint-" + std::to_string(step)).empty()
+               (save({"checkpoint-" + std::to_string(step)}).empty()
                     ? "the state before this step is saved"
                     : "no checkpoint could be written") + ")";
     } else if (cpuZero) {
@@ -1088,11 +1097,13 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
         events->scalar("val_ppl", state.step, std::exp(valLoss), wall);
       }
     }
-    if (!o.outputDir.empty() && state.step % milestoneEvery == 0 && state.step < steps)
-      if (std::string err = save("milestone-" + std::to_string(state.step), true); !err.empty())
-        return err;
-    if (!o.outputDir.empty() && state.step % saveEvery == 0 && state.step < steps)
-      if (std::string err = save("checkpoint-" + std::to_string(state.step), true); !err.empty())
+    std::vector<std::string> due; // both from one snapshot when a milestone is also a checkpoint
+    if (state.step % milestoneEvery == 0 && state.step < steps)
+      due.push_back("milestone-" + std::to_string(state.step));
+    if (state.step % saveEvery == 0 && state.step < steps)
+      due.push_back("checkpoint-" + std::to_string(state.step));
+    if (!due.empty())
+      if (std::string err = save(due, true); !err.empty())
         return err;
     // A background write that has ended: its line, or its error (which stops every rank).
     if (!o.outputDir.empty())
@@ -1117,10 +1128,10 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
       out0 << "stopping after step " << state.step << " (" << why.str() << ")\n";
       if (o.outputDir.empty())
         return "";
-      return save("checkpoint-" + std::to_string(state.step));
+      return save({"checkpoint-" + std::to_string(state.step)});
     }
   }
-  return save("final_model");
+  return save({"final_model"});
 }
 } // namespace
 

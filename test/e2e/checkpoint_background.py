@@ -1,6 +1,8 @@
 """Checkpoints written in the background (rank 0 writes each periodic checkpoint on a thread of its
 own while the steps go on).
 
+0. A step that is a milestone and a checkpoint writes both from one snapshot: the same files.
+
 1. A checkpoint-2 whose write takes 3 s longer (TTT_FAULT_SLOW_SAVE): step 3 is logged before
    "saved .../checkpoint-2" (the steps did not wait for it); every loss, and checkpoint-2's
    weights, AdamW moments and step, are those of a run without the delay (the snapshot is the
@@ -21,7 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import run, train_log as log  # noqa: E402
 
 work, plan, plan4 = sys.argv[1], sys.argv[2], sys.argv[3]
-common = ["--max-train-steps", "6", "--save-every", "2"]
+common = ["--max-train-steps", "6", "--save-every", "2", "--milestone-every", "4"]
 
 
 def same_bytes(a, b):
@@ -29,6 +31,10 @@ def same_bytes(a, b):
 
 
 run("ttt-run", plan, *common, "--output-dir", f"{work}/ref")
+# Step 4 is a milestone and a checkpoint: both written from one snapshot, the same files.
+a, b = f"{work}/ref/milestone-4", f"{work}/ref/checkpoint-4"
+print(f"milestone-4 = checkpoint-4: {same_bytes(f'{a}/model.safetensors', f'{b}/model.safetensors')} "
+      f"{same_bytes(f'{a}/optimizer.safetensors', f'{b}/optimizer.safetensors')}")
 env = dict(os.environ, TTT_FAULT_SLOW_SAVE="checkpoint-2")
 slow = subprocess.run(["ttt-run", plan, *common, "--output-dir", f"{work}/slow"],
                       capture_output=True, text=True, env=env)
