@@ -769,19 +769,25 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
   // Its thread reads only the plan and what each write is given (a snapshot, copies).
   CheckpointWriter writer;
   // The write in flight (rank 0), if any, to its end when `wait` or once it has ended: "saved DIR"
-  // on the log, or its error, which every rank returns (a collective: every rank calls it).
+  // on the log, or its error, known to rank 0 only (`agreed` or the step's stop flags tell the rest).
   auto finishWrite = [&](bool wait) -> std::string {
     std::vector<std::string> dirs;
     std::string err = wait || writer.finished() ? writer.wait(&dirs) : "";
     for (const std::string &dir : dirs)
       log << "saved " << dir << "\n" << std::flush;
+    return err;
+  };
+  // Once the ranks have agreed that rank 0's write failed: what each of them returns.
+  auto writeFailed = [&](const std::string &err) -> std::string {
+    return lead ? err : "rank 0 could not write a checkpoint (its error says why); stopping";
+  };
+  // finishWrite's error agreed on by every rank (a collective: every rank calls it).
+  auto agreed = [&](const std::string &err) -> std::string {
     double failed = err.empty() ? 0.0 : 1.0;
     if (comm->size() > 1)
       if (std::string e = comm->allReduceSum(&failed, 1); !e.empty())
         return e;
-    if (failed > 0 && err.empty())
-      return "rank 0 could not write a checkpoint (its error says why); stopping";
-    return err;
+    return failed > 0 ? writeFailed(err) : "";
   };
   // Checkpoints (OUT/<name> each) of the state after state.step steps, from one snapshot.
   // background: written while training goes on (the periodic saves); otherwise finished before
@@ -789,7 +795,7 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
   auto save = [&](const std::vector<std::string> &saves, bool background = false) -> std::string {
     if (o.outputDir.empty())
       return "";
-    if (std::string err = finishWrite(true); !err.empty())
+    if (std::string err = agreed(finishWrite(true)); !err.empty()) // the previous write first
       return err;
     if (std::string err = gatherMoments(); !err.empty())
       return err;
@@ -838,7 +844,7 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
       writer.start(dirs, std::move(write));
     }
     if (!background)
-      if (std::string err = finishWrite(true); !err.empty())
+      if (std::string err = agreed(finishWrite(true)); !err.empty())
         return err;
     return comm->barrier();
   };
@@ -1106,19 +1112,21 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
       if (std::string err = save(due, true); !err.empty())
         return err;
     // A background write that has ended: its line, or its error (which stops every rank).
-    if (!o.outputDir.empty())
-      if (std::string err = finishWrite(false); !err.empty())
-        return err;
-    // A signal or the --max-minutes limit on any rank stops every rank after this step.
-    double stop[2] = {signals.stopRequested() ? 1.0 : 0.0,
+    const std::string writeErr = finishWrite(false);
+    // A signal or the --max-minutes limit on any rank stops every rank after this step, and so
+    // does a failed write (one all-reduce for the three).
+    double stop[3] = {signals.stopRequested() ? 1.0 : 0.0,
                       o.maxMinutes > 0 && std::chrono::duration<double>(
                                               std::chrono::steady_clock::now() - start)
                                                   .count() >= o.maxMinutes * 60
                           ? 1.0
-                          : 0.0};
+                          : 0.0,
+                      writeErr.empty() ? 0.0 : 1.0};
     if (comm->size() > 1)
-      if (std::string err = comm->allReduceSum(stop, 2); !err.empty())
+      if (std::string err = comm->allReduceSum(stop, 3); !err.empty())
         return err;
+    if (stop[2] > 0)
+      return writeFailed(writeErr);
     if (stop[0] > 0 || stop[1] > 0) {
       std::ostringstream why;
       if (stop[0] > 0)
