@@ -769,7 +769,8 @@ std::string run(const plan::Plan &plan, const TrainOptions &o, std::ostream &log
   // Its thread reads only the plan and what each write is given (a snapshot, copies).
   CheckpointWriter writer;
   // The write in flight (rank 0), if any, to its end when `wait` or once it has ended: "saved DIR"
-  // on the log, or its error, known to rank 0 only (`agreed` or the step's stop flags tell the rest).
+  // on the log, or its error, known to rank 0 only (`agreed` or the step's stop flags tell the
+  // other ranks).
   auto finishWrite = [&](bool wait) -> std::string {
     std::vector<std::string> dirs;
     std::string err = wait || writer.finished() ? writer.wait(&dirs) : "";
