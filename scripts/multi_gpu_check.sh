@@ -96,7 +96,6 @@ if [ "$part" = all ] || [ "$part" = 350m ] || [ "$part" = 350m-first ]; then
   cp "$out/r350/train_log.jsonl" "$out/r350_first.jsonl" 2>/dev/null || true
   keep r350
   if [ "$part" = 350m-first ]; then
-    [ -z "${OUT:-}" ] || cp "$out/r350_first.jsonl" "$OUT/" 2>/dev/null || true
     echo "multi_gpu_check: the first 350M run is in $out; PART=350m-resume goes on from it"
     exit 0
   fi
